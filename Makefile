@@ -1,0 +1,52 @@
+# The two commands of the README:
+#   make book   create .venv, install everything, execute every chapter, build _build/html
+#   make test   create/reuse .venv, run unit tests, strict nbval on every chapter, build the book
+#               with execution off and warnings as errors
+# Both use the pinned CPU toolchain in .ci/constraints.txt.
+
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PIP_FLAGS := --quiet --disable-pip-version-check
+JOBS   ?= 2
+
+.PHONY: all book test unit nbval book-check env benchmarks clean
+
+all: book
+
+$(STAMP): pyproject.toml requirements.txt .ci/constraints.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python >= 3.10 needed (3.11 recommended): run make PYTHON=/path/to/python3.11"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install $(PIP_FLAGS) -c .ci/constraints.txt -r requirements.txt -e ".[test]"
+	@touch $(STAMP)
+
+env: $(STAMP)
+
+## make book: execute every notebook on the embedded default data and build the HTML book
+book: $(STAMP)
+	$(BIN)/jupyter-book build . --all -W -n --keep-going
+	@echo "Book built: open _build/html/index.html"
+
+## make test: unit tests + strict nbval + book build with execution off
+test: unit nbval book-check
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests -n $(JOBS) -q
+
+nbval: $(STAMP)
+	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with chapters/sanitize.cfg \
+		-n $(JOBS) --dist loadscope -q -p no:cacheprovider chapters
+
+book-check: $(STAMP)
+	@mkdir -p _build
+	$(BIN)/python .ci/noexec_config.py _config.yml _build/_config.noexec.yml
+	$(BIN)/jupyter-book build . --config _build/_config.noexec.yml --all -W -n --keep-going -q
+
+benchmarks: $(STAMP)
+	$(BIN)/python benchmarks/bench_updates.py
+	$(BIN)/python benchmarks/bench_attacks.py
+	$(BIN)/python benchmarks/generator_stats.py
+
+clean:
+	rm -rf _build

@@ -1,0 +1,107 @@
+"""The one dataset object shared by the synthetic generator and the real loader.
+
+Introduced in Chapter 2 (HAR data as federated clients).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SubjectData:
+    """One subject (= one federated client): its continuous recording and its windows.
+
+    Introduced in Chapter 2.
+
+    Attributes
+    ----------
+    subject_id : int
+        Subject number as in the file name ``sbj_<k>.csv`` (or the generator's index).
+    signals : numpy.ndarray
+        ``(T, n_channels)`` float32 continuous recording at ``sampling_rate`` Hz.
+    sample_labels : numpy.ndarray
+        ``(T,)`` int64 label per sample (0 = NULL).
+    windows : numpy.ndarray
+        ``(n_windows, window_size, n_channels)`` float32 sliding windows.
+    labels : numpy.ndarray
+        ``(n_windows,)`` int64 window labels (label of each window's last sample).
+    """
+
+    subject_id: int
+    signals: np.ndarray
+    sample_labels: np.ndarray
+    windows: np.ndarray
+    labels: np.ndarray
+
+    @property
+    def n_windows(self) -> int:
+        """Number of windows of this subject."""
+        return int(self.labels.shape[0])
+
+
+@dataclass(frozen=True)
+class HARDataset:
+    """Per-subject windows and labels plus the metadata every later stage needs.
+
+    Introduced in Chapter 2. Produced by :func:`leakage_core.data.make_synthetic`
+    (the embedded default) and :func:`leakage_core.data.load_real` (WEAR / Wetlab).
+
+    Attributes
+    ----------
+    name : str
+        ``"wear"``, ``"wetlab"`` or a user-given name.
+    class_names : tuple of str
+        Class names; index 0 is the NULL class.
+    channels : tuple of str
+        Sensor channel names.
+    sampling_rate : int
+        Samples per second (50 for both datasets).
+    window_size, window_step : int
+        Sliding-window length and step in samples (50 and 25 in the paper).
+    subjects : dict
+        ``subject_id -> SubjectData``, in ascending subject order.
+    source : str
+        ``"synthetic"`` or the folder the real data was read from.
+    """
+
+    name: str
+    class_names: tuple[str, ...]
+    channels: tuple[str, ...]
+    sampling_rate: int
+    window_size: int
+    window_step: int
+    subjects: dict[int, SubjectData] = field(repr=False)
+    source: str = "synthetic"
+
+    @property
+    def num_classes(self) -> int:
+        """``C``, number of classes including NULL."""
+        return len(self.class_names)
+
+    @property
+    def num_channels(self) -> int:
+        """Number of sensor channels."""
+        return len(self.channels)
+
+    @property
+    def subject_ids(self) -> list[int]:
+        """Subject ids in ascending order."""
+        return sorted(self.subjects)
+
+    def windows_of(self, subject_ids: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Concatenate windows and labels of some subjects (all if ``None``)."""
+        ids = self.subject_ids if subject_ids is None else list(subject_ids)
+        missing = [s for s in ids if s not in self.subjects]
+        if missing:
+            raise ValueError(f"unknown subject ids {missing}; available: {self.subject_ids}")
+        xs = [self.subjects[s].windows for s in ids]
+        ys = [self.subjects[s].labels for s in ids]
+        return np.concatenate(xs, axis=0), np.concatenate(ys, axis=0)
+
+    def class_counts(self) -> "np.ndarray":
+        """``(n_subjects, C)`` window counts per subject and class."""
+        return np.stack(
+            [np.bincount(self.subjects[s].labels, minlength=self.num_classes) for s in self.subject_ids]
+        )
