@@ -56,3 +56,130 @@ def class_colors(class_names: Sequence[str]) -> dict[str, tuple]:
     for i, name in enumerate(class_names):
         colors[name] = (0.85, 0.85, 0.85, 1.0) if i == 0 else cmap((i - 1) % 20)
     return colors
+
+
+def plot_count_estimate(
+    true_counts: np.ndarray,
+    estimate: np.ndarray,
+    class_names: Sequence[str],
+    title: str = "",
+    estimate_label: str = "estimate",
+    ax=None,
+):
+    """Grouped bars: a batch's true label histogram next to an estimate of it.
+
+    Introduced in Chapter 3 (the untrained-model reading of the bias gradient); reused by the
+    attack chapters to show one recovered batch.
+    """
+    import matplotlib.pyplot as plt
+
+    true_counts = np.asarray(true_counts, dtype=float)
+    estimate = np.asarray(estimate, dtype=float)
+    if true_counts.shape != estimate.shape or true_counts.shape[0] != len(class_names):
+        raise ValueError("true_counts, estimate and class_names must all have length C.")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(max(6.0, 0.42 * len(class_names)), 3.4))
+    pos = np.arange(len(class_names))
+    ax.bar(pos - 0.2, true_counts, width=0.4, label="true count (secret)", color="0.35")
+    ax.bar(pos + 0.2, estimate, width=0.4, label=estimate_label, color="tab:red", alpha=0.8)
+    ax.set_xticks(pos, class_names, rotation=60, ha="right", fontsize=8)
+    ax.set_ylabel("windows in batch")
+    ax.axhline(0, color="k", lw=0.6)
+    ax.legend(frameon=False, fontsize=8)
+    if title:
+        ax.set_title(title)
+    ax.figure.tight_layout()
+    return ax
+
+
+def plot_value_histograms(values: dict[str, np.ndarray], xlabel: str, title: str = "", bins: int = 60, ax=None):
+    """Overlaid, normalised histograms of several arrays (e.g. classifier input features per model).
+
+    Introduced in Chapter 3.
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.0, 3.2))
+    for name, v in values.items():
+        ax.hist(np.ravel(v), bins=bins, density=True, histtype="stepfilled", alpha=0.45, label=name)
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("density")
+    ax.legend(frameon=False, fontsize=8)
+    if title:
+        ax.set_title(title)
+    ax.figure.tight_layout()
+    return ax
+
+
+def plot_label_timelines(
+    sample_labels: dict[int, np.ndarray],
+    class_names: Sequence[str],
+    sampling_rate: int = 50,
+    title: str = "",
+    ax=None,
+):
+    """One row per subject: the activity over time as coloured spans (NULL light grey).
+
+    Introduced in Chapter 2.
+
+    Parameters
+    ----------
+    sample_labels : dict
+        ``subject_id -> (T,)`` integer label per sample.
+    class_names : sequence of str
+        Class names, index 0 = NULL.
+    sampling_rate : int
+        Samples per second; the x axis is in minutes.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    colors = class_colors(class_names)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9.0, 0.45 * len(sample_labels) + 1.6))
+    used: set[int] = set()
+    for row, (sid, lab) in enumerate(sample_labels.items()):
+        lab = np.asarray(lab)
+        change = np.flatnonzero(np.diff(lab)) + 1
+        starts = np.concatenate([[0], change])
+        ends = np.concatenate([change, [lab.size]])
+        for cls in np.unique(lab):
+            sel = lab[starts] == cls
+            spans = [(s / sampling_rate / 60, (e - s) / sampling_rate / 60) for s, e in zip(starts[sel], ends[sel])]
+            ax.broken_barh(spans, (row - 0.4, 0.8), facecolors=colors[class_names[cls]])
+            used.add(int(cls))
+    ax.set_yticks(range(len(sample_labels)), [f"subject {s}" for s in sample_labels])
+    ax.invert_yaxis()
+    ax.set_xlabel("time (min)")
+    ax.grid(False)
+    handles = [Patch(color=colors[class_names[c]], label=class_names[c]) for c in sorted(used)]
+    ax.legend(handles=handles, ncol=4, fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.25))
+    if title:
+        ax.set_title(title)
+    ax.figure.tight_layout()
+    return ax
+
+
+def plot_class_shares(shares: "dict[str, object]", title: str = "", axes=None):
+    """Horizontal bars of the share of samples per class, one panel per dataset.
+
+    Introduced in Chapter 2. ``shares`` maps a dataset name to a pandas Series (class -> share).
+    """
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(1, len(shares), figsize=(4.6 * len(shares), 4.2))
+    axes = np.atleast_1d(axes)
+    for ax, (name, s) in zip(axes, shares.items()):
+        s = s.sort_values()
+        colors = ["0.6" if str(k).lower().startswith("null") else "tab:blue" for k in s.index]
+        ax.barh([str(k) for k in s.index], 100 * s.to_numpy(), color=colors)
+        ax.set_xlabel("share of samples (%)")
+        ax.set_title(name)
+        ax.tick_params(axis="y", labelsize=7)
+    if title:
+        axes[0].figure.suptitle(title)
+    axes[0].figure.tight_layout()
+    return axes

@@ -150,3 +150,244 @@ def last_layer_gradients(
     p[np.arange(h.shape[0]), y] -= 1.0
     n = h.shape[0]
     return p.T @ h / n, p.mean(axis=0)
+
+
+# --------------------------------------------------------------------------------------------
+# Building updates from a model and a batch
+#
+# Model mode (stated in Chapter 3): a client computes its update in **train mode** by default,
+# exactly as local training does — dropout active, BatchNorm normalising with the batch's own
+# statistics. ``mode="eval"`` is available. Dropout masks are drawn from a seeded, forked RNG, so
+# the global torch RNG is not consumed and the model's own train/eval flag is restored.
+# --------------------------------------------------------------------------------------------
+
+MODES: tuple[str, ...] = ("train", "eval")
+
+
+@dataclass(frozen=True)
+class LDP:
+    """Local differential privacy applied by the client to its update (Chapter 8).
+
+    Parameters
+    ----------
+    sigma : float or None
+        Standard deviation of the i.i.d. Gaussian noise added to every element (absolute scale).
+    rho : float or None
+        L2 clipping bound: the update is scaled by ``min(1, rho / ||g||)``.
+    scope : {"last_layer", "all"}
+        Norm used for clipping: the last layer only (the paper's text) or all layers (the paper's code).
+    """
+
+    sigma: float | None = None
+    rho: float | None = None
+    scope: str = "last_layer"
+
+    def __post_init__(self) -> None:
+        for name in ("sigma", "rho"):
+            v = getattr(self, name)
+            if v is not None and not (np.isfinite(v) and v > 0):
+                raise ValueError(f"LDP {name} must be a positive number or None, got {v!r}.")
+        if self.scope not in ("last_layer", "all"):
+            raise ValueError(f"LDP scope must be 'last_layer' or 'all', got {self.scope!r}.")
+
+
+def _as_batch(windows, labels):
+    import torch
+
+    x = torch.as_tensor(np.asarray(windows, dtype=np.float32))
+    y_np = np.asarray(labels)
+    if y_np.ndim != 1 or not np.issubdtype(y_np.dtype, np.integer):
+        raise ValueError(
+            f"labels must be a 1-D integer array (dtype {y_np.dtype} given); cross-entropy needs class "
+            "indices: cast with labels.astype('int64')."
+        )
+    if x.shape[0] != y_np.shape[0] or x.shape[0] == 0:
+        raise ValueError(f"{x.shape[0]} windows but {y_np.shape[0]} labels; pass a non-empty, matching batch.")
+    return x, torch.as_tensor(y_np, dtype=torch.long)
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}.")
+
+
+def _classifier_arrays(model) -> tuple[np.ndarray, np.ndarray]:
+    clf = model.classifier
+    return clf.weight.detach().double().numpy(), clf.bias.detach().double().numpy()
+
+
+def update_from_features(features: np.ndarray, labels: np.ndarray, model) -> LastLayerUpdate:
+    """FedSGD update of the classifier from precomputed features (no forward pass).
+
+    Introduced in Chapter 3. ``model`` supplies the classifier's current weight and bias.
+    """
+    w, b = _classifier_arrays(model)
+    dw, db = last_layer_gradients(features, np.asarray(labels), w, b)
+    return LastLayerUpdate(dw, db, n_windows=len(labels))
+
+
+def client_features(model, windows: np.ndarray, mode: str = "eval", batch_size: int = 512, seed: int = 0) -> np.ndarray:
+    """Classifier-input features ``(n, d)`` of all of a client's windows, in chunks, without gradients.
+
+    Introduced in Chapter 3. Caching these and slicing per batch is exact in eval mode. In train
+    mode it is exact in distribution for dropout (a fresh mask per window) but **not** for BatchNorm
+    (TinyHAR), whose train-mode output depends on which windows share a batch.
+    """
+    import torch
+
+    _check_mode(mode)
+    x = torch.as_tensor(np.asarray(windows, dtype=np.float32))
+    was_training = model.training
+    out = []
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(seed)
+        model.train(mode == "train")
+        try:
+            for i in range(0, x.shape[0], batch_size):
+                out.append(model.features(x[i : i + batch_size]).double())
+        finally:
+            model.train(was_training)
+    return torch.cat(out).numpy() if out else np.zeros((0, model.classifier.in_features))
+
+
+def fedsgd_update(
+    model,
+    windows: np.ndarray,
+    labels: np.ndarray,
+    mode: str = "train",
+    method: str = "closed_form",
+    seed: int = 0,
+    ldp: LDP | None = None,
+) -> LastLayerUpdate:
+    """The classifier part of a client's FedSGD update on one batch (mean cross-entropy).
+
+    Introduced in Chapter 3.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The server's model; it is not modified (its train/eval flag is restored).
+    windows, labels : array-like
+        ``(N, T, channels)`` windows and ``(N,)`` integer labels.
+    mode : {"train", "eval"}
+        Model mode of the client's forward pass (default: train, as in local training).
+    method : {"closed_form", "autograd"}
+        ``closed_form``: one forward pass without gradients, then equations I1/I2 (fast);
+        ``autograd``: a full backward pass. Both give the same update (tested).
+    seed : int
+        Seed of the dropout masks.
+    ldp : LDP or None
+        Local DP to apply to the update; ``scope="all"`` computes the other layers' gradient norm
+        by autograd (whatever ``method`` says).
+    """
+    import torch
+
+    _check_mode(mode)
+    if method not in ("closed_form", "autograd"):
+        raise ValueError(f"method must be 'closed_form' or 'autograd', got {method!r}.")
+    x, y = _as_batch(windows, labels)
+    needs_full = method == "autograd" or (ldp is not None and ldp.scope == "all" and ldp.rho is not None)
+    was_training = model.training
+    rest_sq = 0.0
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model.train(mode == "train")
+        try:
+            if needs_full:
+                params = [p for p in model.parameters() if p.requires_grad]
+                loss = torch.nn.functional.cross_entropy(model(x), y)
+                grads = torch.autograd.grad(loss, params)
+                by_param = dict(zip([id(p) for p in params], grads))
+                gw = by_param[id(model.classifier.weight)].double().numpy()
+                gb = by_param[id(model.classifier.bias)].double().numpy()
+                last = {id(model.classifier.weight), id(model.classifier.bias)}
+                rest_sq = float(sum(float((g.double() ** 2).sum()) for p, g in zip(params, grads) if id(p) not in last))
+                update = LastLayerUpdate(gw, gb, n_windows=x.shape[0])
+            else:
+                with torch.no_grad():
+                    h = model.features(x).double().numpy()
+                update = update_from_features(h, y.numpy(), model)
+        finally:
+            model.train(was_training)
+    if ldp is not None:
+        update = privatize(update, ldp, seed=seed, rest_sq_norm=rest_sq)
+    return update
+
+
+def fedavg_update(
+    model,
+    windows: np.ndarray,
+    labels: np.ndarray,
+    n_steps: int,
+    lr: float,
+    mode: str = "train",
+    seed: int = 0,
+    ldp: LDP | None = None,
+) -> LastLayerUpdate:
+    """A FedAvg client update: ``S`` local SGD steps on consecutive chunks of ``N/S`` windows.
+
+    Introduced in Chapter 3 (used from Chapter 8 on). The client trains a copy of the model with
+    plain SGD (no momentum, no weight decay) and sends ``delta = theta_S - theta_0``; the attacker's
+    view returned here is ``G = -delta / lr = sum_s grad_s``, the *sum* of the per-step batch-mean
+    gradients, each taken at the parameters of that step. ``ldp`` is applied to ``G`` (for
+    ``scope="all"`` the clipping norm includes every layer's ``-delta/lr``).
+    """
+    import copy
+
+    import torch
+
+    _check_mode(mode)
+    x, y = _as_batch(windows, labels)
+    n = x.shape[0]
+    if int(n_steps) != n_steps or n_steps < 1 or n % n_steps:
+        raise ValueError(f"n_steps={n_steps!r} must be a positive integer dividing N={n} (equal local batches).")
+    if not (np.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a positive number, got {lr!r}.")
+    client = copy.deepcopy(model)
+    start = [p.detach().clone() for p in client.parameters()]
+    opt = torch.optim.SGD(client.parameters(), lr=lr)
+    step = n // n_steps
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        client.train(mode == "train")
+        for s in range(n_steps):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(client(x[s * step : (s + 1) * step]), y[s * step : (s + 1) * step]).backward()
+            opt.step()
+    with torch.no_grad():
+        g = {id(p): ((p0 - p.detach()) / lr).double() for p, p0 in zip(client.parameters(), start)}
+    gw = g[id(client.classifier.weight)].numpy()
+    gb = g[id(client.classifier.bias)].numpy()
+    last = {id(client.classifier.weight), id(client.classifier.bias)}
+    rest_sq = float(sum(float((v**2).sum()) for k, v in g.items() if k not in last))
+    update = LastLayerUpdate(gw, gb, n_windows=n, n_steps=int(n_steps), lr=float(lr))
+    if ldp is not None:
+        update = privatize(update, ldp, seed=seed, rest_sq_norm=rest_sq)
+    return update
+
+
+def privatize(update: LastLayerUpdate, ldp: LDP, seed: int = 0, rest_sq_norm: float = 0.0) -> LastLayerUpdate:
+    """Clip, then add Gaussian noise to, the last-layer update (local DP as in the paper).
+
+    Introduced in Chapter 8. Clipping scales weight and bias gradients jointly by
+    ``min(1, rho / ||g||)`` where ``||g||`` is the last layer's L2 norm (``scope="last_layer"``) or
+    includes ``rest_sq_norm``, the squared norm of all other layers (``scope="all"``). Noise is i.i.d.
+    ``N(0, sigma^2)`` per element, from a seeded generator.
+    """
+    if not isinstance(ldp, LDP):
+        raise ValueError("ldp must be an leakage_core.updates.LDP(sigma=..., rho=..., scope=...).")
+    if rest_sq_norm < 0:
+        raise ValueError("rest_sq_norm is a squared norm and cannot be negative.")
+    w, b = update.weight_grad.copy(), update.bias_grad.copy()
+    if ldp.rho is not None:
+        sq = float((w**2).sum() + (b**2).sum())
+        if ldp.scope == "all":
+            sq += rest_sq_norm
+        norm = np.sqrt(sq)
+        factor = min(1.0, ldp.rho / norm) if norm > 0 else 1.0
+        w, b = w * factor, b * factor
+    if ldp.sigma is not None:
+        rng = np.random.default_rng(seed)
+        w = w + rng.normal(0.0, ldp.sigma, size=w.shape)
+        b = b + rng.normal(0.0, ldp.sigma, size=b.shape)
+    return LastLayerUpdate(w, b, update.n_windows, update.n_steps, update.lr)

@@ -1,0 +1,193 @@
+"""The two HAR classifiers of the paper: DeepConvLSTM and TinyHAR.
+
+Both take windows shaped ``(B, T, channels)`` (float32), end in ``self.classifier`` — a
+``torch.nn.Linear`` with bias, the layer every attack in this book reads — and expose
+``features(x)``, exactly the tensor fed into the classifier (after dropout).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+MODELS: tuple[str, ...] = ("deepconvlstm", "tinyhar")
+
+
+class _HARModel(nn.Module):
+    """Shared interface: input checks, ``features`` and ``forward``."""
+
+    n_channels: int
+    n_classes: int
+    window_size: int
+    classifier: nn.Linear
+
+    def _check_input(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 3 or x.shape[1] != self.window_size or x.shape[2] != self.n_channels:
+            raise ValueError(
+                f"{type(self).__name__} expects windows shaped (B, {self.window_size}, {self.n_channels}), "
+                f"got {tuple(x.shape)}; build the model with the dataset's window_size and num_channels."
+            )
+        return x.float()
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class scores ``(B, C)`` = ``classifier(features(x))``."""
+        return self.classifier(self.features(x))
+
+
+class DeepConvLSTM(_HARModel):
+    """DeepConvLSTM (Ordonez & Roggen, 2016) with the paper's hyperparameters.
+
+    Introduced in Chapter 2. Four ``Conv2d(., 64, (9, 1)) + ReLU`` layers without padding (50 -> 18
+    time steps), a 2-layer LSTM (``64 * channels -> 128``), the last time step, ``Dropout(0.5)`` and
+    ``Linear(128, C)``. 705,747 parameters for WEAR (12 channels, 19 classes), 409,545 for Wetlab.
+    """
+
+    def __init__(
+        self,
+        n_channels: int,
+        n_classes: int,
+        window_size: int = 50,
+        conv_filters: int = 64,
+        kernel: int = 9,
+        lstm_hidden: int = 128,
+        lstm_layers: int = 2,
+        dropout: float = 0.5,
+    ) -> None:
+        super().__init__()
+        _check_sizes(n_channels, n_classes, window_size)
+        if window_size - 4 * (kernel - 1) < 1:
+            raise ValueError(f"window_size={window_size} is too short for 4 convolutions of kernel {kernel}.")
+        self.n_channels, self.n_classes, self.window_size = n_channels, n_classes, window_size
+        layers: list[nn.Module] = []
+        for i in range(4):
+            layers += [nn.Conv2d(1 if i == 0 else conv_filters, conv_filters, (kernel, 1)), nn.ReLU()]
+        self.conv = nn.Sequential(*layers)
+        self.lstm = nn.LSTM(conv_filters * n_channels, lstm_hidden, num_layers=lstm_layers, batch_first=True)
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(lstm_hidden, n_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, 128)``: the dropped-out last LSTM output, i.e. the classifier's input."""
+        x = self._check_input(x).unsqueeze(1)  # (B, 1, T, ch)
+        x = self.conv(x)  # (B, F, T', ch)
+        x = x.permute(0, 2, 1, 3).flatten(2)  # (B, T', F * ch)
+        out, _ = self.lstm(x)
+        return self.dropout(out[:, -1])
+
+
+class TinyHAR(_HARModel):
+    """TinyHAR (Zhou et al., ISWC 2022), a lightweight attention-based HAR model.
+
+    Introduced in Chapter 2. Per-channel temporal convolutions (4 layers, ``filters`` maps, kernel 9,
+    strides 1, 2, 1, 2 in time, BatchNorm, ReLU), cross-channel interaction by self-attention at every
+    time step, cross-channel fusion by a fully connected layer, a temporal LSTM, attention-weighted
+    temporal aggregation, ``Dropout(0.5)`` and ``Linear(2 * filters, C)``. Written from the paper's
+    description; sizes follow the seed paper's configuration (20 filters).
+    """
+
+    def __init__(
+        self,
+        n_channels: int,
+        n_classes: int,
+        window_size: int = 50,
+        filters: int = 20,
+        kernel: int = 9,
+        strides: tuple[int, ...] = (1, 2, 1, 2),
+        dropout: float = 0.5,
+    ) -> None:
+        super().__init__()
+        _check_sizes(n_channels, n_classes, window_size)
+        self.n_channels, self.n_classes, self.window_size = n_channels, n_classes, window_size
+        layers: list[nn.Module] = []
+        for i, s in enumerate(strides):
+            layers += [
+                nn.Conv2d(1 if i == 0 else filters, filters, (kernel, 1), stride=(s, 1), padding=(kernel // 2, 0)),
+                nn.ReLU(),
+                nn.BatchNorm2d(filters),
+            ]
+        self.conv = nn.Sequential(*layers)
+        self.channel_attention = nn.TransformerEncoderLayer(
+            d_model=filters, nhead=1, dim_feedforward=2 * filters, dropout=0.0, batch_first=True
+        )
+        self.fusion = nn.Sequential(nn.Linear(n_channels * filters, 2 * filters), nn.ReLU())
+        self.lstm = nn.LSTM(2 * filters, 2 * filters, batch_first=True)
+        self.temporal_score = nn.Linear(2 * filters, 1)
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(2 * filters, n_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, 2 * filters)``: attention-aggregated LSTM states after dropout."""
+        x = self._check_input(x).unsqueeze(1)  # (B, 1, T, ch)
+        x = self.conv(x)  # (B, F, T', ch)
+        b, f, t, ch = x.shape
+        x = x.permute(0, 2, 3, 1).reshape(b * t, ch, f)  # channels as tokens, per time step
+        x = self.channel_attention(x)
+        x = self.fusion(x.reshape(b, t, ch * f))  # (B, T', 2F)
+        out, _ = self.lstm(x)
+        weights = torch.softmax(self.temporal_score(out), dim=1)  # (B, T', 1)
+        return self.dropout((weights * out).sum(dim=1))
+
+
+def _check_sizes(n_channels: int, n_classes: int, window_size: int) -> None:
+    for name, v, lo in (("n_channels", n_channels, 1), ("n_classes", n_classes, 2), ("window_size", window_size, 1)):
+        if int(v) != v or v < lo:
+            raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}.")
+
+
+def init_paper(model: nn.Module) -> nn.Module:
+    """Xavier-normal weights and zero biases for every conv, linear, LSTM and attention layer.
+
+    Introduced in Chapter 2. BatchNorm keeps its default (weight 1, bias 0).
+    """
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            continue
+        for name, p in module.named_parameters(recurse=False):
+            if p.ndim >= 2:
+                nn.init.xavier_normal_(p)
+            elif "bias" in name:
+                nn.init.zeros_(p)
+    return model
+
+
+def build_model(name: str, n_channels: int, n_classes: int, seed: int = 0, **kwargs) -> nn.Module:
+    """Build ``"deepconvlstm"`` or ``"tinyhar"`` with the paper's initialisation, seeded.
+
+    Introduced in Chapter 2. The global torch RNG is left untouched.
+
+    Parameters
+    ----------
+    name : {"deepconvlstm", "tinyhar"}
+    n_channels, n_classes : int
+        From the dataset (``data.num_channels``, ``data.num_classes``).
+    seed : int
+        Seed of the initialisation.
+    **kwargs
+        Passed to the model class (e.g. ``window_size``).
+    """
+    classes = {"deepconvlstm": DeepConvLSTM, "tinyhar": TinyHAR}
+    key = str(name).lower()
+    if key not in classes:
+        raise ValueError(f"unknown model {name!r}; choose one of {MODELS}.")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = init_paper(classes[key](n_channels, n_classes, **kwargs))
+    return model
+
+
+@torch.no_grad()
+def zero_last_layer(model: nn.Module) -> nn.Module:
+    """Set the classifier's weight and bias to zero (all classes equally likely: p = 1/C).
+
+    Introduced in Chapter 3; the exact oracle of the bias-based attacks.
+    """
+    model.classifier.weight.zero_()
+    model.classifier.bias.zero_()
+    return model
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters. Introduced in Chapter 2."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,68 @@
+"""Batch samplers over one client's windows: shuffle, sequential, balanced.
+
+Pipeline stage 2 (data -> **sampling** -> updates -> attacks -> metrics). A sampler returns index
+arrays into a client's windows; the incomplete last batch is dropped, as in the paper.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+SAMPLERS: tuple[str, ...] = ("shuffle", "sequential", "balanced")
+
+
+def make_batches(labels: np.ndarray, batch_size: int, strategy: str = "shuffle", seed: int = 0) -> list[np.ndarray]:
+    """Split one client's windows into batches of ``batch_size`` window indices.
+
+    Introduced in Chapter 2.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        ``(n,)`` integer window labels of one client, in time order.
+    batch_size : int
+        ``N``, windows per batch.
+    strategy : {"shuffle", "sequential", "balanced"}
+        ``sequential``: consecutive windows in time order (what a streaming wearable sends);
+        ``shuffle``: a random permutation cut into batches;
+        ``balanced``: every batch draws (about) equally from each class present in the client, at
+        random, with replacement only for classes that have too few windows.
+    seed : int
+        Seed of the random draws (unused by ``sequential``).
+
+    Returns
+    -------
+    list of numpy.ndarray
+        ``len(labels) // batch_size`` int64 index arrays of length ``batch_size``; the incomplete last
+        batch is dropped (a client with fewer than ``batch_size`` windows gets an empty list).
+    """
+    y = np.asarray(labels)
+    if y.ndim != 1 or (y.size and not np.issubdtype(y.dtype, np.integer)):
+        raise ValueError(f"labels must be a 1-D integer array, got shape {y.shape} dtype {y.dtype}.")
+    if int(batch_size) != batch_size or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    if strategy not in SAMPLERS:
+        raise ValueError(f"unknown sampling strategy {strategy!r}; choose one of {SAMPLERS}.")
+    n_batches = y.size // batch_size
+    if n_batches == 0:
+        return []
+    rng = np.random.default_rng(seed)
+    if strategy == "sequential":
+        order = np.arange(n_batches * batch_size)
+    elif strategy == "shuffle":
+        order = rng.permutation(y.size)[: n_batches * batch_size]
+    else:
+        return [_balanced_batch(y, batch_size, rng) for _ in range(n_batches)]
+    return [order[i * batch_size : (i + 1) * batch_size].astype(np.int64) for i in range(n_batches)]
+
+
+def _balanced_batch(y: np.ndarray, batch_size: int, rng: np.random.Generator) -> np.ndarray:
+    """One balanced batch: ``batch_size`` split evenly over the present classes (remainder at random)."""
+    classes = np.unique(y)
+    per_class = np.full(classes.size, batch_size // classes.size)
+    per_class[rng.choice(classes.size, size=batch_size % classes.size, replace=False)] += 1
+    parts = []
+    for cls, k in zip(classes, per_class):
+        pool = np.flatnonzero(y == cls)
+        parts.append(rng.choice(pool, size=k, replace=k > pool.size))
+    idx = np.concatenate(parts).astype(np.int64)
+    return idx[rng.permutation(idx.size)]
