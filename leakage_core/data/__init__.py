@@ -1,0 +1,28 @@
+"""Pipeline stage 1: HAR data — the synthetic generator, the real-data loader, windowing, statistics.
+
+Introduced in Chapter 2. Both sources return a :class:`HARDataset`.
+"""
+from __future__ import annotations
+
+from .dataset import HARDataset, SubjectData
+from .profiles import PROFILES, TARGETS, Profile, get_profile
+from .real import find_subject_files, load_real, read_subject_csv
+from .stats import bout_table, class_shares, distinct_per_batch, label_statistics
+from .synthetic import label_timeline, make_synthetic
+from .windowing import sliding_windows
+
+__all__ = [
+    "HARDataset", "SubjectData", "PROFILES", "TARGETS", "Profile", "get_profile", "find_subject_files",
+    "load_real", "read_subject_csv", "bout_table", "class_shares", "distinct_per_batch", "label_statistics",
+    "label_timeline", "make_synthetic", "sliding_windows", "load_dataset",
+]
+
+
+def load_dataset(source: str = "synthetic", profile: str = "wear", **kwargs) -> HARDataset:
+    """One entry point: ``source="synthetic"`` generates data, any other value is a folder to load.
+
+    Introduced in Chapter 2. ``kwargs`` go to :func:`make_synthetic` or :func:`load_real`.
+    """
+    if source == "synthetic":
+        return make_synthetic(profile, **kwargs)
+    return load_real(source, dataset=profile, **kwargs)
