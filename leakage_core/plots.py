@@ -155,7 +155,7 @@ def plot_label_timelines(
     ax.set_xlabel("time (min)")
     ax.grid(False)
     handles = [Patch(color=colors[class_names[c]], label=class_names[c]) for c in sorted(used)]
-    ax.legend(handles=handles, ncol=4, fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.25))
+    ax.legend(handles=handles, ncol=4, fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.32))
     if title:
         ax.set_title(title)
     ax.figure.tight_layout()

@@ -87,7 +87,7 @@ def train_model(
                 loss = loss_fn(model(x[idx]), y[idx])
                 loss.backward()
                 opt.step()
-                total += float(loss) * idx.numel()
+                total += loss.item() * idx.numel()
                 seen += idx.numel()
             sched.step()
             history.append(total / max(seen, 1))
