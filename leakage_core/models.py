@@ -26,7 +26,7 @@ class _HARModel(nn.Module):
                 f"{type(self).__name__} expects windows shaped (B, {self.window_size}, {self.n_channels}), "
                 f"got {tuple(x.shape)}; build the model with the dataset's window_size and num_channels."
             )
-        return x.float()
+        return x.to(self.classifier.weight.dtype)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - overridden
         raise NotImplementedError

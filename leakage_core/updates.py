@@ -8,6 +8,7 @@ Introduced in Chapter 3 (the structure of last-layer gradients).
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -211,6 +212,31 @@ def _check_mode(mode: str) -> None:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}.")
 
 
+@contextmanager
+def _client_mode(model, mode: str, seed: int):
+    """Run the server's model as a client would, then put everything back.
+
+    Sets train/eval mode, seeds dropout on a forked RNG (the global torch RNG is untouched) and
+    restores the model's mode and its buffers afterwards: a train-mode forward pass would otherwise
+    move the server's BatchNorm running statistics.
+    """
+    import torch
+
+    _check_mode(mode)
+    was_training = model.training
+    buffers = [b.detach().clone() for b in model.buffers()]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model.train(mode == "train")
+        try:
+            yield model
+        finally:
+            model.train(was_training)
+            with torch.no_grad():
+                for b, saved in zip(model.buffers(), buffers):
+                    b.copy_(saved)
+
+
 def _classifier_arrays(model) -> tuple[np.ndarray, np.ndarray]:
     clf = model.classifier
     return clf.weight.detach().double().numpy(), clf.bias.detach().double().numpy()
@@ -235,18 +261,11 @@ def client_features(model, windows: np.ndarray, mode: str = "eval", batch_size: 
     """
     import torch
 
-    _check_mode(mode)
     x = torch.as_tensor(np.asarray(windows, dtype=np.float32))
-    was_training = model.training
     out = []
-    with torch.random.fork_rng(devices=[]), torch.no_grad():
-        torch.manual_seed(seed)
-        model.train(mode == "train")
-        try:
-            for i in range(0, x.shape[0], batch_size):
-                out.append(model.features(x[i : i + batch_size]).double())
-        finally:
-            model.train(was_training)
+    with _client_mode(model, mode, seed), torch.no_grad():
+        for i in range(0, x.shape[0], batch_size):
+            out.append(model.features(x[i : i + batch_size]).double())
     return torch.cat(out).numpy() if out else np.zeros((0, model.classifier.in_features))
 
 
@@ -287,28 +306,22 @@ def fedsgd_update(
         raise ValueError(f"method must be 'closed_form' or 'autograd', got {method!r}.")
     x, y = _as_batch(windows, labels)
     needs_full = method == "autograd" or (ldp is not None and ldp.scope == "all" and ldp.rho is not None)
-    was_training = model.training
     rest_sq = 0.0
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model.train(mode == "train")
-        try:
-            if needs_full:
-                params = [p for p in model.parameters() if p.requires_grad]
-                loss = torch.nn.functional.cross_entropy(model(x), y)
-                grads = torch.autograd.grad(loss, params)
-                by_param = dict(zip([id(p) for p in params], grads))
-                gw = by_param[id(model.classifier.weight)].double().numpy()
-                gb = by_param[id(model.classifier.bias)].double().numpy()
-                last = {id(model.classifier.weight), id(model.classifier.bias)}
-                rest_sq = float(sum(float((g.double() ** 2).sum()) for p, g in zip(params, grads) if id(p) not in last))
-                update = LastLayerUpdate(gw, gb, n_windows=x.shape[0])
-            else:
-                with torch.no_grad():
-                    h = model.features(x).double().numpy()
-                update = update_from_features(h, y.numpy(), model)
-        finally:
-            model.train(was_training)
+    with _client_mode(model, mode, seed):
+        if needs_full:
+            params = [p for p in model.parameters() if p.requires_grad]
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            grads = torch.autograd.grad(loss, params)
+            by_param = dict(zip([id(p) for p in params], grads))
+            gw = by_param[id(model.classifier.weight)].double().numpy()
+            gb = by_param[id(model.classifier.bias)].double().numpy()
+            last = {id(model.classifier.weight), id(model.classifier.bias)}
+            rest_sq = float(sum(float((g.double() ** 2).sum()) for p, g in zip(params, grads) if id(p) not in last))
+            update = LastLayerUpdate(gw, gb, n_windows=x.shape[0])
+        else:
+            with torch.no_grad():
+                h = model.features(x).double().numpy()
+            update = update_from_features(h, y.numpy(), model)
     if ldp is not None:
         update = privatize(update, ldp, seed=seed, rest_sq_norm=rest_sq)
     return update

@@ -1,0 +1,105 @@
+"""The real-format loader: layouts, label spellings, and one clear error per kind of bad input."""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from leakage_core.data import PROFILES, load_dataset, load_real
+
+EXCERPTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-excerpts"
+
+
+def write_subject(folder: Path, k: int, dataset: str, labels: list[str], n_channels: int | None = None) -> Path:
+    prof = PROFILES[dataset]
+    n_ch = len(prof.channels) if n_channels is None else n_channels
+    rng = np.random.default_rng(k)
+    df = pd.DataFrame(rng.normal(size=(len(labels), n_ch)), columns=[f"c{i}" for i in range(n_ch)])
+    df.insert(0, "sbj_id", k)
+    df["label"] = labels
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"sbj_{k}.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("layout", ["", "raw/inertial", "raw/inertial/50hz", "data/wetlab/raw/inertial"])
+def test_layouts_and_label_spellings(tmp_path, layout):
+    labels = ["null_class"] * 60 + ["pour catalysator"] * 40 + [""] * 30 + ["Pipetting "] * 20
+    write_subject(tmp_path / layout, 2, "wetlab", labels)
+    write_subject(tmp_path / layout, 10, "wetlab", ["null"] * 100)
+    d = load_real(tmp_path, "wetlab")
+    assert d.subject_ids == [2, 10]
+    lab = d.subjects[2].sample_labels
+    names = d.class_names
+    assert names[lab[0]] == "null" and names[lab[70]] == "pouring" and names[lab[120]] == "null"
+    assert names[lab[-1]] == "pipetting"
+    assert d.subjects[2].windows.shape == (1 + (150 - 50) // 25, 50, 3)
+    assert d.subjects[2].labels.tolist() == [lab[49 + 25 * i] for i in range(5)]
+
+
+def test_wear_subject_selection_and_same_object_as_generator(tmp_path):
+    names = PROFILES["wear"].class_names
+    for k in (1, 2, 3):
+        write_subject(tmp_path, k, "wear", [names[(i // 40) % len(names)] for i in range(200)])
+    d = load_dataset(str(tmp_path), profile="wear", subjects=[3, 1])
+    assert d.subject_ids == [1, 3] and d.num_channels == 12 and d.num_classes == 19
+    assert type(d).__name__ == "HARDataset" and d.source == str(tmp_path)
+
+
+def test_missing_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_real(tmp_path / "nope", "wear")
+
+
+def test_no_csvs(tmp_path):
+    (tmp_path / "raw" / "inertial").mkdir(parents=True)
+    with pytest.raises(ValueError, match="no sbj_<k>.csv files"):
+        load_real(tmp_path, "wear")
+
+
+def test_missing_label_column(tmp_path):
+    path = write_subject(tmp_path, 1, "wetlab", ["null"] * 60)
+    pd.read_csv(path).drop(columns="label").to_csv(path, index=False)
+    with pytest.raises(ValueError, match=r"sbj_1\.csv: no 'label' column"):
+        load_real(tmp_path, "wetlab")
+
+
+def test_unknown_label(tmp_path):
+    write_subject(tmp_path, 1, "wetlab", ["null"] * 50 + ["juggling"] * 10)
+    with pytest.raises(ValueError, match=r"sbj_1\.csv: unknown label\(s\) \['juggling'\]"):
+        load_real(tmp_path, "wetlab")
+
+
+def test_wrong_channel_count(tmp_path):
+    write_subject(tmp_path, 1, "wear", ["null"] * 60, n_channels=3)
+    with pytest.raises(ValueError, match="3 sensor columns, but wear has 12"):
+        load_real(tmp_path, "wear")
+
+
+def test_nans(tmp_path):
+    path = write_subject(tmp_path, 1, "wetlab", ["null"] * 60)
+    df = pd.read_csv(path)
+    df.loc[7, "c1"] = np.nan
+    df.to_csv(path, index=False)
+    with pytest.raises(ValueError, match="1 rows with missing or non-numeric sensor values .first at data row 8"):
+        load_real(tmp_path, "wetlab")
+
+
+def test_unknown_subject(tmp_path):
+    write_subject(tmp_path, 1, "wetlab", ["null"] * 60)
+    with pytest.raises(ValueError, match=r"subjects \[5\] not found"):
+        load_real(tmp_path, "wetlab", subjects=[5])
+
+
+@pytest.mark.skipif(not EXCERPTS.is_dir(), reason="real excerpts (../shared) not available")
+def test_real_wetlab_excerpt_loads(tmp_path):
+    raw = pd.read_csv(EXCERPTS / "wetlab_0_10.csv", header=None,
+                      names=["idx", "time", "sbj", "acc_x", "acc_y", "acc_z", "action", "task"])
+    out = raw[["sbj", "acc_x", "acc_y", "acc_z", "action"]].rename(columns={"sbj": "sbj_id", "action": "label"})
+    out.to_csv(tmp_path / "sbj_1.csv", index=False)
+    d = load_real(tmp_path, "wetlab")
+    s = d.subjects[1]
+    assert s.n_windows == 1 + (len(raw) - 50) // 25
+    assert 0.3 < np.mean(s.sample_labels == 0) < 0.95
+    assert len(np.unique(s.labels)) >= 2

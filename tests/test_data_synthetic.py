@@ -1,0 +1,104 @@
+"""The generator: determinism, shapes, and label statistics within the stated bands of the profiles."""
+import numpy as np
+import pytest
+
+from leakage_core.data import PROFILES, TARGETS, class_shares, label_statistics, make_synthetic
+
+
+@pytest.fixture(scope="module")
+def real_size():
+    """Real-size recordings (None minutes) for a subset of subjects: the calibration target."""
+    return {p: make_synthetic(p, n_subjects=8, seed=0) for p in PROFILES}
+
+
+def test_deterministic_and_seed_dependent():
+    a = make_synthetic("wetlab", n_subjects=2, minutes=3, seed=1)
+    b = make_synthetic("wetlab", n_subjects=2, minutes=3, seed=1)
+    c = make_synthetic("wetlab", n_subjects=2, minutes=3, seed=2)
+    for s in a.subject_ids:
+        np.testing.assert_array_equal(a.subjects[s].windows, b.subjects[s].windows)
+        np.testing.assert_array_equal(a.subjects[s].labels, b.subjects[s].labels)
+    assert not np.array_equal(a.subjects[1].signals, c.subjects[1].signals)
+
+
+def test_subject_does_not_depend_on_number_of_subjects():
+    small = make_synthetic("wear", n_subjects=2, minutes=4, seed=0)
+    large = make_synthetic("wear", n_subjects=5, minutes=4, seed=0)
+    np.testing.assert_array_equal(small.subjects[2].signals, large.subjects[2].signals)
+
+
+@pytest.mark.parametrize("profile", ["wear", "wetlab"])
+def test_shapes_and_metadata(profile):
+    d = make_synthetic(profile, n_subjects=3, minutes=5, seed=0)
+    prof = PROFILES[profile]
+    assert d.subject_ids == [1, 2, 3]
+    assert d.class_names == prof.class_names and d.channels == prof.channels
+    assert d.sampling_rate == 50 and d.window_size == 50 and d.window_step == 25
+    for s in d.subjects.values():
+        assert s.signals.shape == (5 * 60 * 50, len(prof.channels)) and s.signals.dtype == np.float32
+        assert s.windows.shape == (1 + (5 * 3000 - 50) // 25, 50, len(prof.channels))
+        assert s.labels.dtype == np.int64 and s.labels.max() < len(prof.class_names)
+        assert np.isfinite(s.signals).all()
+
+
+def test_units_follow_the_dataset():
+    wear = make_synthetic("wear", n_subjects=1, minutes=5, seed=0).subjects[1].signals
+    wetlab = make_synthetic("wetlab", n_subjects=1, minutes=5, seed=0).subjects[1].signals
+    assert np.abs(wear).mean() < 3  # g
+    assert np.abs(wetlab).mean() > 3  # m/s^2
+
+
+@pytest.mark.parametrize("profile", ["wear", "wetlab"])
+def test_statistics_within_profile_bands(real_size, profile):
+    stats = label_statistics(real_size[profile]).mean()
+    for key, (real, lo, hi) in TARGETS[profile].items():
+        value = stats["minutes"] if key == "minutes_full" else stats[key]
+        assert lo <= value <= hi, f"{profile} {key}: {value:.3f} not in [{lo}, {hi}] (real {real})"
+
+
+def test_every_class_present_at_real_size(real_size):
+    for d in real_size.values():
+        assert (class_shares(d) > 0).all()
+
+
+def test_wear_activity_shares_are_balanced_like_the_real_data(real_size):
+    shares = class_shares(real_size["wear"]).drop("null")
+    assert shares.min() > 0.01 and shares.max() < 0.08  # real: 3.0-4.9 % each
+
+
+def test_wetlab_class_order_follows_real_shares(real_size):
+    shares = class_shares(real_size["wetlab"])
+    assert shares["pestling"] > shares["cutting"] > shares["transfer"]
+    assert shares["pipetting"] > shares["peeling"]
+
+
+def test_subject_variation(real_size):
+    stats = label_statistics(real_size["wear"])
+    assert stats["null_share"].std() > 0.02
+    assert stats["minutes"].std() > 2
+
+
+@pytest.mark.parametrize("profile", ["wear", "wetlab"])
+def test_short_recordings_keep_sequential_batches_label_exclusive(profile):
+    stats = label_statistics(make_synthetic(profile, n_subjects=6, minutes=8, seed=0)).mean()
+    _, lo, hi = TARGETS[profile]["distinct_labels_sequential"]
+    assert lo <= stats["distinct_labels_sequential"] <= hi
+    assert stats["null_flanked_fraction"] == 1.0
+
+
+def test_classes_and_subjects_differ_in_signal():
+    d = make_synthetic("wetlab", n_subjects=2, minutes=20, seed=0)
+    s = d.subjects[1]
+    stds = {c: s.windows[s.labels == c].std(axis=1).mean() for c in np.unique(s.labels)}
+    assert max(stds.values()) > 3 * stds[0]  # activities move more than NULL
+    means = [d.subjects[k].windows[d.subjects[k].labels == 0].mean(axis=(0, 1)) for k in (1, 2)]
+    assert np.abs(means[0] - means[1]).max() > 0.05  # subject-specific sensor orientation
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="unknown dataset profile"):
+        make_synthetic("opportunity")
+    with pytest.raises(ValueError, match="n_subjects"):
+        make_synthetic("wear", n_subjects=0)
+    with pytest.raises(ValueError, match="minutes"):
+        make_synthetic("wear", n_subjects=1, minutes=-1)

@@ -1,0 +1,54 @@
+"""Smoke tests of the figure helpers and the package's cheap, lazy import."""
+import subprocess
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np
+import pandas as pd
+import pytest
+
+from leakage_core import plots
+
+
+def test_plots_return_axes():
+    names = ["null", "a", "b"]
+    ax = plots.plot_count_estimate(np.array([5, 3, 0]), np.array([4.5, 3.2, 0.3]), names, title="t")
+    assert len(ax.patches) == 6
+    ax = plots.plot_value_histograms({"m": np.random.default_rng(0).normal(size=100)}, xlabel="x")
+    assert ax.get_xlabel() == "x"
+    ax = plots.plot_label_timelines({1: np.repeat([0, 1, 0, 2], 50)}, names, sampling_rate=50)
+    assert len(ax.collections) == 3
+    axes = plots.plot_class_shares({"d": pd.Series([0.7, 0.2, 0.1], index=names)})
+    assert len(axes) == 1
+    assert plots.class_colors(names)["null"] == (0.85, 0.85, 0.85, 1.0)
+
+
+def test_plot_input_errors():
+    with pytest.raises(ValueError, match="length C"):
+        plots.plot_count_estimate(np.array([1, 2]), np.array([1, 2, 3]), ["a", "b"])
+
+
+def test_import_is_cheap_and_lazy():
+    code = "import sys, leakage_core; assert 'torch' not in sys.modules; leakage_core.LastLayerUpdate; print('ok')"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "ok"
+
+
+def test_top_level_exports_resolve():
+    import leakage_core
+
+    for name in ("HARDataset", "load_dataset", "make_synthetic", "LastLayerUpdate", "make_batches", "build_model"):
+        assert getattr(leakage_core, name) is not None
+    with pytest.raises(AttributeError):
+        leakage_core.nope
+
+
+def test_setup_notebook_seeds():
+    import torch
+
+    plots.setup_notebook(seed=3)
+    a = (np.random.rand(), torch.rand(1).item())
+    plots.setup_notebook(seed=3)
+    assert a == (np.random.rand(), torch.rand(1).item())

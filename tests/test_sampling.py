@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+
+from leakage_core.sampling import SAMPLERS, make_batches
+
+LABELS = np.repeat([0, 1, 0, 2, 0, 3], [120, 40, 60, 25, 80, 3])  # 328 windows, class 3 tiny
+
+
+@pytest.mark.parametrize("strategy", SAMPLERS)
+def test_sizes_and_dropped_last_batch(strategy):
+    batches = make_batches(LABELS, 100, strategy, seed=0)
+    assert len(batches) == 3
+    assert all(b.shape == (100,) and b.dtype == np.int64 for b in batches)
+    assert all(b.min() >= 0 and b.max() < LABELS.size for b in batches)
+
+
+def test_sequential_is_time_order():
+    batches = make_batches(LABELS, 100, "sequential")
+    np.testing.assert_array_equal(np.concatenate(batches), np.arange(300))
+
+
+def test_shuffle_is_disjoint_and_random():
+    batches = make_batches(LABELS, 100, "shuffle", seed=0)
+    flat = np.concatenate(batches)
+    assert np.unique(flat).size == 300
+    assert not np.array_equal(flat, np.arange(300))
+
+
+@pytest.mark.parametrize("strategy", SAMPLERS)
+def test_deterministic(strategy):
+    a = make_batches(LABELS, 50, strategy, seed=3)
+    b = make_batches(LABELS, 50, strategy, seed=3)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_balanced_counts_and_replacement_only_when_needed():
+    for idx in make_batches(LABELS, 100, "balanced", seed=1):
+        counts = np.bincount(LABELS[idx], minlength=4)
+        assert counts.max() - counts.min() <= 1 and counts.sum() == 100
+        small = idx[LABELS[idx] == 3]
+        assert np.unique(small).size == 3  # class 3 has only 3 windows: drawn with replacement
+        for c in (0, 1, 2):
+            sel = idx[LABELS[idx] == c]
+            assert np.unique(sel).size == sel.size  # enough windows: no repeats
+
+
+def test_too_few_windows_gives_no_batch():
+    assert make_batches(np.zeros(99, int), 100, "shuffle") == []
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="unknown sampling strategy"):
+        make_batches(LABELS, 10, "random")
+    with pytest.raises(ValueError, match="batch_size"):
+        make_batches(LABELS, 0)
+    with pytest.raises(ValueError, match="integer array"):
+        make_batches(LABELS.astype(float), 10)
