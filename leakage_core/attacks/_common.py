@@ -1,0 +1,117 @@
+"""Shared pieces of the attacks: input checks and the two-stage greedy count solver.
+
+Written once and reused by LLG, LLG*, LLG+, LLBG and EBI (Chapters 4 and 5).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..updates import LastLayerUpdate
+
+#: impacts closer to zero than this are treated as this (avoids dividing by ~0)
+MIN_IMPACT = 1e-12
+
+
+def check_update(update: LastLayerUpdate) -> LastLayerUpdate:
+    """Raise a clear error unless ``update`` is a :class:`LastLayerUpdate`. Introduced in Chapter 4."""
+    if not isinstance(update, LastLayerUpdate):
+        raise ValueError(
+            f"attacks take a leakage_core.LastLayerUpdate, got {type(update).__name__}; build one with "
+            "leakage_core.updates.fedsgd_update / fedavg_update or LastLayerUpdate(weight_grad, bias_grad, N)."
+        )
+    return update
+
+
+def check_option(name: str, value: object, allowed: tuple) -> None:
+    """Raise a clear error for an unknown option value. Introduced in Chapter 4."""
+    if value not in allowed:
+        raise ValueError(f"{name}={value!r} is not supported; choose one of {allowed}.")
+
+
+def classifier_arrays(model, update: LastLayerUpdate) -> tuple[np.ndarray, np.ndarray]:
+    """The model's classifier weight ``(C, d)`` and bias ``(C,)``, checked against the update.
+
+    Introduced in Chapter 4.
+    """
+    if model is None:
+        raise ValueError("this attack needs the server's model: pass model=<the model the client trained>.")
+    clf = getattr(model, "classifier", None)
+    if clf is None or getattr(clf, "bias", None) is None:
+        raise ValueError("model must expose its last layer as model.classifier (a torch.nn.Linear with bias).")
+    w = clf.weight.detach().double().cpu().numpy()
+    b = clf.bias.detach().double().cpu().numpy()
+    if w.shape != (update.num_classes, update.feature_dim):
+        raise ValueError(
+            f"the model's classifier is {w.shape[0]} x {w.shape[1]} but the update is "
+            f"{update.num_classes} x {update.feature_dim}; attack the update with the model it was computed on."
+        )
+    return w, b
+
+
+def greedy_counts(signal: np.ndarray, impact: np.ndarray, n: int, offset: np.ndarray | float = 0.0) -> np.ndarray:
+    """Two-stage greedy label counting used by LLG, LLG*, LLBG and EBI.
+
+    Introduced in Chapter 4. ``signal`` is the (offset-corrected) gradient vector, ``impact`` the
+    (negative) change one window of class ``c`` causes in ``signal[c]``, ``offset`` the value an absent
+    class would show (LLBG: ``S/C``; LLG and EBI: 0).
+
+    Stage 1: every class with a negative signal is added once, most negative first, at most ``n`` of
+    them; each addition is compensated (``signal[c] -= impact[c]``). Then the offset is subtracted
+    from every class. Stage 2: until ``n`` windows are
+    assigned, add one window to ``argmin`` of the compensated signal and compensate **that** class.
+    (Public LLG code compensated a stale loop index in stage 2 and so piled every window onto one
+    class; tested.) Impacts of either sign are accepted: a class with a positive impact is handled in
+    the mirrored way (its signal and impact are negated), so the solver always counts
+    ``signal / impact`` down.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(C,)`` int64 counts, non-negative, summing to ``n``.
+    """
+    v = np.asarray(signal, dtype=np.float64).copy()
+    m = np.asarray(impact, dtype=np.float64).copy()
+    if v.ndim != 1 or m.shape != v.shape:
+        raise ValueError(f"signal and impact must be vectors of one length, got {v.shape} and {m.shape}.")
+    if not (np.all(np.isfinite(v)) and np.all(np.isfinite(m))):
+        raise ValueError("signal and impact must be finite.")
+    flip = m > 0
+    off = np.broadcast_to(np.asarray(offset, dtype=np.float64), v.shape).copy()
+    v[flip], m[flip], off[flip] = -v[flip], -m[flip], -off[flip]
+    m = np.minimum(m, -MIN_IMPACT)
+    counts = np.zeros(v.size, dtype=np.int64)
+    negative = np.flatnonzero(v < 0)
+    for c in negative[np.argsort(v[negative], kind="stable")][:n]:  # stage 1, capped at n
+        counts[c] += 1
+        v[c] -= m[c]
+    v -= off
+    for _ in range(n - int(counts.sum())):  # stage 2
+        c = int(np.argmin(v))
+        counts[c] += 1
+        v[c] -= m[c]
+    return counts
+
+
+def round_to_total(x: np.ndarray, n: int) -> np.ndarray:
+    """Clip at zero and round real-valued counts to integers summing exactly to ``n``.
+
+    Introduced in Chapter 6 (iLRG). Largest-remainder rounding: floor everything, then give the
+    missing windows to the largest fractional parts, or — when the floors already exceed ``n`` — take
+    windows from the classes with the smallest fractional parts. (Public iLRG code repairs the total
+    with a sign error when the sum falls short; both directions are tested.)
+    """
+    x = np.clip(np.nan_to_num(np.asarray(x, dtype=np.float64), nan=0.0), 0.0, None)
+    counts = np.floor(x).astype(np.int64)
+    frac = x - counts
+    missing = n - int(counts.sum())
+    if missing > 0:
+        order = np.argsort(-frac, kind="stable")
+        for i in range(missing):
+            counts[order[i % order.size]] += 1
+    while missing < 0:
+        candidates = np.flatnonzero(counts > 0)
+        c = candidates[np.argmin(frac[candidates])]
+        counts[c] -= 1
+        frac[c] = np.inf if counts[c] == 0 else frac[c] + 1.0
+        missing += 1
+    return counts

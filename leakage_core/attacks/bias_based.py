@@ -1,0 +1,116 @@
+"""Bias-based attacks: LLBG (Gat & Sharif, 2024) and EBI, its empirical-impact baseline.
+
+Both read the classifier's bias gradient, whose structure is identity I1 (Chapter 3):
+``db_c = (sum_k p_kc - n_c) / N``. A negative entry proves the class is present.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..updates import LastLayerUpdate
+from ._common import check_option, check_update, classifier_arrays, greedy_counts
+
+
+def _aux_confidences(model, aux, num_classes: int, mode: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per class: mean probability of the true class (conf) and of class c on other classes' windows (off)."""
+    from ..updates import client_features
+
+    if aux is None:
+        raise ValueError("confidence='aux' needs aux=(windows, labels): labelled windows the server holds.")
+    windows, labels = aux
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or len(labels) != len(windows) or len(labels) == 0:
+        raise ValueError("aux must be (windows (n, T, channels), labels (n,)) with matching, non-empty lengths.")
+    if labels.min() < 0 or labels.max() >= num_classes:
+        raise ValueError(f"aux labels must lie in [0, {num_classes}).")
+    w, b = model.classifier.weight.detach().double().numpy(), model.classifier.bias.detach().double().numpy()
+    h = client_features(model, windows, mode=mode, seed=seed)
+    z = h @ w.T + b
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    conf = np.full(num_classes, 1.0 / num_classes)
+    off = np.full(num_classes, 1.0 / num_classes)
+    for c in range(num_classes):
+        own, other = labels == c, labels != c
+        if own.any():
+            conf[c] = p[own, c].mean()
+        if other.any():
+            off[c] = p[other, c].mean()
+    return conf, off
+
+
+def llbg(
+    update: LastLayerUpdate,
+    impact: str = "analytic",
+    confidence: object = None,
+    model=None,
+    aux=None,
+    mode: str = "train",
+    seed: int = 0,
+) -> np.ndarray:
+    """LLBG: label counts from the bias gradient (Gat & Sharif, AISec 2024).
+
+    Introduced in Chapter 5.
+
+    Algorithm (``b`` = bias gradient, ``n_step = N / S`` windows per local step):
+
+    1. every class with ``b_c < 0`` is present: add it once (most negative first, at most ``N``
+       classes) and compensate ``b_c`` by one window's impact;
+    2. subtract the offset, the bias gradient an absent class would have (``S / C`` untrained);
+    3. stage 2: add windows greedily to the most negative compensated entry.
+
+    Per-window impact: ``impact="analytic"`` (the published method) uses ``-(1 - conf_c) / n_step``
+    with ``conf_c = 0`` for an untrained model, i.e. ``-S/N`` (``-1/N`` for FedSGD); it is exact for
+    a zero-initialised classifier. ``impact="empirical"`` replaces it by LLG's estimate
+    ``(1 + 1/C) * sum_{b_c<0} b_c / N``: what the seed paper's code used, because ``-1/N`` was "too
+    high" for its models.
+
+    ``confidence=None`` assumes an untrained model (uniform probabilities, offset ``1/C``); an array
+    ``(C,)`` gives ``conf_c`` directly; ``confidence="aux"`` estimates, from auxiliary labelled windows
+    ``aux=(windows, labels)`` and the server's ``model``, both ``conf_c`` (mean probability of the true
+    class) and the offset ``off_c`` (mean probability of class ``c`` on other classes' windows), so that
+    ``b_c ~ S * (off_c - n_c (1 - conf_c + off_c) / N)`` — the trained-model extension.
+
+    Multi-step updates: the attacker's view ``-delta/lr`` sums ``S`` step gradients, so offsets scale by
+    ``S`` and a window's impact is ``S/N`` times its FedSGD impact ``per window``.
+    """
+    check_update(update)
+    check_option("impact", impact, ("analytic", "empirical"))
+    b = update.bias_grad
+    c_, n, s = update.num_classes, update.n_windows, update.n_steps
+    if isinstance(confidence, str):
+        check_option("confidence", confidence, ("aux",))
+        classifier_arrays(model, update)
+        conf, off = _aux_confidences(model, aux, c_, mode, seed)
+    elif confidence is None:
+        conf, off = np.zeros(c_), np.full(c_, 1.0 / c_)
+    else:
+        conf = np.asarray(confidence, dtype=np.float64)
+        if conf.shape != (c_,) or np.any(conf < 0) or np.any(conf >= 1):
+            raise ValueError(f"confidence must be C={c_} values in [0, 1), 'aux' or None.")
+        off = np.full(c_, 1.0 / c_)
+    if impact == "analytic":
+        per_window = -(1.0 - conf + (off if isinstance(confidence, str) else 0.0)) * s / n
+    else:
+        neg = b[b < 0]
+        per_window = np.full(c_, (1.0 + 1.0 / c_) * neg.sum() / n)
+    return greedy_counts(b, per_window, n, offset=s * off)
+
+
+def ebi(update: LastLayerUpdate) -> np.ndarray:
+    """EBI (empirical bias impact): the baseline of Gat & Sharif (2024), used by the seed paper.
+
+    Introduced in Chapter 5. ``m = sum_{b_c<0} b_c / N`` (paper eq. 2) is one window's impact,
+    estimated from the gradient itself. Stage 1: the negative classes, most negative first, at most
+    ``N``, are added once each, compensated by ``-m``; stage 2 greedy. No offset is subtracted. With no
+    negative component ``m = 0``: every window goes to the ``argmin`` class (defined and tested).
+    Multi-step: ``m`` is read off the summed gradient and therefore already carries the factor ``S``.
+    """
+    check_update(update)
+    b = update.bias_grad
+    m = b[b < 0].sum() / update.n_windows
+    if m == 0:
+        counts = np.zeros(update.num_classes, dtype=np.int64)
+        counts[int(np.argmin(b))] = update.n_windows
+        return counts
+    return greedy_counts(b, np.full(update.num_classes, m), update.n_windows)

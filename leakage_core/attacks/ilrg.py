@@ -1,0 +1,53 @@
+"""iLRG: instance-wise batch label restoration (Ma et al., ICLR 2023)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..updates import LastLayerUpdate
+from ._common import check_option, check_update, classifier_arrays, round_to_total
+
+
+def ilrg_probabilities(update: LastLayerUpdate, weight: np.ndarray, bias: np.ndarray, tol: float = 1e-9) -> np.ndarray:
+    """Per-class probability vectors ``P[c] = softmax(W e_c + b)`` from the update.
+
+    Introduced in Chapter 6. ``e_c = dW_c / db_c`` is the mean feature of class ``c``'s windows
+    (weighted by ``p - y``) whenever one class dominates row ``c``. Guard: where
+    ``|db_c| <= tol * max|db|`` the ratio is meaningless and ``P[c] = softmax(b)`` (zero features) is used.
+    """
+    db = update.bias_grad
+    ok = np.abs(db) > tol * max(np.abs(db).max(), 1e-300)
+    e = np.zeros_like(update.weight_grad)
+    e[ok] = update.weight_grad[ok] / db[ok, None]
+    z = e @ weight.T + bias
+    z -= z.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def ilrg(update: LastLayerUpdate, model=None, probabilities: str = "model") -> np.ndarray:
+    """iLRG: solve the linear system that identity I1 gives for the counts.
+
+    Introduced in Chapter 6. Ma et al. (ICLR 2023). With ``P[j]`` the probability vector of a window
+    of class ``j``, identity I1 reads ``sum_j n_j (P[j][i] - delta_ij) = (N/S) db_i`` for every class
+    ``i``; together with ``sum_j n_j = N`` these are ``C + 1`` equations for ``C`` unknowns, solved by
+    least squares; negatives are clipped, the result rounded and the total repaired to exactly ``N``
+    (:func:`~leakage_core.attacks._common.round_to_total`; public code's repair has a sign bug).
+
+    ``probabilities="model"`` (the published method) estimates ``P[j]`` from the update and the
+    server's ``model`` (:func:`ilrg_probabilities`); exact when all windows of a class share one
+    feature vector. ``probabilities="uniform"`` sets ``P[j] = 1/C`` (what the seed paper's code used),
+    reducing the solution to ``n_i = N (1/C - db_i / S)``; exact for a zero-initialised classifier.
+    Multi-step updates divide the summed bias gradient by ``S``.
+    """
+    check_update(update)
+    check_option("probabilities", probabilities, ("model", "uniform"))
+    c_, n, s = update.num_classes, update.n_windows, update.n_steps
+    db = update.bias_grad / s
+    if probabilities == "uniform":
+        return round_to_total(n * (1.0 / c_ - db), n)
+    w, b = classifier_arrays(model, update)
+    p = ilrg_probabilities(update, w, b)
+    a = np.vstack([p.T - np.eye(c_), np.ones((1, c_))])
+    rhs = np.concatenate([n * db, [n]])
+    x, *_ = np.linalg.lstsq(a, rhs, rcond=None)
+    return round_to_total(x, n)

@@ -1,0 +1,133 @@
+"""Weight-based attacks: LLG, LLG* and LLG+ (after Wainakh et al., PoPETs 2022).
+
+They read the row sums of the classifier's weight gradient, ``g_c = sum_j dL/dW_cj``. By identity I2
+(Chapter 3), ``g_c = (1/N) sum_k (p_kc - y_kc) 1^T h_k``: negative for present classes only when the
+features are non-negative — which LSTM heads do not guarantee (Chapter 4 shows the consequences).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..updates import LastLayerUpdate, client_features, last_layer_gradients
+from ._common import check_option, check_update, classifier_arrays, greedy_counts
+
+DUMMIES: tuple[str, ...] = ("zeros", "gaussian", "uniform")
+
+
+def llg(update: LastLayerUpdate) -> np.ndarray:
+    """LLG: label counts from the weight-gradient row sums with an empirical impact.
+
+    Introduced in Chapter 4. Wainakh et al. (PoPETs 2022). ``g`` = row sums of the weight gradient;
+    one window's impact is estimated from the gradient itself as
+    ``m = (1 + 1/C) * sum_{g_c<0} g_c / N``; offset 0. Then the two-stage greedy solver
+    (:func:`~leakage_core.attacks._common.greedy_counts`): stage 1 adds each negative class once
+    (at most ``N``), stage 2 adds windows to the most negative compensated class. Multi-step
+    updates: ``m`` is read off the summed gradient, so it already carries the factor ``S`` of the
+    summed per-window impact (no further division). Public LLG code compensates a stale loop index in
+    stage 2 (regression-tested). If no row sum is negative, ``m = 0`` and all windows go to ``argmin g``.
+    """
+    check_update(update)
+    g = update.weight_grad.sum(axis=1)
+    m = (1.0 + 1.0 / update.num_classes) * g[g < 0].sum() / update.n_windows
+    return greedy_counts(g, np.full(update.num_classes, m), update.n_windows)
+
+
+def _dummy_windows(model, kind: str, n: int, seed: int) -> np.ndarray:
+    check_option("dummy", kind, DUMMIES)
+    shape = (n, int(model.window_size), int(model.n_channels))
+    rng = np.random.default_rng(seed)
+    if kind == "zeros":
+        return np.zeros(shape, np.float32)
+    if kind == "gaussian":
+        return rng.normal(size=shape).astype(np.float32)
+    return rng.uniform(-1.0, 1.0, size=shape).astype(np.float32)
+
+
+def class_impacts(features: np.ndarray, labels: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """Per-class effect of one window on every weight-row sum: ``A[c, j]`` for a window of class ``c``.
+
+    Introduced in Chapter 4. For each class ``c`` the features of windows labelled ``c`` (or, for
+    classes without windows, all features relabelled ``c``) give the batch-mean weight gradient; its row
+    sums are ``A[c]``. ``A[c, c]`` is the impact on the class's own row, ``A[c, j != c]`` its offset on
+    other rows. (Summing ``A[c]`` over all rows gives 0 by the softmax identity — the quantity public
+    LLG* code used as "impact": see the regression test.)
+    """
+    h = np.asarray(features, dtype=np.float64)
+    labels = np.asarray(labels)
+    c_ = weight.shape[0]
+    impacts = np.zeros((c_, c_))
+    for c in range(c_):
+        own = h[labels == c] if (labels == c).any() else h
+        dw, _ = last_layer_gradients(own, np.full(len(own), c), weight, bias)
+        impacts[c] = dw.sum(axis=1)
+    return impacts
+
+
+def solve_with_impacts(update: LastLayerUpdate, impacts: np.ndarray) -> np.ndarray:
+    """Counts from row sums given per-class impacts ``A`` (see :func:`class_impacts`).
+
+    Introduced in Chapter 4. With ``m_j = A[j, j]`` and ``o_j`` = mean of ``A[c, j]`` over
+    ``c != j``: ``g_j ~ (S/N) (n_j m_j + (N - n_j) o_j)``, so the signal ``g_j - S o_j`` has per-window
+    impact ``S (m_j - o_j) / N``; then the two-stage solver.
+    """
+    c_, n, s = update.num_classes, update.n_windows, update.n_steps
+    g = update.weight_grad.sum(axis=1)
+    own = np.diag(impacts)
+    other = (impacts.sum(axis=0) - own) / (c_ - 1)
+    return greedy_counts(g - s * other, s * (own - other) / n, n)
+
+
+def llg_star(
+    update: LastLayerUpdate,
+    model=None,
+    dummy: str = "gaussian",
+    n_dummy: int = 64,
+    mode: str = "train",
+    seed: int = 0,
+) -> np.ndarray:
+    """LLG*: LLG with impacts and offsets estimated on dummy inputs through the server's model.
+
+    Introduced in Chapter 4. Wainakh et al. (PoPETs 2022), white-box variant. The attacker feeds
+    ``n_dummy`` dummy windows (``"zeros"``, ``"gaussian"`` or ``"uniform"`` noise shaped like real
+    windows) through its copy of the model (in ``mode``, dropout seeded), labels them with each class
+    in turn, and measures per class the impact on its own weight row and the offset on the other rows
+    (:func:`class_impacts`); then :func:`solve_with_impacts`. Public code estimated the impact by
+    summing over all classes, which is ~0 by construction (regression-tested): not repeated here.
+    """
+    check_update(update)
+    w, b = classifier_arrays(model, update)
+    if int(n_dummy) != n_dummy or n_dummy < 1:
+        raise ValueError(f"n_dummy must be a positive integer, got {n_dummy!r}.")
+    h = client_features(model, _dummy_windows(model, dummy, int(n_dummy), seed), mode=mode, seed=seed)
+    return solve_with_impacts(update, class_impacts(h, np.full(len(h), -1), w, b))
+
+
+def llg_plus(
+    update: LastLayerUpdate,
+    model=None,
+    aux=None,
+    n_aux: int = 64,
+    mode: str = "train",
+    seed: int = 0,
+) -> np.ndarray:
+    """LLG+: LLG* with impacts estimated from auxiliary *real* labelled windows.
+
+    Introduced in Chapter 4. Not in the seed paper: in the leave-one-subject-out setting the server
+    holds the other subjects' windows, so it can measure each class's impact on real features
+    (up to ``n_aux`` windows per class, drawn with ``seed``). Classes missing from ``aux`` fall back to
+    all auxiliary windows relabelled with that class.
+    """
+    check_update(update)
+    w, b = classifier_arrays(model, update)
+    if aux is None:
+        raise ValueError("llg_plus needs aux=(windows, labels): labelled windows the server holds.")
+    windows, labels = aux
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or len(labels) != len(windows) or len(labels) == 0:
+        raise ValueError("aux must be (windows (n, T, channels), labels (n,)) with matching, non-empty lengths.")
+    if labels.min() < 0 or labels.max() >= update.num_classes:
+        raise ValueError(f"aux labels must lie in [0, {update.num_classes}).")
+    rng = np.random.default_rng(seed)
+    pick = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:n_aux] for c in np.unique(labels)])
+    h = client_features(model, np.asarray(windows)[pick], mode=mode, seed=seed)
+    return solve_with_impacts(update, class_impacts(h, labels[pick], w, b))
