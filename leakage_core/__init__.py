@@ -25,6 +25,8 @@ _EXPORTS = {
     "LastLayerUpdate": "leakage_core.updates",
     "ATTACKS": "leakage_core.attacks",
     "ln_acc": "leakage_core.metrics",
+    "class_acc_per_class": "leakage_core.metrics",
+    "label_confusion": "leakage_core.metrics",
     "le_acc": "leakage_core.metrics",
     "le_recall": "leakage_core.metrics",
     "class_acc": "leakage_core.metrics",

@@ -24,7 +24,7 @@ def ilrg_probabilities(update: LastLayerUpdate, weight: np.ndarray, bias: np.nda
     return p / p.sum(axis=1, keepdims=True)
 
 
-def ilrg(update: LastLayerUpdate, model=None, probabilities: str = "model") -> np.ndarray:
+def ilrg(update: LastLayerUpdate, model=None, probabilities="model") -> np.ndarray:
     """iLRG: solve the linear system that identity I1 gives for the counts.
 
     Introduced in Chapter 6. Ma et al. (ICLR 2023). With ``P[j]`` the probability vector of a window
@@ -37,16 +37,24 @@ def ilrg(update: LastLayerUpdate, model=None, probabilities: str = "model") -> n
     server's ``model`` (:func:`ilrg_probabilities`); exact when all windows of a class share one
     feature vector. ``probabilities="uniform"`` sets ``P[j] = 1/C`` (what the seed paper's code used),
     reducing the solution to ``n_i = N (1/C - db_i / S)``; exact for a zero-initialised classifier.
-    Multi-step updates divide the summed bias gradient by ``S``.
+    A ``(C, C)`` array passes known per-class probability vectors (row ``j`` = ``P[j]``): with the true
+    ones the system is exact whenever the windows of a class share one probability vector (the
+    oracle of the tests). Multi-step updates divide the summed bias gradient by ``S``.
     """
     check_update(update)
-    check_option("probabilities", probabilities, ("model", "uniform"))
     c_, n, s = update.num_classes, update.n_windows, update.n_steps
     db = update.bias_grad / s
-    if probabilities == "uniform":
+    if isinstance(probabilities, str):
+        check_option("probabilities", probabilities, ("model", "uniform"))
+    if isinstance(probabilities, str) and probabilities == "uniform":
         return round_to_total(n * (1.0 / c_ - db), n)
-    w, b = classifier_arrays(model, update)
-    p = ilrg_probabilities(update, w, b)
+    if isinstance(probabilities, str):
+        w, b = classifier_arrays(model, update)
+        p = ilrg_probabilities(update, w, b)
+    else:
+        p = np.asarray(probabilities, dtype=np.float64)
+        if p.shape != (c_, c_) or not np.all(np.isfinite(p)) or np.any(p < 0):
+            raise ValueError(f"probabilities must be 'model', 'uniform' or a ({c_}, {c_}) array of probability vectors.")
     a = np.vstack([p.T - np.eye(c_), np.ones((1, c_))])
     rhs = np.concatenate([n * db, [n]])
     x, *_ = np.linalg.lstsq(a, rhs, rcond=None)

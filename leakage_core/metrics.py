@@ -1,0 +1,128 @@
+"""Pipeline stage 5: how much of a client's label histogram an attack recovered.
+
+Per batch: LnAcc (counts) and LeAcc (existence); per client: ClassAcc, which weighs every class the
+client has equally and so is not dominated by NULL. Introduced in Chapter 7.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def _pair(true_counts, pred_counts) -> tuple[np.ndarray, np.ndarray]:
+    t = np.asarray(true_counts)
+    p = np.asarray(pred_counts)
+    if t.shape != p.shape or t.ndim not in (1, 2):
+        raise ValueError(f"true and predicted counts must have one shape, (C,) or (batches, C); got {t.shape} and {p.shape}.")
+    if np.any(t < 0) or np.any(p < 0):
+        raise ValueError("counts must be non-negative.")
+    return t.astype(np.float64), p.astype(np.float64)
+
+
+def ln_acc(true_counts, pred_counts) -> float:
+    """Label number accuracy of one batch: ``sum_c min(n_c, nhat_c) / N`` (paper eq. 5).
+
+    Introduced in Chapter 7. ``N`` is the true batch size; the prediction must have the same total.
+    """
+    t, p = _pair(true_counts, pred_counts)
+    if t.ndim != 1:
+        raise ValueError("ln_acc takes one batch: two (C,) count vectors.")
+    if t.sum() <= 0:
+        raise ValueError("the true batch is empty (N = 0).")
+    if t.sum() != p.sum():
+        raise ValueError(f"predicted counts sum to {p.sum():g} but the batch has N = {t.sum():g} windows.")
+    return float(np.minimum(t, p).sum() / t.sum())
+
+
+def le_acc(true_counts, pred_counts) -> float:
+    """Label existence accuracy (paper eq. 4): the fraction of all ``C`` classes whose presence
+    (count > 0) is predicted correctly — absent classes predicted absent count as correct.
+
+    Introduced in Chapter 7.
+    """
+    t, p = _pair(true_counts, pred_counts)
+    if t.ndim != 1:
+        raise ValueError("le_acc takes one batch: two (C,) count vectors.")
+    return float(np.mean((t > 0) == (p > 0)))
+
+
+def le_recall(true_counts, pred_counts) -> float:
+    """The existence score the seed paper's code logged: ``|present_pred & present_true| / |present_true|``.
+
+    Introduced in Chapter 7. A recall: predicting every class present scores 1.0.
+    """
+    t, p = _pair(true_counts, pred_counts)
+    if t.ndim != 1:
+        raise ValueError("le_recall takes one batch: two (C,) count vectors.")
+    present = t > 0
+    if not present.any():
+        raise ValueError("the true batch has no class present.")
+    return float(np.sum(present & (p > 0)) / present.sum())
+
+
+def class_acc_per_class(true_counts_per_batch, pred_counts_per_batch) -> np.ndarray:
+    """Per class: ``sum_b min(n_bc, nhat_bc) / sum_b n_bc`` over one client's batches (NaN if absent).
+
+    Introduced in Chapter 7.
+    """
+    t, p = _pair(true_counts_per_batch, pred_counts_per_batch)
+    if t.ndim != 2:
+        raise ValueError("class_acc takes (batches, C) arrays of one client's true and predicted counts.")
+    total = t.sum(axis=0)
+    hit = np.minimum(t, p).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, hit / np.where(total > 0, total, 1), np.nan)
+
+
+def class_acc(true_counts_per_batch, pred_counts_per_batch) -> float:
+    """ClassAcc of one client: the mean over classes present in the client of
+    :func:`class_acc_per_class` — every class counts equally, however rare.
+
+    Introduced in Chapter 7.
+    """
+    per_class = class_acc_per_class(true_counts_per_batch, pred_counts_per_batch)
+    if np.all(np.isnan(per_class)):
+        raise ValueError("the client has no windows.")
+    return float(np.nanmean(per_class))
+
+
+def label_confusion(true_counts_per_batch, pred_counts_per_batch) -> np.ndarray:
+    """``(C, C)`` confusion matrix of label-sorted, concatenated labels (the paper's Fig. 4).
+
+    Introduced in Chapter 7. For every batch, the true and the predicted counts are expanded into
+    label sequences sorted by class (``[0, 0, 1, 2, 2, ...]``), paired position by position and
+    counted (row = true, column = predicted). Each batch must predict as many windows as it has.
+    The diagonal then holds ``min``-like matches; the off-diagonal shows which classes an attack
+    confuses with which (it depends on the arbitrary sort order, which is why ClassAcc is the number
+    to report).
+    """
+    t, p = _pair(true_counts_per_batch, pred_counts_per_batch)
+    t, p = np.atleast_2d(t).astype(np.int64), np.atleast_2d(p).astype(np.int64)
+    c_ = t.shape[1]
+    out = np.zeros((c_, c_), dtype=np.int64)
+    for tb, pb in zip(t, p):
+        if tb.sum() != pb.sum():
+            raise ValueError(f"a batch predicts {pb.sum()} windows but has {tb.sum()}.")
+        np.add.at(out, (np.repeat(np.arange(c_), tb), np.repeat(np.arange(c_), pb)), 1)
+    return out
+
+
+def summarize(true_counts_per_batch, pred_counts_per_batch) -> dict[str, float]:
+    """LnAcc and LeAcc averaged over a client's batches, LeRecall, and the client's ClassAcc.
+
+    Introduced in Chapter 7.
+    """
+    t, p = _pair(true_counts_per_batch, pred_counts_per_batch)
+    if t.ndim != 2 or t.shape[0] == 0:
+        raise ValueError("summarize takes (batches, C) arrays with at least one batch.")
+    return {
+        "ln_acc": float(np.mean([ln_acc(a, b) for a, b in zip(t, p)])),
+        "le_acc": float(np.mean([le_acc(a, b) for a, b in zip(t, p)])),
+        "le_recall": float(np.mean([le_recall(a, b) for a, b in zip(t, p)])),
+        "class_acc": class_acc(t, p),
+    }
+
+
+def metrics_table(true_counts_per_batch, preds: dict[str, np.ndarray]) -> pd.DataFrame:
+    """One row per attack: :func:`summarize` of its predictions. Introduced in Chapter 7."""
+    return pd.DataFrame({name: summarize(true_counts_per_batch, p) for name, p in preds.items()}).T
