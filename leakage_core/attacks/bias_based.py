@@ -11,14 +11,18 @@ from ..updates import LastLayerUpdate
 from ._common import check_option, check_update, classifier_arrays, greedy_counts
 
 
-def _aux_confidences(model, aux, num_classes: int, mode: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per class: mean probability of the true class (conf) and of class c on other classes' windows (off)."""
+def class_confidences(model, windows: np.ndarray, labels: np.ndarray, mode: str = "train", seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Per class: the model's mean confidence on windows of that class, and its mean probability for
+    that class on windows of other classes — ``(conf, off)`` of LLBG's trained-model extension.
+
+    Introduced in Chapter 5. Computed once from labelled windows the server holds (e.g. the other
+    subjects); pass the result as ``llbg(update, confidence=(conf, off))``. Classes without windows
+    get the uninformed value ``1/C``.
+    """
     from ..updates import client_features
 
-    if aux is None:
-        raise ValueError("confidence='aux' needs aux=(windows, labels): labelled windows the server holds.")
-    windows, labels = aux
     labels = np.asarray(labels)
+    num_classes = model.classifier.out_features
     if labels.ndim != 1 or len(labels) != len(windows) or len(labels) == 0:
         raise ValueError("aux must be (windows (n, T, channels), labels (n,)) with matching, non-empty lengths.")
     if labels.min() < 0 or labels.max() >= num_classes:
@@ -69,7 +73,8 @@ def llbg(
     ``(C,)`` gives ``conf_c`` directly; ``confidence="aux"`` estimates, from auxiliary labelled windows
     ``aux=(windows, labels)`` and the server's ``model``, both ``conf_c`` (mean probability of the true
     class) and the offset ``off_c`` (mean probability of class ``c`` on other classes' windows), so that
-    ``b_c ~ S * (off_c - n_c (1 - conf_c + off_c) / N)`` — the trained-model extension.
+    ``b_c ~ S * (off_c - n_c (1 - conf_c + off_c) / N)`` — the trained-model extension; a precomputed
+    pair from :func:`class_confidences` can be passed as ``confidence=(conf, off)``.
 
     Multi-step updates: the attacker's view ``-delta/lr`` sums ``S`` step gradients, so offsets scale by
     ``S`` and a window's impact is ``S/N`` times its FedSGD impact ``per window``.
@@ -78,19 +83,26 @@ def llbg(
     check_option("impact", impact, ("analytic", "empirical"))
     b = update.bias_grad
     c_, n, s = update.num_classes, update.n_windows, update.n_steps
+    with_offset = False
     if isinstance(confidence, str):
         check_option("confidence", confidence, ("aux",))
         classifier_arrays(model, update)
-        conf, off = _aux_confidences(model, aux, c_, mode, seed)
+        if aux is None:
+            raise ValueError("confidence='aux' needs aux=(windows, labels): labelled windows the server holds.")
+        conf, off = class_confidences(model, aux[0], aux[1], mode=mode, seed=seed)
+        with_offset = True
     elif confidence is None:
         conf, off = np.zeros(c_), np.full(c_, 1.0 / c_)
+    elif isinstance(confidence, tuple):
+        conf, off = (np.asarray(v, dtype=np.float64) for v in confidence)
+        with_offset = True
     else:
         conf = np.asarray(confidence, dtype=np.float64)
-        if conf.shape != (c_,) or np.any(conf < 0) or np.any(conf >= 1):
-            raise ValueError(f"confidence must be C={c_} values in [0, 1), 'aux' or None.")
         off = np.full(c_, 1.0 / c_)
+    if conf.shape != (c_,) or off.shape != (c_,) or np.any(conf < 0) or np.any(conf >= 1) or np.any(off < 0):
+        raise ValueError(f"confidence must be None, 'aux', C={c_} values in [0, 1) or a (conf, off) pair of such.")
     if impact == "analytic":
-        per_window = -(1.0 - conf + (off if isinstance(confidence, str) else 0.0)) * s / n
+        per_window = -(1.0 - conf + (off if with_offset else 0.0)) * s / n
     else:
         neg = b[b < 0]
         per_window = np.full(c_, (1.0 + 1.0 / c_) * neg.sum() / n)

@@ -77,6 +77,50 @@ def solve_with_impacts(update: LastLayerUpdate, impacts: np.ndarray) -> np.ndarr
     return greedy_counts(g - s * other, s * (own - other) / n, n)
 
 
+def estimate_impacts(
+    model,
+    aux=None,
+    dummy: str = "gaussian",
+    n_dummy: int = 64,
+    n_aux: int = 64,
+    mode: str = "train",
+    seed: int = 0,
+) -> np.ndarray:
+    """The ``(C, C)`` impact matrix of :func:`class_impacts` as LLG* (dummy inputs) or LLG+ (``aux``) measure it.
+
+    Introduced in Chapter 4. It depends only on the model and the probe data, not on the update: compute
+    it once per model and pass it as ``impacts=`` to attack many updates (as
+    :func:`leakage_core.experiments.attack_client` does).
+    """
+    clf = getattr(model, "classifier", None)
+    if clf is None:
+        raise ValueError("this attack needs the server's model: pass model=<the model the client trained>.")
+    w = clf.weight.detach().double().numpy()
+    b = clf.bias.detach().double().numpy()
+    if aux is None:
+        if int(n_dummy) != n_dummy or n_dummy < 1:
+            raise ValueError(f"n_dummy must be a positive integer, got {n_dummy!r}.")
+        h = client_features(model, _dummy_windows(model, dummy, int(n_dummy), seed), mode=mode, seed=seed)
+        return class_impacts(h, np.full(len(h), -1), w, b)
+    windows, labels = aux
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or len(labels) != len(windows) or len(labels) == 0:
+        raise ValueError("aux must be (windows (n, T, channels), labels (n,)) with matching, non-empty lengths.")
+    if labels.min() < 0 or labels.max() >= w.shape[0]:
+        raise ValueError(f"aux labels must lie in [0, {w.shape[0]}).")
+    rng = np.random.default_rng(seed)
+    pick = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:n_aux] for c in np.unique(labels)])
+    h = client_features(model, np.asarray(windows)[pick], mode=mode, seed=seed)
+    return class_impacts(h, labels[pick], w, b)
+
+
+def _checked_impacts(impacts, update: LastLayerUpdate) -> np.ndarray:
+    a = np.asarray(impacts, dtype=np.float64)
+    if a.shape != (update.num_classes, update.num_classes) or not np.all(np.isfinite(a)):
+        raise ValueError(f"impacts must be a finite ({update.num_classes}, {update.num_classes}) matrix from estimate_impacts.")
+    return a
+
+
 def llg_star(
     update: LastLayerUpdate,
     model=None,
@@ -84,6 +128,7 @@ def llg_star(
     n_dummy: int = 64,
     mode: str = "train",
     seed: int = 0,
+    impacts: np.ndarray | None = None,
 ) -> np.ndarray:
     """LLG*: LLG with impacts and offsets estimated on dummy inputs through the server's model.
 
@@ -93,13 +138,14 @@ def llg_star(
     in turn, and measures per class the impact on its own weight row and the offset on the other rows
     (:func:`class_impacts`); then :func:`solve_with_impacts`. Public code estimated the impact by
     summing over all classes, which is ~0 by construction (regression-tested): not repeated here.
+    ``impacts`` takes a precomputed matrix from :func:`estimate_impacts`.
     """
     check_update(update)
-    w, b = classifier_arrays(model, update)
-    if int(n_dummy) != n_dummy or n_dummy < 1:
-        raise ValueError(f"n_dummy must be a positive integer, got {n_dummy!r}.")
-    h = client_features(model, _dummy_windows(model, dummy, int(n_dummy), seed), mode=mode, seed=seed)
-    return solve_with_impacts(update, class_impacts(h, np.full(len(h), -1), w, b))
+    classifier_arrays(model, update)
+    if impacts is None:
+        check_option("dummy", dummy, DUMMIES)
+        impacts = estimate_impacts(model, None, dummy=dummy, n_dummy=n_dummy, mode=mode, seed=seed)
+    return solve_with_impacts(update, _checked_impacts(impacts, update))
 
 
 def llg_plus(
@@ -109,25 +155,20 @@ def llg_plus(
     n_aux: int = 64,
     mode: str = "train",
     seed: int = 0,
+    impacts: np.ndarray | None = None,
 ) -> np.ndarray:
     """LLG+: LLG* with impacts estimated from auxiliary *real* labelled windows.
 
     Introduced in Chapter 4. Not in the seed paper: in the leave-one-subject-out setting the server
     holds the other subjects' windows, so it can measure each class's impact on real features
     (up to ``n_aux`` windows per class, drawn with ``seed``). Classes missing from ``aux`` fall back to
-    all auxiliary windows relabelled with that class.
+    all auxiliary windows relabelled with that class. ``impacts`` takes a precomputed matrix from
+    :func:`estimate_impacts`.
     """
     check_update(update)
-    w, b = classifier_arrays(model, update)
-    if aux is None:
-        raise ValueError("llg_plus needs aux=(windows, labels): labelled windows the server holds.")
-    windows, labels = aux
-    labels = np.asarray(labels)
-    if labels.ndim != 1 or len(labels) != len(windows) or len(labels) == 0:
-        raise ValueError("aux must be (windows (n, T, channels), labels (n,)) with matching, non-empty lengths.")
-    if labels.min() < 0 or labels.max() >= update.num_classes:
-        raise ValueError(f"aux labels must lie in [0, {update.num_classes}).")
-    rng = np.random.default_rng(seed)
-    pick = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:n_aux] for c in np.unique(labels)])
-    h = client_features(model, np.asarray(windows)[pick], mode=mode, seed=seed)
-    return solve_with_impacts(update, class_impacts(h, labels[pick], w, b))
+    classifier_arrays(model, update)
+    if impacts is None:
+        if aux is None:
+            raise ValueError("llg_plus needs aux=(windows, labels): labelled windows the server holds.")
+        impacts = estimate_impacts(model, aux, n_aux=n_aux, mode=mode, seed=seed)
+    return solve_with_impacts(update, _checked_impacts(impacts, update))
