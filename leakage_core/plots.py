@@ -183,3 +183,29 @@ def plot_class_shares(shares: "dict[str, object]", title: str = "", axes=None):
         axes[0].figure.suptitle(title)
     axes[0].figure.tight_layout()
     return axes
+
+
+def plot_confusion(matrix: np.ndarray, class_names: Sequence[str], title: str = "", ax=None):
+    """Row-normalised confusion matrix (true rows, predicted columns) as a heat map.
+
+    Introduced in Chapter 7 (the paper's Fig. 4 view of label-sorted batches).
+    """
+    import matplotlib.pyplot as plt
+
+    m = np.asarray(matrix, dtype=float)
+    if m.shape != (len(class_names), len(class_names)):
+        raise ValueError("matrix must be C x C with one name per class.")
+    rows = m.sum(axis=1, keepdims=True)
+    norm = np.divide(m, rows, out=np.zeros_like(m), where=rows > 0)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.8, 4.2))
+    im = ax.imshow(norm, vmin=0, vmax=1, cmap="Blues")
+    ax.set_xticks(range(len(class_names)), class_names, rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(range(len(class_names)), class_names, fontsize=7)
+    ax.set_xlabel("reconstructed label")
+    ax.set_ylabel("true label")
+    ax.grid(False)
+    if title:
+        ax.set_title(title, fontsize=9)
+    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    return ax
