@@ -48,6 +48,26 @@ def classifier_arrays(model, update: LastLayerUpdate) -> tuple[np.ndarray, np.nd
     return w, b
 
 
+def check_aux(aux, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Validate auxiliary labelled windows ``aux=(windows, labels)``. Introduced in Chapter 4."""
+    if aux is None:
+        raise ValueError("this attack needs aux=(windows, labels): labelled windows the server holds.")
+    windows, labels = aux
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or len(labels) != len(windows) or len(labels) == 0:
+        raise ValueError("aux must be (windows (n, T, channels), labels (n,)) with matching, non-empty lengths.")
+    if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or labels.max() >= num_classes:
+        raise ValueError(f"aux labels must be integers in [0, {num_classes}).")
+    return np.asarray(windows), labels
+
+
+def softmax_rows(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of scores (numerically stable). Introduced in Chapter 5."""
+    z = np.asarray(z, dtype=np.float64)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
 def greedy_counts(signal: np.ndarray, impact: np.ndarray, n: int, offset: np.ndarray | float = 0.0) -> np.ndarray:
     """Two-stage greedy label counting used by LLG, LLG*, LLBG and EBI.
 

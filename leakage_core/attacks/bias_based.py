@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..updates import LastLayerUpdate
-from ._common import check_option, check_update, classifier_arrays, greedy_counts
+from ._common import check_aux, check_option, check_update, classifier_arrays, greedy_counts, softmax_rows
 
 
 def class_confidences(model, windows: np.ndarray, labels: np.ndarray, mode: str = "train", seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -21,17 +21,10 @@ def class_confidences(model, windows: np.ndarray, labels: np.ndarray, mode: str 
     """
     from ..updates import client_features
 
-    labels = np.asarray(labels)
     num_classes = model.classifier.out_features
-    if labels.ndim != 1 or len(labels) != len(windows) or len(labels) == 0:
-        raise ValueError("aux must be (windows (n, T, channels), labels (n,)) with matching, non-empty lengths.")
-    if labels.min() < 0 or labels.max() >= num_classes:
-        raise ValueError(f"aux labels must lie in [0, {num_classes}).")
+    windows, labels = check_aux((windows, labels), num_classes)
     w, b = model.classifier.weight.detach().double().numpy(), model.classifier.bias.detach().double().numpy()
-    h = client_features(model, windows, mode=mode, seed=seed)
-    z = h @ w.T + b
-    p = np.exp(z - z.max(axis=1, keepdims=True))
-    p /= p.sum(axis=1, keepdims=True)
+    p = softmax_rows(client_features(model, windows, mode=mode, seed=seed) @ w.T + b)
     conf = np.full(num_classes, 1.0 / num_classes)
     off = np.full(num_classes, 1.0 / num_classes)
     for c in range(num_classes):
@@ -87,9 +80,7 @@ def llbg(
     if isinstance(confidence, str):
         check_option("confidence", confidence, ("aux",))
         classifier_arrays(model, update)
-        if aux is None:
-            raise ValueError("confidence='aux' needs aux=(windows, labels): labelled windows the server holds.")
-        conf, off = class_confidences(model, aux[0], aux[1], mode=mode, seed=seed)
+        conf, off = class_confidences(model, *check_aux(aux, c_), mode=mode, seed=seed)
         with_offset = True
     elif confidence is None:
         conf, off = np.zeros(c_), np.full(c_, 1.0 / c_)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..updates import LastLayerUpdate
-from ._common import check_option, check_update, classifier_arrays, round_to_total
+from ._common import check_option, check_update, classifier_arrays, round_to_total, softmax_rows
 
 
 def ilrg_probabilities(update: LastLayerUpdate, weight: np.ndarray, bias: np.ndarray, tol: float = 1e-9) -> np.ndarray:
@@ -18,10 +18,7 @@ def ilrg_probabilities(update: LastLayerUpdate, weight: np.ndarray, bias: np.nda
     ok = np.abs(db) > tol * max(np.abs(db).max(), 1e-300)
     e = np.zeros_like(update.weight_grad)
     e[ok] = update.weight_grad[ok] / db[ok, None]
-    z = e @ weight.T + bias
-    z -= z.max(axis=1, keepdims=True)
-    p = np.exp(z)
-    return p / p.sum(axis=1, keepdims=True)
+    return softmax_rows(e @ weight.T + bias)
 
 
 def ilrg(update: LastLayerUpdate, model=None, probabilities="model") -> np.ndarray:

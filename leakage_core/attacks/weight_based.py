@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..updates import LastLayerUpdate, client_features, last_layer_gradients
-from ._common import check_option, check_update, classifier_arrays, greedy_counts
+from ._common import check_aux, check_option, check_update, classifier_arrays, greedy_counts
 
 DUMMIES: tuple[str, ...] = ("zeros", "gaussian", "uniform")
 
@@ -102,15 +102,10 @@ def estimate_impacts(
             raise ValueError(f"n_dummy must be a positive integer, got {n_dummy!r}.")
         h = client_features(model, _dummy_windows(model, dummy, int(n_dummy), seed), mode=mode, seed=seed)
         return class_impacts(h, np.full(len(h), -1), w, b)
-    windows, labels = aux
-    labels = np.asarray(labels)
-    if labels.ndim != 1 or len(labels) != len(windows) or len(labels) == 0:
-        raise ValueError("aux must be (windows (n, T, channels), labels (n,)) with matching, non-empty lengths.")
-    if labels.min() < 0 or labels.max() >= w.shape[0]:
-        raise ValueError(f"aux labels must lie in [0, {w.shape[0]}).")
+    windows, labels = check_aux(aux, w.shape[0])
     rng = np.random.default_rng(seed)
     pick = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:n_aux] for c in np.unique(labels)])
-    h = client_features(model, np.asarray(windows)[pick], mode=mode, seed=seed)
+    h = client_features(model, windows[pick], mode=mode, seed=seed)
     return class_impacts(h, labels[pick], w, b)
 
 
@@ -169,6 +164,6 @@ def llg_plus(
     classifier_arrays(model, update)
     if impacts is None:
         if aux is None:
-            raise ValueError("llg_plus needs aux=(windows, labels): labelled windows the server holds.")
+            check_aux(aux, update.num_classes)
         impacts = estimate_impacts(model, aux, n_aux=n_aux, mode=mode, seed=seed)
     return solve_with_impacts(update, _checked_impacts(impacts, update))
