@@ -34,9 +34,11 @@ test: unit nbval book-check
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests -n $(JOBS) -q
 
+# One notebook at a time: two kernels on two cores oversubscribe torch's threads and run many times
+# slower; the committed outputs were also produced one notebook at a time with torch's default threads.
 nbval: $(STAMP)
 	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with chapters/sanitize.cfg \
-		-n $(JOBS) --dist loadscope -q -p no:cacheprovider chapters
+		-q -p no:cacheprovider chapters
 
 book-check: $(STAMP)
 	@mkdir -p _build

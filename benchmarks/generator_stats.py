@@ -30,4 +30,4 @@ for profile in TARGETS:
                      "per-subject range": f"{len(data.subject_ids)} subjects, {sum(s.n_windows for s in data.subjects.values())} windows"})
 
 with pd.option_context("display.width", 200, "display.max_rows", 200):
-    print(pd.DataFrame(rows).set_index(["profile", "config", "statistic"]))
+    print(pd.DataFrame(rows).set_index(["profile", "config", "statistic"]).to_string())
