@@ -32,7 +32,7 @@ book: $(STAMP)
 test: unit nbval book-check
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests -n $(JOBS) -q
+	$(BIN)/python -m pytest tests -n $(JOBS) -q -p no:cacheprovider
 
 # One notebook at a time: two kernels on two cores oversubscribe torch's threads and run many times
 # slower; the committed outputs were also produced one notebook at a time with torch's default threads.
