@@ -1,5 +1,9 @@
 """Every attack on one shuffled and one sequential batch of 100 windows: LnAcc, LeAcc and run time.
 
+LLG* and LLG+ are timed twice: including the estimation of their impact matrix (dummy or auxiliary
+windows through the model, once per call) and with the matrix precomputed, as
+``leakage_core.experiments`` does once per client.
+
 Untrained DeepConvLSTM and TinyHAR, both profiles, FedSGD in train mode. LLG+ gets the other
 subjects' windows as auxiliary data. Run: python benchmarks/bench_attacks.py (asserts nothing).
 """
@@ -8,7 +12,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from leakage_core.attacks import ATTACKS, NEEDS_MODEL
+from leakage_core.attacks import ATTACKS, NEEDS_MODEL, estimate_impacts
 from leakage_core.data import make_synthetic
 from leakage_core.metrics import le_acc, ln_acc
 from leakage_core.models import MODELS, build_model
@@ -27,10 +31,15 @@ for profile in ("wear", "wetlab"):
             idx = make_batches(client.labels, 100, strategy, seed=0)[4]
             truth = np.bincount(client.labels[idx], minlength=data.num_classes)
             update = fedsgd_update(model, client.windows[idx], client.labels[idx], seed=0)
-            for attack, fn in ATTACKS.items():
-                kw = {"model": model} if attack in NEEDS_MODEL else {}
-                if attack == "llg_plus":
+            cached = {"llg_star": estimate_impacts(model), "llg_plus": estimate_impacts(model, aux)}
+            runs = [(a, a, {}) for a in ATTACKS] + [
+                (f"{a} (cached impacts)", a, {"impacts": cached[a]}) for a in ("llg_star", "llg_plus")]
+            for attack, name, extra in runs:
+                fn = ATTACKS[name]
+                kw = {"model": model} if name in NEEDS_MODEL else {}
+                if name == "llg_plus":
                     kw["aux"] = aux
+                kw.update(extra)
                 times = []
                 for _ in range(REPEATS):
                     t0 = time.perf_counter()
