@@ -11,6 +11,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .updates import as_batch
+
 
 def class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
     """Inverse-frequency class weights (mean 1 over present classes; 0 for absent classes).
@@ -57,15 +59,10 @@ def train_model(
     progress : bool
         Show a tqdm progress bar over epochs.
     """
-    x = torch.as_tensor(np.asarray(windows, dtype=np.float32))
-    y_np = np.asarray(labels)
-    if not np.issubdtype(y_np.dtype, np.integer):
-        raise ValueError(f"labels must be integers, got dtype {y_np.dtype}; cast with labels.astype('int64').")
-    if x.shape[0] != y_np.shape[0] or x.shape[0] == 0:
-        raise ValueError(f"{x.shape[0]} windows but {y_np.shape[0]} labels; pass matching, non-empty arrays.")
+    x, y = as_batch(windows, labels)
+    y_np = y.numpy()
     if epochs < 1 or batch_size < 1:
         raise ValueError("epochs and batch_size must be >= 1.")
-    y = torch.as_tensor(y_np, dtype=torch.long)
     n_classes = model.classifier.out_features
     weight = torch.as_tensor(class_weights(y_np, n_classes), dtype=torch.float32) if class_weighted else None
     loss_fn = nn.CrossEntropyLoss(weight=weight)

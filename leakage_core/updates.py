@@ -192,7 +192,11 @@ class LDP:
             raise ValueError(f"LDP scope must be 'last_layer' or 'all', got {self.scope!r}.")
 
 
-def _as_batch(windows, labels):
+def as_batch(windows, labels):
+    """Validated ``(float32 windows, long labels)`` torch tensors of one batch.
+
+    Introduced in Chapter 3; shared by the update builders and :func:`leakage_core.training.train_model`.
+    """
     import torch
 
     x = torch.as_tensor(np.asarray(windows, dtype=np.float32))
@@ -304,7 +308,7 @@ def fedsgd_update(
     _check_mode(mode)
     if method not in ("closed_form", "autograd"):
         raise ValueError(f"method must be 'closed_form' or 'autograd', got {method!r}.")
-    x, y = _as_batch(windows, labels)
+    x, y = as_batch(windows, labels)
     needs_full = method == "autograd" or (ldp is not None and ldp.scope == "all" and ldp.rho is not None)
     rest_sq = 0.0
     with _client_mode(model, mode, seed):
@@ -350,7 +354,7 @@ def fedavg_update(
     import torch
 
     _check_mode(mode)
-    x, y = _as_batch(windows, labels)
+    x, y = as_batch(windows, labels)
     n = x.shape[0]
     if int(n_steps) != n_steps or n_steps < 1 or n % n_steps:
         raise ValueError(f"n_steps={n_steps!r} must be a positive integer dividing N={n} (equal local batches).")

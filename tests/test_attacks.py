@@ -239,3 +239,20 @@ def test_bad_inputs_raise_clear_errors():
         llg({"weight_grad": np.zeros((4, 8))})
     with pytest.raises(ValueError, match="aux labels"):
         ATTACKS["llg_plus"](update, model=LinearHead(1, 4, d=8), aux=(np.zeros((3, 50, 1)), np.array([0, 1, 9])))
+
+
+def test_class_mean_probabilities():
+    from leakage_core.attacks import class_mean_probabilities
+
+    p = np.array([[0.8, 0.2, 0.0], [0.6, 0.4, 0.0], [0.1, 0.1, 0.8]])
+    out = class_mean_probabilities(p, np.array([0, 0, 2]), 3)
+    np.testing.assert_allclose(out, [[0.7, 0.3, 0.0], [1 / 3, 1 / 3, 1 / 3], [0.1, 0.1, 0.8]])
+    with pytest.raises(ValueError, match="probabilities must be"):
+        class_mean_probabilities(p, np.array([0, 1]), 3)
+
+
+def test_train_model_rejects_float_labels():
+    from leakage_core.training import train_model
+
+    with pytest.raises(ValueError, match="integer"):
+        train_model(LinearHead(1, 3), np.zeros((4, 50, 1), np.float32), np.zeros(4), epochs=1, progress=False)

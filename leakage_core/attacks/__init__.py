@@ -12,7 +12,7 @@ import numpy as np
 
 from .baselines import existence, idlg
 from .bias_based import class_confidences, ebi, llbg
-from .ilrg import ilrg, ilrg_probabilities
+from .ilrg import class_mean_probabilities, ilrg, ilrg_probabilities
 from .weight_based import class_impacts, estimate_impacts, llg, llg_plus, llg_star, solve_with_impacts
 
 ATTACKS: dict[str, Callable[..., np.ndarray]] = {
@@ -34,5 +34,5 @@ NEEDS_MODEL: tuple[str, ...] = ("llg_star", "llg_plus", "ilrg")
 
 __all__ = [
     "ATTACKS", "WEIGHT_BASED", "BIAS_BASED", "PAPER_ATTACKS", "NEEDS_MODEL", "llg", "llg_star", "llg_plus",
-    "llbg", "ebi", "class_confidences", "ilrg", "ilrg_probabilities", "idlg", "existence", "class_impacts", "estimate_impacts", "solve_with_impacts",
+    "llbg", "ebi", "class_confidences", "ilrg", "ilrg_probabilities", "class_mean_probabilities", "idlg", "existence", "class_impacts", "estimate_impacts", "solve_with_impacts",
 ]

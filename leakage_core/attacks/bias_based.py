@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..updates import LastLayerUpdate
+from .ilrg import class_mean_probabilities
 from ._common import check_aux, check_option, check_update, classifier_arrays, greedy_counts, softmax_rows
 
 
@@ -25,14 +26,11 @@ def class_confidences(model, windows: np.ndarray, labels: np.ndarray, mode: str 
     windows, labels = check_aux((windows, labels), num_classes)
     w, b = model.classifier.weight.detach().double().numpy(), model.classifier.bias.detach().double().numpy()
     p = softmax_rows(client_features(model, windows, mode=mode, seed=seed) @ w.T + b)
-    conf = np.full(num_classes, 1.0 / num_classes)
+    conf = np.diag(class_mean_probabilities(p, labels, num_classes)).copy()
     off = np.full(num_classes, 1.0 / num_classes)
     for c in range(num_classes):
-        own, other = labels == c, labels != c
-        if own.any():
-            conf[c] = p[own, c].mean()
-        if other.any():
-            off[c] = p[other, c].mean()
+        if np.any(labels != c):
+            off[c] = p[labels != c, c].mean()
     return conf, off
 
 

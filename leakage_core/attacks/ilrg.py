@@ -7,6 +7,23 @@ from ..updates import LastLayerUpdate
 from ._common import check_option, check_update, classifier_arrays, round_to_total, softmax_rows
 
 
+def class_mean_probabilities(probabilities: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """Row ``j``: the mean probability vector of the windows labelled ``j`` (uniform if there are none).
+
+    Introduced in Chapter 6. With a batch's true per-window probabilities this is the oracle for which
+    iLRG's system is exact; with auxiliary data it is what a server can estimate (see
+    :func:`~leakage_core.attacks.bias_based.class_confidences`).
+    """
+    p = np.asarray(probabilities, dtype=np.float64)
+    labels = np.asarray(labels)
+    if p.ndim != 2 or p.shape != (labels.shape[0], num_classes):
+        raise ValueError(f"probabilities must be (n, {num_classes}) for n={labels.shape[0]} labels, got {p.shape}.")
+    out = np.full((num_classes, num_classes), 1.0 / num_classes)
+    for j in np.unique(labels):
+        out[j] = p[labels == j].mean(axis=0)
+    return out
+
+
 def ilrg_probabilities(update: LastLayerUpdate, weight: np.ndarray, bias: np.ndarray, tol: float = 1e-9) -> np.ndarray:
     """Per-class probability vectors ``P[c] = softmax(W e_c + b)`` from the update.
 
