@@ -1,50 +1,130 @@
 """Pipeline stage 6: run attacks over a client's batches and score them.
 
-Introduced in Chapter 4; every later chapter's tables come from these functions.
+Introduced in Chapter 4; every later chapter's tables come from these functions or from the grid
+built on them (:mod:`leakage_core.grid`). Attacks are used only through their registry records
+(:mod:`leakage_core.attacks.registry`): ``prepare`` once per client, ``count`` per update.
 """
 from __future__ import annotations
 
-from typing import Iterable
+import time
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .attacks import ATTACKS, NEEDS_MODEL, PAPER_ATTACKS
+from .attacks import ATTACKS, PAPER_ATTACKS, AttackSpec, resolve_attacks
 from .metrics import summarize
 from .sampling import make_batches
-from .updates import LDP, LastLayerUpdate, fedavg_update, fedsgd_update
+from .updates import LDP, LastLayerUpdate, client_update, privatize
+
+AttackList = Iterable[str] | Mapping[str, Mapping[str, Any]]
+
+
+def needs_aux(specs: Sequence[AttackSpec]) -> bool:
+    """Whether any of these attacks needs auxiliary labelled data. Introduced in Chapter 4."""
+    return any(ATTACKS[s.name].requires(**s.kwargs) == "model+aux" for s in specs)
+
+
+def prepare_attacks(specs: Sequence[AttackSpec], model=None, aux=None) -> list[tuple[AttackSpec, Any]]:
+    """Run every attack's ``prepare`` once (what depends on the model and auxiliary data only).
+
+    Introduced in Chapter 4. Each attack receives the server's ``model`` and ``aux`` and uses what its
+    options need; the result is passed to :func:`count_all` for every update of the client.
+    """
+    return [(s, ATTACKS[s.name].prepare_with(model, aux, **s.kwargs)) for s in specs]
+
+
+def count_all(update: LastLayerUpdate, prepared: Sequence[tuple[AttackSpec, Any]]) -> dict[str, np.ndarray]:
+    """Every prepared attack's counts for one update, keyed by the attack's result key.
+
+    Introduced in Chapter 4.
+    """
+    return {s.key: ATTACKS[s.name].count(update, p) for s, p in prepared}
 
 
 def run_attacks(
     update: LastLayerUpdate,
-    attacks: Iterable[str] = PAPER_ATTACKS,
+    attacks: AttackList = PAPER_ATTACKS,
     model=None,
     aux=None,
     options: dict[str, dict] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Apply several attacks to one update; ``options`` maps an attack name to extra keyword options.
+    """Apply several attacks to one update; ``options`` maps an attack key to extra keyword options.
 
-    Introduced in Chapter 4. Every name in ``attacks`` and every key of ``options`` is run; attacks
-    listed in ``NEEDS_MODEL`` get ``model=``, ``llg_plus`` also ``aux=``. Variants are named
-    ``"name:label"``, e.g. ``{"llbg:empirical": {"impact": "empirical"}}`` runs LLBG with that option
-    under the name ``llbg:empirical``.
+    Introduced in Chapter 4. Every name in ``attacks`` and every key of ``options`` is run. Variants
+    are named ``"name:label"``, e.g. ``{"llbg:empirical": {"impact": "empirical"}}`` runs LLBG with that
+    option under the key ``llbg:empirical``. Each attack gets the server's ``model`` and ``aux`` and
+    uses what it needs.
     """
-    options = dict(options or {})
-    out = {}
-    attacks = list(attacks)
-    for key in attacks + [k for k in options if k not in attacks]:
-        name = key.split(":")[0]
-        if name not in ATTACKS:
-            raise ValueError(f"unknown attack {name!r}; available: {sorted(ATTACKS)}.")
-        kw = dict(options.get(key, {}))
-        if name in NEEDS_MODEL:
-            kw.setdefault("model", model)
-        if name == "llg_plus" or kw.get("confidence") == "aux":
-            kw.setdefault("aux", aux)
-            kw.setdefault("model", model)
-        out[key] = ATTACKS[name](update, **kw)
-    return out
+    return count_all(update, prepare_attacks(resolve_attacks(ATTACKS, attacks, options), model, aux))
+
+
+def batch_updates(
+    model,
+    windows: np.ndarray,
+    labels: np.ndarray,
+    batches: Sequence[np.ndarray],
+    ldps: Sequence[LDP | None] = (None,),
+    n_steps: int = 1,
+    lr: float = 1e-4,
+    mode: str = "train",
+    seed: int = 0,
+    scaling: str = "none",
+    timings: dict[str, float] | None = None,
+):
+    """Yield ``(b, true_counts, [update per LDP variant])`` for every batch, one client pass per batch.
+
+    Introduced in Chapter 8. The clean update of batch ``b`` is built once (FedSGD: one forward pass
+    and the closed form; FedAvg: the ``S`` local steps), with dropout seeded by ``seed + b``; every LDP
+    variant is post-processing of it (noise seeded by ``seed + b`` too). Only when a variant clips on
+    all layers' norm is the other layers' gradient computed, in the same pass. ``timings`` (optional)
+    accumulates the seconds spent in the client's passes under ``"client"``.
+    """
+    n_classes = model.classifier.out_features
+    rest = any(ldp is not None and ldp.scope == "all" and ldp.rho is not None for ldp in ldps)
+    for b, idx in enumerate(batches):
+        t0 = time.perf_counter()
+        clean, rest_sq = client_update(model, windows[idx], labels[idx], n_steps=n_steps, lr=lr, mode=mode,
+                                       seed=seed + b, scaling=scaling, rest_norm=rest)
+        if timings is not None:
+            timings["client"] = timings.get("client", 0.0) + time.perf_counter() - t0
+        updates = [clean if ldp is None else privatize(clean, ldp, seed=seed + b, rest_sq_norm=rest_sq) for ldp in ldps]
+        yield b, np.bincount(labels[idx], minlength=n_classes), updates
+
+
+def attack_batches(
+    model,
+    windows: np.ndarray,
+    labels: np.ndarray,
+    prepared: Sequence[tuple[AttackSpec, Any]],
+    sampler: str = "shuffle",
+    batch_size: int = 100,
+    ldps: Sequence[LDP | None] = (None,),
+    n_steps: int = 1,
+    lr: float = 1e-4,
+    mode: str = "train",
+    seed: int = 0,
+    scaling: str = "none",
+    max_batches: int | None = None,
+    timings: dict[str, float] | None = None,
+) -> list[dict]:
+    """Rows ``{batch, ldp (index into ldps), attack, true, pred}`` of one client for prepared attacks.
+
+    Introduced in Chapter 8: the inner loop shared by :func:`attack_client` and the grid.
+    ``timings`` (optional) accumulates seconds under ``"client"`` (model passes) and ``"attacks"``.
+    """
+    batches = make_batches(labels, batch_size, sampler, seed=seed)[:max_batches]
+    rows = []
+    for b, true, updates in batch_updates(model, windows, labels, batches, ldps, n_steps, lr, mode, seed,
+                                          scaling, timings):
+        t0 = time.perf_counter()
+        for k, update in enumerate(updates):
+            for key, pred in count_all(update, prepared).items():
+                rows.append({"batch": b, "ldp": k, "attack": key, "true": true, "pred": pred})
+        if timings is not None:
+            timings["attacks"] = timings.get("attacks", 0.0) + time.perf_counter() - t0
+    return rows
 
 
 def attack_client(
@@ -53,7 +133,7 @@ def attack_client(
     labels: np.ndarray,
     sampler: str = "shuffle",
     batch_size: int = 100,
-    attacks: Iterable[str] = PAPER_ATTACKS,
+    attacks: AttackList = PAPER_ATTACKS,
     aux=None,
     options: dict[str, dict] | None = None,
     mode: str = "train",
@@ -62,45 +142,21 @@ def attack_client(
     ldp: LDP | None = None,
     seed: int = 0,
     max_batches: int | None = None,
+    scaling: str = "none",
 ) -> pd.DataFrame:
     """Every batch of one client: build the update, run the attacks, keep true and predicted counts.
 
     Introduced in Chapter 4. ``n_steps > 1`` builds FedAvg updates (``lr``), otherwise FedSGD
-    (closed form). Returns one row per (batch, attack) with columns ``batch, attack, true, pred``
-    (count arrays) and ``ln_acc``.
+    (closed form). Attacks are prepared once for the client (LLG*/LLG+ impacts, LLBG confidences)
+    and counted per batch. Returns one row per (batch, attack) with columns ``batch, attack, true,
+    pred`` (count arrays) and ``ln_acc``.
     """
-    rows = []
-    options = _with_cached_impacts(model, list(attacks), dict(options or {}), aux)
-    batches = make_batches(labels, batch_size, sampler, seed=seed)[:max_batches]
-    n_classes = model.classifier.out_features
-    for b, idx in enumerate(batches):
-        x, y = windows[idx], labels[idx]
-        if n_steps > 1:
-            update = fedavg_update(model, x, y, n_steps=n_steps, lr=lr, mode=mode, seed=seed + b, ldp=ldp)
-        else:
-            update = fedsgd_update(model, x, y, mode=mode, seed=seed + b, ldp=ldp)
-        true = np.bincount(y, minlength=n_classes)
-        for name, pred in run_attacks(update, attacks, model=model, aux=aux, options=options).items():
-            rows.append({"batch": b, "attack": name, "true": true, "pred": pred,
-                         "ln_acc": float(np.minimum(true, pred).sum() / true.sum())})
-    return pd.DataFrame(rows)
-
-
-def _with_cached_impacts(model, attacks: list[str], options: dict, aux) -> dict:
-    """LLG*/LLG+ impacts depend on the model and probe data only: estimate them once per client."""
-    from .attacks import estimate_impacts
-
-    for key in attacks + [k for k in options if k not in attacks]:
-        name = key.split(":")[0]
-        opts = dict(options.get(key, {}))
-        if name in ("llg_star", "llg_plus") and "impacts" not in opts:
-            probe = {k: opts[k] for k in ("dummy", "n_dummy", "n_aux", "mode", "seed") if k in opts}
-            the_aux = opts.get("aux", aux) if name == "llg_plus" else None
-            if name == "llg_plus" and the_aux is None:
-                continue  # llg_plus will raise its own clear error
-            opts["impacts"] = estimate_impacts(model, the_aux, **probe)
-            options[key] = opts
-    return options
+    prepared = prepare_attacks(resolve_attacks(ATTACKS, attacks, options), model, aux)
+    rows = attack_batches(model, windows, labels, prepared, sampler, batch_size, [ldp], n_steps, lr, mode, seed,
+                          scaling, max_batches)
+    df = pd.DataFrame(rows, columns=["batch", "ldp", "attack", "true", "pred"]).drop(columns="ldp")
+    df["ln_acc"] = [float(np.minimum(t, p).sum() / t.sum()) for t, p in zip(df["true"], df["pred"])]
+    return df
 
 
 def attack_clients(
@@ -128,17 +184,28 @@ def attack_clients(
     return pd.concat(frames, ignore_index=True)
 
 
-def score(results: pd.DataFrame, by: Iterable[str] = ("attack",)) -> pd.DataFrame:
-    """LnAcc, LeAcc, LeRecall and ClassAcc: per client first, then the mean over clients.
+def client_scores(results: pd.DataFrame, by: Iterable[str] = ("attack",)) -> pd.DataFrame:
+    """LnAcc, LeAcc, LeRecall and ClassAcc of every client (one row per ``by`` group and subject).
 
-    Introduced in Chapter 7. ``results`` comes from :func:`attack_clients` (or has its columns);
-    ``by`` are the grouping columns kept in the output besides the client.
+    Introduced in Chapter 7. ClassAcc is computed over a client's batches, so it is a per-client
+    quantity; the other metrics are per batch, averaged over the client's batches.
     """
     by = list(by)
     client_cols = by + (["subject"] if "subject" in results.columns else [])
     rows = []
-    for key, grp in results.groupby(client_cols, sort=True):
+    for key, grp in results.groupby(client_cols, sort=True, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
         rows.append({**dict(zip(client_cols, key)), **summarize(np.stack(grp["true"]), np.stack(grp["pred"]))})
-    per_client = pd.DataFrame(rows)
+    return pd.DataFrame(rows)
+
+
+def score(results: pd.DataFrame, by: Iterable[str] = ("attack",)) -> pd.DataFrame:
+    """LnAcc, LeAcc, LeRecall and ClassAcc: per client first, then the mean over clients.
+
+    Introduced in Chapter 7. ``results`` comes from :func:`attack_clients` (or has its columns);
+    ``by`` are the grouping columns kept in the output besides the client. For the spread over
+    clients use :func:`leakage_core.grid.score`.
+    """
+    by = list(by)
+    per_client = client_scores(results, by)
     return per_client.groupby(by).mean(numeric_only=True).drop(columns=["subject"], errors="ignore")

@@ -5,7 +5,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from leakage_core.attacks import ATTACKS, NEEDS_MODEL, class_impacts, ebi, existence, idlg, ilrg, llbg, llg
+from leakage_core.attacks import ATTACKS, class_impacts, ebi, existence, idlg, ilrg, llbg, llg
 from leakage_core.attacks._common import greedy_counts, round_to_total
 from leakage_core.updates import LastLayerUpdate, last_layer_gradients
 
@@ -44,11 +44,7 @@ def summed_update(h, y, w, b, steps):
 
 
 def options(name, model, aux):
-    if name == "llg_plus":
-        return {"model": model, "aux": aux}
-    if name in NEEDS_MODEL:
-        return {"model": model}
-    return {}
+    return {"model": model, "aux": aux}  # every attack takes both and uses what it needs
 
 
 @settings(max_examples=25, deadline=None)

@@ -2,37 +2,61 @@
 
 Every attack is ``attack(update, **options) -> numpy.ndarray`` of int64 counts, length ``C``,
 non-negative, summing to ``N``. Attacks never see raw client windows or true labels; those that need
-the server's model or auxiliary data take them as ``model=`` / ``aux=``.
+the server's model or auxiliary data take them as ``model=`` / ``aux=``. ``ATTACKS`` holds one
+:class:`~leakage_core.attacks.registry.Attack` record per attack: its family, what it needs, and its
+``prepare`` (once per model) / ``count`` (per update) split, which the experiment engine uses.
 """
 from __future__ import annotations
 
-from typing import Callable
+from ._common import greedy_counts, no_preparation, round_to_total
+from .baselines import count_existence, count_idlg, existence, idlg
+from .bias_based import class_confidences, count_ebi, count_llbg, ebi, llbg, prepare_llbg
+from .ilrg import class_mean_probabilities, count_ilrg, ilrg, ilrg_probabilities, prepare_ilrg
+from .registry import FAMILIES, NEEDS, Attack, AttackSpec, resolve_attacks
+from .weight_based import (
+    class_impacts, count_llg, count_with_impacts, estimate_impacts, llg, llg_plus, llg_star, prepare_llg_plus,
+    prepare_llg_star, solve_with_impacts,
+)
 
-import numpy as np
 
-from .baselines import existence, idlg
-from .bias_based import class_confidences, ebi, llbg
-from .ilrg import class_mean_probabilities, ilrg, ilrg_probabilities
-from .weight_based import class_impacts, estimate_impacts, llg, llg_plus, llg_star, solve_with_impacts
+def _llbg_needs(confidence=None, **_) -> str:
+    return "model+aux" if isinstance(confidence, str) and confidence == "aux" else "update"
 
-ATTACKS: dict[str, Callable[..., np.ndarray]] = {
-    "llg": llg,
-    "llg_star": llg_star,
-    "llg_plus": llg_plus,
-    "llbg": llbg,
-    "ebi": ebi,
-    "ilrg": ilrg,
-    "idlg": idlg,
-    "existence": existence,
+
+def _ilrg_needs(probabilities="model", **_) -> str:
+    return "model" if isinstance(probabilities, str) and probabilities == "model" else "update"
+
+
+def _llg_star_needs(impacts=None, **_) -> str:
+    return "model" if impacts is None else "update"
+
+
+def _llg_plus_needs(impacts=None, **_) -> str:
+    return "model+aux" if impacts is None else "update"
+
+
+ATTACKS: dict[str, Attack] = {
+    a.name: a
+    for a in (
+        Attack("llg", "weight", "update", no_preparation, count_llg, in_paper=True),
+        Attack("llg_star", "weight", _llg_star_needs, prepare_llg_star, count_with_impacts, in_paper=True),
+        Attack("llg_plus", "weight", _llg_plus_needs, prepare_llg_plus, count_with_impacts),
+        Attack("llbg", "bias", _llbg_needs, prepare_llbg, count_llbg, in_paper=True),
+        Attack("ebi", "bias", "update", no_preparation, count_ebi, in_paper=True),
+        Attack("ilrg", "bias", _ilrg_needs, prepare_ilrg, count_ilrg, in_paper=True),
+        Attack("idlg", "baseline", "update", no_preparation, count_idlg),
+        Attack("existence", "baseline", "update", no_preparation, count_existence),
+    )
 }
+#: the paper's attacks, in its order
+PAPER_ATTACKS: tuple[str, ...] = tuple(name for name, a in ATTACKS.items() if a.in_paper)
 #: the paper groups LLG and LLG* as weight-based, LLBG, EBI and iLRG as bias-based
-WEIGHT_BASED: tuple[str, ...] = ("llg", "llg_star")
-BIAS_BASED: tuple[str, ...] = ("llbg", "ebi", "ilrg")
-PAPER_ATTACKS: tuple[str, ...] = ("llg", "llg_star", "llbg", "ebi", "ilrg")
-#: attacks that need the server's model (and, for llg_plus, auxiliary data)
-NEEDS_MODEL: tuple[str, ...] = ("llg_star", "llg_plus", "ilrg")
+WEIGHT_BASED: tuple[str, ...] = tuple(n for n in PAPER_ATTACKS if ATTACKS[n].family == "weight")
+BIAS_BASED: tuple[str, ...] = tuple(n for n in PAPER_ATTACKS if ATTACKS[n].family == "bias")
 
 __all__ = [
-    "ATTACKS", "WEIGHT_BASED", "BIAS_BASED", "PAPER_ATTACKS", "NEEDS_MODEL", "llg", "llg_star", "llg_plus",
-    "llbg", "ebi", "class_confidences", "ilrg", "ilrg_probabilities", "class_mean_probabilities", "idlg", "existence", "class_impacts", "estimate_impacts", "solve_with_impacts",
+    "ATTACKS", "Attack", "AttackSpec", "FAMILIES", "NEEDS", "resolve_attacks", "WEIGHT_BASED", "BIAS_BASED",
+    "PAPER_ATTACKS", "llg", "llg_star", "llg_plus", "llbg", "ebi", "class_confidences", "ilrg",
+    "ilrg_probabilities", "class_mean_probabilities", "idlg", "existence", "class_impacts", "estimate_impacts",
+    "solve_with_impacts", "greedy_counts", "round_to_total",
 ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..updates import LastLayerUpdate
+from ..updates.update import LastLayerUpdate
 
 #: impacts closer to zero than this are treated as this (avoids dividing by ~0)
 MIN_IMPACT = 1e-12
@@ -20,6 +20,14 @@ def check_update(update: LastLayerUpdate) -> LastLayerUpdate:
             "leakage_core.updates.fedsgd_update / fedavg_update or LastLayerUpdate(weight_grad, bias_grad, N)."
         )
     return update
+
+
+def no_preparation(model=None, aux=None) -> dict:
+    """The preparation of an attack that reads nothing but the update (LLG, EBI, the baselines).
+
+    Introduced in Chapter 4.
+    """
+    return {}
 
 
 def check_option(name: str, value: object, allowed: tuple) -> None:
@@ -40,12 +48,25 @@ def classifier_arrays(model, update: LastLayerUpdate) -> tuple[np.ndarray, np.nd
         raise ValueError("model must expose its last layer as model.classifier (a torch.nn.Linear with bias).")
     w = clf.weight.detach().double().cpu().numpy()
     b = clf.bias.detach().double().cpu().numpy()
-    if w.shape != (update.num_classes, update.feature_dim):
+    check_classifier_shape(w.shape, update)
+    return w, b
+
+
+def check_classifier_shape(shape: tuple[int, int] | None, update: LastLayerUpdate) -> None:
+    """Raise a clear error unless a classifier of ``shape`` (C, d) produced ``update`` (``None``: skip).
+
+    Introduced in Chapter 4.
+    """
+    if shape is not None and tuple(shape) != (update.num_classes, update.feature_dim):
         raise ValueError(
-            f"the model's classifier is {w.shape[0]} x {w.shape[1]} but the update is "
+            f"the model's classifier is {shape[0]} x {shape[1]} but the update is "
             f"{update.num_classes} x {update.feature_dim}; attack the update with the model it was computed on."
         )
-    return w, b
+
+
+def classifier_shape(model) -> tuple[int, int] | None:
+    """``(C, d)`` of the model's classifier, or ``None`` without a model. Introduced in Chapter 4."""
+    return None if model is None else tuple(model.classifier.weight.shape)
 
 
 def check_aux(aux, num_classes: int) -> tuple[np.ndarray, np.ndarray]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..updates import LastLayerUpdate
+from ..updates.update import LastLayerUpdate
 from ._common import check_update, round_to_total
 
 
@@ -36,3 +36,14 @@ def existence(update: LastLayerUpdate) -> np.ndarray:
     order = present[np.argsort(b[present], kind="stable")]
     share[order] = update.n_windows / present.size + np.linspace(1e-9, 0, order.size)
     return round_to_total(share, update.n_windows)
+
+
+
+def count_idlg(update: LastLayerUpdate, prepared: dict) -> np.ndarray:
+    """:func:`idlg` in the prepare/count protocol. Introduced in Chapter 4."""
+    return idlg(update)
+
+
+def count_existence(update: LastLayerUpdate, prepared: dict) -> np.ndarray:
+    """:func:`existence` in the prepare/count protocol. Introduced in Chapter 4."""
+    return existence(update)

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..updates import LastLayerUpdate
+from ..updates.update import LastLayerUpdate
 from .ilrg import class_mean_probabilities
-from ._common import check_aux, check_option, check_update, classifier_arrays, greedy_counts, softmax_rows
+from ._common import no_preparation, check_aux, check_option, check_update, classifier_arrays, greedy_counts, softmax_rows
 
 
 def class_confidences(model, windows: np.ndarray, labels: np.ndarray, mode: str = "train", seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -20,7 +20,7 @@ def class_confidences(model, windows: np.ndarray, labels: np.ndarray, mode: str 
     subjects); pass the result as ``llbg(update, confidence=(conf, off))``. Classes without windows
     get the uninformed value ``1/C``.
     """
-    from ..updates import client_features
+    from ..updates.client import client_features
 
     num_classes = model.classifier.out_features
     windows, labels = check_aux((windows, labels), num_classes)
@@ -71,26 +71,45 @@ def llbg(
     ``S`` and a window's impact is ``S/N`` times its FedSGD impact ``per window``.
     """
     check_update(update)
+    return count_llbg(update, prepare_llbg(model, aux, impact, confidence, mode, seed))
+
+
+def prepare_llbg(model=None, aux=None, impact: str = "analytic", confidence: object = None,
+                 mode: str = "train", seed: int = 0) -> dict:
+    """LLBG's preparation: the option checks and, for ``confidence="aux"``, the trained-model
+    confidences estimated once from auxiliary windows (:func:`class_confidences`).
+
+    Introduced in Chapter 5.
+    """
     check_option("impact", impact, ("analytic", "empirical"))
-    b = update.bias_grad
-    c_, n, s = update.num_classes, update.n_windows, update.n_steps
-    with_offset = False
     if isinstance(confidence, str):
         check_option("confidence", confidence, ("aux",))
-        classifier_arrays(model, update)
-        conf, off = class_confidences(model, *check_aux(aux, c_), mode=mode, seed=seed)
-        with_offset = True
-    elif confidence is None:
+        if model is None:
+            raise ValueError("confidence='aux' needs the server's model: pass model=<the model the client trained>.")
+        confidence = class_confidences(model, *check_aux(aux, model.classifier.out_features), mode=mode, seed=seed)
+    if isinstance(confidence, tuple):
+        confidence = tuple(np.asarray(v, dtype=np.float64) for v in confidence)
+    elif confidence is not None:
+        confidence = np.asarray(confidence, dtype=np.float64)
+    return {"impact": impact, "confidence": confidence}
+
+
+def count_llbg(update: LastLayerUpdate, prepared: dict) -> np.ndarray:
+    """LLBG's counts for one update from its preparation (see :func:`llbg`). Introduced in Chapter 5."""
+    check_update(update)
+    b = update.bias_grad
+    c_, n, s = update.num_classes, update.n_windows, update.n_steps
+    confidence = prepared["confidence"]
+    with_offset = isinstance(confidence, tuple)
+    if confidence is None:
         conf, off = np.zeros(c_), np.full(c_, 1.0 / c_)
-    elif isinstance(confidence, tuple):
-        conf, off = (np.asarray(v, dtype=np.float64) for v in confidence)
-        with_offset = True
+    elif with_offset:
+        conf, off = confidence
     else:
-        conf = np.asarray(confidence, dtype=np.float64)
-        off = np.full(c_, 1.0 / c_)
+        conf, off = confidence, np.full(c_, 1.0 / c_)
     if conf.shape != (c_,) or off.shape != (c_,) or np.any(conf < 0) or np.any(conf >= 1) or np.any(off < 0):
         raise ValueError(f"confidence must be None, 'aux', C={c_} values in [0, 1) or a (conf, off) pair of such.")
-    if impact == "analytic":
+    if prepared["impact"] == "analytic":
         per_window = -(1.0 - conf + (off if with_offset else 0.0)) * s / n
     else:
         neg = b[b < 0]
@@ -107,6 +126,12 @@ def ebi(update: LastLayerUpdate) -> np.ndarray:
     negative component ``m = 0``: every window goes to the ``argmin`` class (defined and tested).
     Multi-step: ``m`` is read off the summed gradient and therefore already carries the factor ``S``.
     """
+    return count_ebi(update, no_preparation())
+
+
+
+def count_ebi(update: LastLayerUpdate, prepared: dict) -> np.ndarray:
+    """EBI's counts for one update (see :func:`ebi`). Introduced in Chapter 5."""
     check_update(update)
     b = update.bias_grad
     m = b[b < 0].sum() / update.n_windows

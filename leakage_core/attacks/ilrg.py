@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..updates import LastLayerUpdate
-from ._common import check_option, check_update, classifier_arrays, round_to_total, softmax_rows
+from ..updates.update import LastLayerUpdate
+from ._common import check_classifier_shape, check_option, check_update, classifier_arrays, round_to_total, softmax_rows
 
 
 def class_mean_probabilities(probabilities: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
@@ -56,18 +56,47 @@ def ilrg(update: LastLayerUpdate, model=None, probabilities="model") -> np.ndarr
     oracle of the tests). Multi-step updates divide the summed bias gradient by ``S``.
     """
     check_update(update)
-    c_, n, s = update.num_classes, update.n_windows, update.n_steps
-    db = update.bias_grad / s
+    if isinstance(probabilities, str) and probabilities == "model":
+        classifier_arrays(model, update)
+    return count_ilrg(update, prepare_ilrg(model, None, probabilities))
+
+
+def prepare_ilrg(model=None, aux=None, probabilities="model") -> dict:
+    """iLRG's preparation: the classifier's weight and bias (``"model"``), or the fixed probabilities.
+
+    Introduced in Chapter 6. With ``"model"`` the per-class probability vectors depend on the update
+    and are computed in :func:`count_ilrg`; only the classifier is read here, once.
+    """
     if isinstance(probabilities, str):
         check_option("probabilities", probabilities, ("model", "uniform"))
+        if probabilities == "uniform":
+            return {"probabilities": "uniform"}
+        if model is None:
+            raise ValueError("this attack needs the server's model: pass model=<the model the client trained>.")
+        clf = model.classifier
+        return {"probabilities": "model", "weight": clf.weight.detach().double().cpu().numpy(),
+                "bias": clf.bias.detach().double().cpu().numpy()}
+    p = np.asarray(probabilities, dtype=np.float64)
+    if p.ndim != 2 or p.shape[0] != p.shape[1] or not np.all(np.isfinite(p)) or np.any(p < 0):
+        raise ValueError("probabilities must be 'model', 'uniform' or a (C, C) array of probability vectors.")
+    return {"probabilities": p}
+
+
+def count_ilrg(update: LastLayerUpdate, prepared: dict) -> np.ndarray:
+    """iLRG's counts for one update from its preparation (see :func:`ilrg`). Introduced in Chapter 6."""
+    check_update(update)
+    c_, n, s = update.num_classes, update.n_windows, update.n_steps
+    db = update.bias_grad / s
+    probabilities = prepared["probabilities"]
     if isinstance(probabilities, str) and probabilities == "uniform":
         return round_to_total(n * (1.0 / c_ - db), n)
     if isinstance(probabilities, str):
-        w, b = classifier_arrays(model, update)
+        w, b = prepared["weight"], prepared["bias"]
+        check_classifier_shape(w.shape, update)
         p = ilrg_probabilities(update, w, b)
     else:
-        p = np.asarray(probabilities, dtype=np.float64)
-        if p.shape != (c_, c_) or not np.all(np.isfinite(p)) or np.any(p < 0):
+        p = probabilities
+        if p.shape != (c_, c_):
             raise ValueError(f"probabilities must be 'model', 'uniform' or a ({c_}, {c_}) array of probability vectors.")
     a = np.vstack([p.T - np.eye(c_), np.ones((1, c_))])
     rhs = np.concatenate([n * db, [n]])

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..updates import LastLayerUpdate, client_features, last_layer_gradients
-from ._common import check_aux, check_option, check_update, classifier_arrays, greedy_counts
+from ..updates.client import client_features
+from ..updates.update import LastLayerUpdate, last_layer_gradients
+from ._common import no_preparation, check_classifier_shape, classifier_shape, check_aux, check_option, check_update, classifier_arrays, greedy_counts
 
 DUMMIES: tuple[str, ...] = ("zeros", "gaussian", "uniform")
 
@@ -26,6 +27,12 @@ def llg(update: LastLayerUpdate) -> np.ndarray:
     summed per-window impact (no further division). Public LLG code compensates a stale loop index in
     stage 2 (regression-tested). If no row sum is negative, ``m = 0`` and all windows go to ``argmin g``.
     """
+    return count_llg(update, no_preparation())
+
+
+
+def count_llg(update: LastLayerUpdate, prepared: dict) -> np.ndarray:
+    """LLG's counts for one update (see :func:`llg`). Introduced in Chapter 4."""
     check_update(update)
     g = update.weight_grad.sum(axis=1)
     m = (1.0 + 1.0 / update.num_classes) * g[g < 0].sum() / update.n_windows
@@ -137,10 +144,34 @@ def llg_star(
     """
     check_update(update)
     classifier_arrays(model, update)
+    return count_with_impacts(update, prepare_llg_star(model, None, dummy, n_dummy, mode, seed, impacts))
+
+
+def prepare_llg_star(
+    model=None,
+    aux=None,
+    dummy: str = "gaussian",
+    n_dummy: int = 64,
+    mode: str = "train",
+    seed: int = 0,
+    impacts: np.ndarray | None = None,
+) -> dict:
+    """LLG*'s preparation, run once per model: the impact matrix from dummy inputs (or the given one).
+
+    Introduced in Chapter 4. It depends on the model and the probe, not on the update, so the
+    experiment engine computes it once per (model state, client) and reuses it for every batch.
+    """
+    check_option("dummy", dummy, DUMMIES)
     if impacts is None:
-        check_option("dummy", dummy, DUMMIES)
         impacts = estimate_impacts(model, None, dummy=dummy, n_dummy=n_dummy, mode=mode, seed=seed)
-    return solve_with_impacts(update, _checked_impacts(impacts, update))
+    return {"impacts": np.asarray(impacts, dtype=np.float64), "classifier_shape": classifier_shape(model)}
+
+
+def count_with_impacts(update: LastLayerUpdate, prepared: dict) -> np.ndarray:
+    """LLG*'s and LLG+'s counts for one update from a prepared impact matrix. Introduced in Chapter 4."""
+    check_update(update)
+    check_classifier_shape(prepared["classifier_shape"], update)
+    return solve_with_impacts(update, _checked_impacts(prepared["impacts"], update))
 
 
 def llg_plus(
@@ -162,8 +193,23 @@ def llg_plus(
     """
     check_update(update)
     classifier_arrays(model, update)
+    return count_with_impacts(update, prepare_llg_plus(model, aux, n_aux, mode, seed, impacts))
+
+
+def prepare_llg_plus(
+    model=None,
+    aux=None,
+    n_aux: int = 64,
+    mode: str = "train",
+    seed: int = 0,
+    impacts: np.ndarray | None = None,
+) -> dict:
+    """LLG+'s preparation, run once per (model, auxiliary data): the impact matrix from real windows.
+
+    Introduced in Chapter 4.
+    """
     if impacts is None:
         if aux is None:
-            check_aux(aux, update.num_classes)
+            check_aux(aux, 0)
         impacts = estimate_impacts(model, aux, n_aux=n_aux, mode=mode, seed=seed)
-    return solve_with_impacts(update, _checked_impacts(impacts, update))
+    return {"impacts": np.asarray(impacts, dtype=np.float64), "classifier_shape": classifier_shape(model)}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from .dataset import HARDataset, SubjectData
 from .profiles import PROFILES, TARGETS, Profile, get_profile
+from .scaling import SCALINGS, check_scaling, scale_batch
 from .real import find_subject_files, load_real, read_subject_csv
 from .stats import bout_table, class_shares, distinct_per_batch, label_statistics
 from .synthetic import label_timeline, make_synthetic
@@ -14,7 +15,7 @@ from .windowing import sliding_windows
 __all__ = [
     "HARDataset", "SubjectData", "PROFILES", "TARGETS", "Profile", "get_profile", "find_subject_files",
     "load_real", "read_subject_csv", "bout_table", "class_shares", "distinct_per_batch", "label_statistics",
-    "label_timeline", "make_synthetic", "sliding_windows", "load_dataset",
+    "label_timeline", "make_synthetic", "SCALINGS", "check_scaling", "scale_batch", "sliding_windows", "load_dataset",
 ]
 
 

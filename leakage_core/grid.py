@@ -1,0 +1,484 @@
+"""The experiment engine: a grid of settings x clients, cached, resumable and parallel.
+
+Introduced in Chapter 8. The paper's study is a grid (datasets x models x untrained/trained x samplers
+x (N, S) x LDP variants x attacks x every leave-one-subject-out client). :func:`run_grid` runs it so
+that each expensive thing happens once:
+
+- one client pass per batch (FedSGD: a forward pass and the closed form; FedAvg: the ``S`` local
+  steps), shared by every LDP variant (post-processing of the clean update) and every attack;
+- each attack's ``prepare`` (LLG*/LLG+ impacts, LLBG's confidences, iLRG's classifier) once per
+  (model state, client);
+- each LOSO model trained once and kept as a checkpoint (:func:`leakage_core.training.fold_model`);
+- each (client, setting) result stored in ``cache_dir`` under a stable hash of the setting, the data
+  and the package version, written to a temporary name and renamed: an interrupted grid resumes where
+  it stopped, and a damaged file is reported and recomputed.
+
+Tasks (one per client and model state) run through joblib, so ``n_jobs`` uses local cores and
+``joblib.parallel_config(backend="dask")`` (or ``"ray"``) sends them to a cluster without code change.
+The grid knows attacks only through the registry (:data:`leakage_core.attacks.ATTACKS`).
+"""
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .attacks import ATTACKS, PAPER_ATTACKS, AttackSpec, resolve_attacks
+from .cache import CorruptCacheError, cache_root, read_json_checked, stable_hash, write_json_atomic
+from .data.scaling import check_scaling, scale_batch
+from .experiments import attack_batches, client_scores, needs_aux, prepare_attacks
+from .sampling import SAMPLERS
+from .updates import LDP, MODES, ldp_label
+
+STATES: tuple[str, ...] = ("untrained", "trained")
+#: the metrics of :func:`score`
+METRICS: tuple[str, ...] = ("ln_acc", "le_acc", "le_recall", "class_acc")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One cell of the grid: how the client computes its update and which model it computes it on.
+
+    Introduced in Chapter 8. Every field but ``model`` defaults to the paper's single-step setting.
+
+    Attributes
+    ----------
+    model : str
+        ``"deepconvlstm"`` or ``"tinyhar"``.
+    state : {"untrained", "trained"}
+        Untrained: the paper's initialisation (seeded by ``seed``). Trained: the LOSO model of the
+        attacked client's fold, trained for ``epochs`` on every other subject (cached checkpoint).
+    sampler : {"shuffle", "sequential", "balanced"}
+        How the client cuts its windows into batches.
+    batch_size : int
+        ``N``, windows per update (100 in the paper's single-step experiments).
+    n_steps : int
+        ``S``, local SGD steps per update (1 = FedSGD); must divide ``N``.
+    lr : float
+        Local learning rate of FedAvg updates (1e-4 in the paper; unused when ``S == 1``).
+    ldp : LDP or None
+        Local differential privacy applied to the update (None: no defence).
+    scaling : {"none", "batch_minmax"}
+        Input scaling before every forward pass (the paper's code min-max scales each batch).
+    seed : int
+        Seeds the model initialisation, the sampler, dropout masks and LDP noise.
+    epochs, train_lr, class_weighted :
+        Training of the LOSO model (``state="trained"`` only): epochs, Adam learning rate, and whether
+        the cross-entropy is class-weighted (the paper trains unweighted).
+    mode : {"train", "eval"}
+        Model mode of the client's passes (train: dropout on, as in local training).
+    """
+
+    model: str
+    state: str = "untrained"
+    sampler: str = "shuffle"
+    batch_size: int = 100
+    n_steps: int = 1
+    lr: float = 1e-4
+    ldp: LDP | None = None
+    scaling: str = "none"
+    seed: int = 0
+    epochs: int = 100
+    train_lr: float = 1e-4
+    class_weighted: bool = False
+    mode: str = "train"
+
+    def __post_init__(self) -> None:
+        from .models import MODELS
+
+        checks = [
+            (self.model in MODELS, f"model must be one of {tuple(MODELS)}, got {self.model!r}"),
+            (self.state in STATES, f"state must be one of {STATES}, got {self.state!r}"),
+            (self.sampler in SAMPLERS, f"sampler must be one of {SAMPLERS}, got {self.sampler!r}"),
+            (self.mode in MODES, f"mode must be one of {MODES}, got {self.mode!r}"),
+            (_positive_int(self.batch_size), f"batch_size (N) must be a positive integer, got {self.batch_size!r}"),
+            (_positive_int(self.n_steps), f"n_steps (S) must be a positive integer, got {self.n_steps!r}"),
+            (_positive_int(self.epochs), f"epochs must be a positive integer, got {self.epochs!r}"),
+            (self.ldp is None or isinstance(self.ldp, LDP), "ldp must be None or a leakage_core.updates.LDP"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message + ".")
+        if self.batch_size % self.n_steps:
+            raise ValueError(f"n_steps={self.n_steps} must divide batch_size={self.batch_size} (equal local batches).")
+        for name in ("lr", "train_lr"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and np.isfinite(v) and v > 0):
+                raise ValueError(f"{name} must be a positive number, got {v!r}.")
+        check_scaling(self.scaling)
+
+    def record(self) -> dict[str, Any]:
+        """The setting as flat columns (``ldp`` as its label), as in :func:`run_grid`'s output."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["ldp"] = ldp_label(self.ldp)
+        return out
+
+    def key(self) -> dict[str, Any]:
+        """What identifies the setting's results (training fields only for trained models)."""
+        out = asdict(self)
+        out["ldp"] = None if self.ldp is None else asdict(self.ldp)
+        if self.n_steps == 1:
+            out.pop("lr")
+        if self.state == "untrained":
+            for name in ("epochs", "train_lr", "class_weighted"):
+                out.pop(name)
+        return out
+
+    def model_key(self) -> tuple:
+        """What identifies the model and the attacks' preparation: one task per client and model key."""
+        k = self.key()
+        return tuple((name, k[name]) for name in ("model", "state", "seed", "scaling", "epochs", "train_lr",
+                                                  "class_weighted") if name in k)
+
+    def pass_key(self) -> tuple:
+        """What identifies the client's passes (everything but the LDP variant)."""
+        return tuple((f.name, getattr(self, f.name)) for f in fields(self) if f.name != "ldp")
+
+
+def _positive_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1
+
+
+def paper_settings(model: str, ldp: bool = False, **overrides) -> list[Setting]:
+    """The paper's single-step settings for one model: the three samplers (x the LDP variants).
+
+    Introduced in Chapter 8. ``ldp=True`` adds the paper's three defences, noise 0.1, clipping 0.1 and
+    both, with clipping on the last layer's norm (the paper's text); build :class:`Setting` objects
+    with ``LDP(..., scope="all")`` for the paper's code. ``overrides`` set other fields.
+    """
+    variants = [None] + ([LDP(sigma=0.1), LDP(rho=0.1), LDP(sigma=0.1, rho=0.1)] if ldp else [])
+    return [Setting(model, sampler=s, ldp=v, **overrides) for s in SAMPLERS for v in variants]
+
+
+# ---------------------------------------------------------------------------------------------
+# caching
+
+
+def _jsonable(value):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _spec_record(spec: AttackSpec) -> dict:
+    return {"name": spec.name, "options": {k: _jsonable(v) for k, v in spec.options}}
+
+
+def cache_file(cache_dir: str | os.PathLike | None, dataset_name: str, subject: int, setting: Setting,
+               data_id: str) -> Path:
+    """Where the result of one (client, setting) is cached. Introduced in Chapter 8.
+
+    The name is a stable hash of the setting, the subject, the data's fingerprint and the package
+    version: results of another dataset, another data version or another release are never mixed.
+    """
+    from . import __version__
+
+    key = stable_hash({"setting": setting.key(), "subject": int(subject), "data": data_id, "version": __version__})
+    return cache_root(cache_dir) / "grid" / dataset_name / f"sbj{subject}-{setting.model}-{key}.json"
+
+
+def _load_cached(path: Path, specs: Sequence[AttackSpec]) -> list[dict] | None:
+    """The cached rows if the file exists, is intact and holds every requested attack; else None."""
+    if not path.exists():
+        return None
+    try:
+        payload = read_json_checked(path)
+    except CorruptCacheError as err:
+        warnings.warn(str(err), stacklevel=3)
+        path.unlink(missing_ok=True)
+        return None
+    stored = payload["attacks"]
+    if any(s.key not in stored or stored[s.key]["spec"] != _spec_record(s) for s in specs):
+        return None
+    rows = []
+    true = payload["true"]
+    for s in specs:
+        for b, pred in enumerate(stored[s.key]["pred"]):
+            rows.append({"batch": b, "attack": s.key, "true": np.asarray(true[b], dtype=np.int64),
+                         "pred": np.asarray(pred, dtype=np.int64)})
+    return rows
+
+
+def _store(path: Path, rows: list[dict], specs: Sequence[AttackSpec], setting: Setting, subject: int) -> None:
+    n_batches = 1 + max((r["batch"] for r in rows), default=-1)
+    true = [None] * n_batches
+    preds: dict[str, list] = {s.key: [None] * n_batches for s in specs}
+    for r in rows:
+        true[r["batch"]] = r["true"].tolist()
+        preds[r["attack"]][r["batch"]] = r["pred"].tolist()
+    old = {}
+    if path.exists():  # keep other attacks already stored for this (client, setting)
+        try:
+            old = read_json_checked(path)["attacks"]
+        except CorruptCacheError:
+            old = {}
+    attacks = {**old, **{s.key: {"spec": _spec_record(s), "pred": preds[s.key]} for s in specs}}
+    write_json_atomic(path, {"setting": setting.key(), "subject": int(subject), "true": true, "attacks": attacks})
+
+
+# ---------------------------------------------------------------------------------------------
+# one task: one client, one model state, every setting that shares them
+
+
+def _scaled(windows: np.ndarray, scaling: str, chunk: int = 100) -> np.ndarray:
+    """Windows scaled as a client would, batch by batch in chunks of ``chunk`` (auxiliary data)."""
+    if scaling == "none":
+        return windows
+    return np.concatenate([scale_batch(windows[i : i + chunk], scaling) for i in range(0, len(windows), chunk)])
+
+
+def _run_task(task: dict) -> tuple[list[tuple[int, list[dict]]], dict[str, float]]:
+    """Compute the settings of one (client, model state); returns ``([(setting index, rows)], timings)``.
+
+    Runs in a joblib worker: it limits torch's threads to its share of the cores, prepares the
+    attacks once, runs one client pass per batch for each (sampler, N, S) and stores each setting's
+    result as soon as it is complete.
+    """
+    import torch
+
+    threads = task["threads"]
+    old_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        model, subject, specs = task["model"], task["subject"], task["specs"]
+        if subject in tuple(getattr(model, "training_subjects", ())):
+            raise ValueError(f"subject {subject} is in the training data of its model; the attacked client must be unseen.")
+        timings = {"prepare": 0.0, "client": 0.0, "attacks": 0.0}
+        t0 = time.perf_counter()
+        aux = task["aux"]
+        if aux is not None:
+            aux = (_scaled(aux[0], task["scaling"]), aux[1])
+        prepared = prepare_attacks(specs, model, aux)
+        timings["prepare"] += time.perf_counter() - t0
+        out = []
+        for group in task["groups"]:  # settings sharing one client pass per batch
+            first = group[0][1]
+            rows = attack_batches(model, task["windows"], task["labels"], prepared, first.sampler, first.batch_size,
+                                  [s.ldp for _, s in group], first.n_steps, first.lr, first.mode, first.seed,
+                                  first.scaling, timings=timings)
+            for k, (index, setting) in enumerate(group):
+                mine = [{key: r[key] for key in ("batch", "attack", "true", "pred")} for r in rows if r["ldp"] == k]
+                if task["paths"][index] is not None:
+                    _store(task["paths"][index], mine, specs, setting, subject)
+                out.append((index, mine))
+        return out, timings
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+# ---------------------------------------------------------------------------------------------
+# the grid
+
+
+def run_grid(
+    dataset,
+    settings: Sequence[Setting] | Setting,
+    attacks: Iterable[str] | Mapping[str, Mapping[str, Any]] = PAPER_ATTACKS,
+    subjects: Iterable[int] | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    n_jobs: int = 1,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Attack every client of ``dataset`` under every setting: one row per (subject, setting, attack, batch).
+
+    Introduced in Chapter 8.
+
+    Parameters
+    ----------
+    dataset : HARDataset
+        The clients (subjects) and their windows.
+    settings : Setting or sequence of Setting
+        The grid's cells (see :func:`paper_settings`).
+    attacks : names or mapping
+        Attack names from :data:`~leakage_core.attacks.ATTACKS`, or a mapping ``key -> options`` where a
+        key is a name or ``"name:label"`` (a variant). Attacks that need auxiliary data get the other
+        subjects' windows (the LOSO server's knowledge).
+    subjects : iterable of int or None
+        The attacked clients (default: every subject).
+    cache_dir : path or None
+        Cache folder for results (``<cache_dir>/grid``) and trained checkpoints
+        (``<cache_dir>/checkpoints``). ``None``: results are not cached and checkpoints go to the
+        default cache (``$LEAKAGE_HAR_CACHE`` or the user's cache directory).
+    n_jobs : int
+        Parallel tasks (joblib; -1 = all cores). Each worker gets ``cores // n_jobs`` torch threads.
+        With ``joblib.parallel_config(backend="dask")`` the tasks run on a Dask cluster instead.
+    progress : bool
+        tqdm progress bars over training and tasks.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``subject, attack, batch, true, pred`` (int64 count arrays) and one per
+        :class:`Setting` field (``ldp`` as a label such as ``"clip 0.1 + noise 0.1"``); sorted by
+        setting, subject, attack and batch whatever the order in which tasks finished.
+        ``df.attrs["timings"]`` holds the seconds spent in attack preparation, client passes and
+        attack counting (summed over tasks; 0 for cached results) and the wall time.
+    """
+    start = time.perf_counter()
+    settings = [settings] if isinstance(settings, Setting) else list(settings)
+    if not settings or not all(isinstance(s, Setting) for s in settings):
+        raise ValueError("settings must be a non-empty list of leakage_core.grid.Setting objects.")
+    if len(set(settings)) != len(settings):
+        raise ValueError("settings contain duplicates; each Setting must appear once.")
+    specs = resolve_attacks(ATTACKS, attacks)
+    subjects = dataset.subject_ids if subjects is None else [int(s) for s in subjects]
+    unknown = [s for s in subjects if s not in dataset.subjects]
+    if unknown:
+        raise ValueError(f"unknown subjects {unknown}; the dataset has {dataset.subject_ids}.")
+    data_id = dataset.fingerprint()
+    with_aux = needs_aux(specs)
+
+    # which (subject, setting) results are cached already
+    done: dict[tuple[int, int], list[dict]] = {}
+    paths: dict[tuple[int, int], Path | None] = {}
+    for s in subjects:
+        for i, st in enumerate(settings):
+            paths[s, i] = None if cache_dir is None else cache_file(cache_dir, dataset.name, s, st, data_id)
+            rows = None if cache_dir is None else _load_cached(paths[s, i], specs)
+            if rows is not None:
+                done[s, i] = rows
+
+    # tasks: one per (subject, model key) with missing settings, grouped by client pass
+    todo: dict[tuple[int, tuple], list[int]] = {}
+    for s in subjects:
+        for i, st in enumerate(settings):
+            if (s, i) not in done:
+                todo.setdefault((s, st.model_key()), []).append(i)
+    models = _models_for(dataset, settings, list(todo), cache_dir, progress)
+    workers = _effective_jobs(n_jobs, len(todo))
+    threads = max(1, (os.cpu_count() or 1) // workers) if workers > 1 else 0
+    tasks = []
+    for (s, mkey), indices in todo.items():
+        groups: dict[tuple, list] = {}
+        for i in indices:
+            groups.setdefault(settings[i].pass_key(), []).append((i, settings[i]))
+        client = dataset.subjects[s]
+        aux = dataset.windows_of([k for k in dataset.subject_ids if k != s]) if with_aux else None
+        tasks.append({"subject": s, "model": models[s, mkey], "specs": specs, "windows": client.windows,
+                      "labels": client.labels, "aux": aux, "scaling": settings[indices[0]].scaling,
+                      "groups": list(groups.values()), "paths": {i: paths[s, i] for i in indices}, "threads": threads})
+
+    timings = {"prepare": 0.0, "client": 0.0, "attacks": 0.0}
+    for (s, _), (results, task_timings) in zip(todo, _execute(tasks, workers, progress)):
+        for i, rows in results:
+            done[s, i] = rows
+        for k, v in task_timings.items():
+            timings[k] += v
+    timings["wall"] = time.perf_counter() - start
+    return _assemble(done, settings, subjects, specs, timings)
+
+
+def _effective_jobs(n_jobs: int, n_tasks: int) -> int:
+    if int(n_jobs) != n_jobs or n_jobs == 0 or n_jobs < -1:
+        raise ValueError(f"n_jobs must be a positive integer or -1 (all cores), got {n_jobs!r}.")
+    cores = os.cpu_count() or 1
+    wanted = cores if n_jobs == -1 else int(n_jobs)
+    return max(1, min(wanted, n_tasks))
+
+
+def _execute(tasks: list[dict], workers: int, progress: bool):
+    """Run the tasks (joblib, in the tasks' order) with a progress bar; yields their results."""
+    from joblib import Parallel, delayed
+
+    bar = tqdm(total=len(tasks), desc="grid tasks (client x model)", disable=not progress or not tasks)
+    if workers == 1:
+        for task in tasks:
+            yield _run_task(task)
+            bar.update()
+    else:
+        for result in Parallel(n_jobs=workers, return_as="generator")(delayed(_run_task)(t) for t in tasks):
+            yield result
+            bar.update()
+    bar.close()
+
+
+def _models_for(dataset, settings: Sequence[Setting], keys: list[tuple[int, tuple]], cache_dir, progress: bool) -> dict:
+    """The model of every (subject, model key): built (untrained) or trained / loaded (LOSO fold)."""
+    from .models import build_model
+
+    by_key = {st.model_key(): st for st in settings}
+    models = {}
+    trained = [(s, k) for s, k in keys if by_key[k].state == "trained"]
+    for s, k in keys:
+        st = by_key[k]
+        if st.state == "untrained":
+            models[s, k] = build_model(st.model, dataset.num_channels, dataset.num_classes, seed=st.seed)
+    if trained:
+        from .training import TrainConfig, fold_model
+
+        ckpt_dir = None if cache_dir is None else cache_root(cache_dir)
+        for s, k in tqdm(trained, desc="LOSO models", disable=not progress):
+            st = by_key[k]
+            config = TrainConfig(epochs=st.epochs, lr=st.train_lr, class_weighted=st.class_weighted,
+                                 scaling=st.scaling, seed=st.seed)
+            model = fold_model(dataset, st.model, held_out=s, config=config, cache_dir=ckpt_dir, progress=progress)
+            if s in tuple(model.training_subjects):
+                raise ValueError(f"the LOSO model for subject {s} was trained on it; delete its checkpoint.")
+            models[s, k] = model
+    return models
+
+
+def _assemble(done: dict, settings: Sequence[Setting], subjects: list[int], specs: Sequence[AttackSpec],
+              timings: dict) -> pd.DataFrame:
+    order = {s.key: k for k, s in enumerate(specs)}
+    frames = []
+    for i, st in enumerate(settings):
+        record = st.record()
+        for s in subjects:
+            rows = sorted(done[s, i], key=lambda r: (order[r["attack"]], r["batch"]))
+            if not rows:
+                continue
+            df = pd.DataFrame(rows, columns=["batch", "attack", "true", "pred"])
+            frames.append(df.assign(subject=s, **record))
+    columns = ["subject", "attack", "batch", "true", "pred"] + [f.name for f in fields(Setting)]
+    out = pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+    out.attrs["timings"] = dict(timings)
+    return out
+
+
+def score(results: pd.DataFrame, by: Iterable[str] | None = None, per_client: bool = False) -> pd.DataFrame:
+    """LnAcc, LeAcc, LeRecall and ClassAcc per client, then their mean and spread over clients.
+
+    Introduced in Chapter 8.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        From :func:`run_grid` (or with columns ``subject, attack, true, pred`` and the ``by`` columns).
+    by : iterable of str or None
+        Grouping columns. ``None``: ``attack`` and every setting column that takes more than one value.
+    per_client : bool
+        Return the per-client table instead of the summary.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Summary: indexed by ``by``; columns ``(metric, stat)`` with stat in ``mean, std, min, max``
+        over clients (``std`` with ``ddof=1``; NaN for one client) and ``("clients", "n")``.
+    """
+    if by is None:
+        candidates = [f.name for f in fields(Setting)]
+        by = [c for c in candidates if c in results.columns and results[c].nunique(dropna=False) > 1] + ["attack"]
+    by = list(by)
+    per = client_scores(results, by)
+    if per_client:
+        return per
+    grouped = per.groupby(by, sort=False)
+    table = grouped[list(METRICS)].agg(["mean", "std", "min", "max"])
+    table[("clients", "n")] = grouped["subject"].nunique() if "subject" in per else 1
+    return table
+
+
+def with_setting(settings: Sequence[Setting], **changes) -> list[Setting]:
+    """The same settings with some fields changed (e.g. ``state="trained", epochs=5``). Introduced in Chapter 8."""
+    return [replace(s, **changes) for s in settings]

@@ -1,0 +1,152 @@
+"""The update the server sees: :class:`LastLayerUpdate`, and its closed form (identities I1, I2).
+
+Pipeline stage 3 (data -> sampling -> **updates** -> attacks -> metrics). Plain numpy: this is all an
+attack imports. The torch client side (FedSGD, FedAvg, features) is in
+:mod:`leakage_core.updates.client`, local DP in :mod:`leakage_core.updates.ldp`.
+
+Introduced in Chapter 3 (the structure of last-layer gradients).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class LastLayerUpdate:
+    """What an honest-but-curious server sees of a client's classifier update.
+
+    Introduced in Chapter 3.
+
+    Parameters
+    ----------
+    weight_grad : numpy.ndarray
+        ``(C, d)`` gradient of the loss w.r.t. the classifier weight. For a
+        multi-step (FedAvg) update this is the attacker's view
+        ``-delta_W / lr``, i.e. the *sum* of the per-step batch-mean gradients.
+    bias_grad : numpy.ndarray
+        ``(C,)`` gradient w.r.t. the classifier bias (same convention).
+    n_windows : int
+        ``N``, the number of windows the update was computed on.
+    n_steps : int, default 1
+        ``S``, the number of local SGD steps (1 = FedSGD).
+    lr : float or None
+        Local learning rate for FedAvg updates (``None`` for FedSGD).
+
+    Raises
+    ------
+    ValueError
+        On inconsistent shapes, ``N < 1``, ``S < 1``, ``N`` not divisible by
+        ``S`` or non-finite gradients.
+    """
+
+    weight_grad: np.ndarray
+    bias_grad: np.ndarray
+    n_windows: int
+    n_steps: int = 1
+    lr: float | None = None
+
+    def __post_init__(self) -> None:
+        w = np.asarray(self.weight_grad, dtype=np.float64)
+        b = np.asarray(self.bias_grad, dtype=np.float64)
+        if w.ndim != 2:
+            raise ValueError(
+                f"weight_grad must be a (C, d) matrix, got shape {w.shape}; "
+                "pass the classifier weight gradient, not a flattened vector."
+            )
+        if b.ndim != 1 or b.shape[0] != w.shape[0]:
+            raise ValueError(
+                f"bias_grad has shape {b.shape} but weight_grad has {w.shape[0]} rows; "
+                "both must come from the same classifier (C classes)."
+            )
+        if not (np.all(np.isfinite(w)) and np.all(np.isfinite(b))):
+            raise ValueError(
+                "the update contains NaN or inf gradients; check the client's loss "
+                "(learning rate, input scaling) before attacking it."
+            )
+        n, s = int(self.n_windows), int(self.n_steps)
+        if n != self.n_windows or n < 1:
+            raise ValueError(f"n_windows must be a positive integer, got {self.n_windows!r}.")
+        if s != self.n_steps or s < 1:
+            raise ValueError(f"n_steps must be a positive integer, got {self.n_steps!r}.")
+        if n % s:
+            raise ValueError(
+                f"n_windows={n} is not divisible by n_steps={s}; FedAvg splits the N "
+                "windows into S equal local mini-batches."
+            )
+        if self.lr is not None and not (np.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a positive finite number or None, got {self.lr!r}.")
+        w.setflags(write=False)
+        b.setflags(write=False)
+        object.__setattr__(self, "weight_grad", w)
+        object.__setattr__(self, "bias_grad", b)
+        object.__setattr__(self, "n_windows", n)
+        object.__setattr__(self, "n_steps", s)
+
+    @property
+    def num_classes(self) -> int:
+        """``C``, the number of classes (rows of the classifier)."""
+        return int(self.weight_grad.shape[0])
+
+    @property
+    def feature_dim(self) -> int:
+        """``d``, the size of the features feeding the classifier."""
+        return int(self.weight_grad.shape[1])
+
+    @property
+    def step_size(self) -> int:
+        """Windows per local step, ``N / S``."""
+        return self.n_windows // self.n_steps
+
+
+def last_layer_gradients(
+    features: np.ndarray,
+    labels: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Closed-form last-layer gradients of the mean cross-entropy loss.
+
+    Introduced in Chapter 3, equations I1 and I2::
+
+        P = softmax(H W^T + b),   dW = (P - Y)^T H / N,   db = mean_k (P_k - Y_k)
+
+    Parameters
+    ----------
+    features : numpy.ndarray
+        ``(N, d)`` features ``H`` feeding the classifier.
+    labels : numpy.ndarray
+        ``(N,)`` integer class labels in ``[0, C)``.
+    weight, bias : numpy.ndarray
+        Classifier parameters, ``(C, d)`` and ``(C,)``.
+
+    Returns
+    -------
+    (dW, db) : tuple of numpy.ndarray
+        ``(C, d)`` and ``(C,)`` float64 gradients.
+    """
+    h = np.asarray(features, dtype=np.float64)
+    w = np.asarray(weight, dtype=np.float64)
+    b = np.asarray(bias, dtype=np.float64)
+    y = np.asarray(labels)
+    if h.ndim != 2 or w.ndim != 2 or h.shape[1] != w.shape[1]:
+        raise ValueError(
+            f"features {h.shape} and weight {w.shape} do not fit: expected (N, d) and (C, d)."
+        )
+    if b.shape != (w.shape[0],):
+        raise ValueError(f"bias has shape {b.shape}, expected ({w.shape[0]},).")
+    if y.shape != (h.shape[0],) or not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"labels must be N={h.shape[0]} integers, got shape {y.shape} dtype {y.dtype}.")
+    if h.shape[0] == 0:
+        raise ValueError("no windows given: a gradient needs N >= 1.")
+    c = w.shape[0]
+    if y.min() < 0 or y.max() >= c:
+        raise ValueError(f"labels must lie in [0, {c}); got range [{y.min()}, {y.max()}].")
+    z = h @ w.T + b
+    z -= z.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(axis=1, keepdims=True)
+    p[np.arange(h.shape[0]), y] -= 1.0
+    n = h.shape[0]
+    return p.T @ h / n, p.mean(axis=0)
