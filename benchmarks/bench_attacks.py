@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from leakage_core.attacks import ATTACKS, NEEDS_MODEL, estimate_impacts
+from leakage_core.attacks import ATTACKS, estimate_impacts
 from leakage_core.data import make_synthetic
 from leakage_core.metrics import le_acc, ln_acc
 from leakage_core.models import MODELS, build_model
@@ -25,8 +25,8 @@ for profile in ("wear", "wetlab"):
     data = make_synthetic(profile, n_subjects=3, minutes=20, seed=0)
     client = data.subjects[1]
     aux = data.windows_of([2, 3])
-    for name in MODELS:
-        model = build_model(name, data.num_channels, data.num_classes, seed=0)
+    for model_name in MODELS:
+        model = build_model(model_name, data.num_channels, data.num_classes, seed=0)
         for strategy in ("shuffle", "sequential"):
             idx = make_batches(client.labels, 100, strategy, seed=0)[4]
             truth = np.bincount(client.labels[idx], minlength=data.num_classes)
@@ -36,16 +36,13 @@ for profile in ("wear", "wetlab"):
                 (f"{a} (cached impacts)", a, {"impacts": cached[a]}) for a in ("llg_star", "llg_plus")]
             for attack, name, extra in runs:
                 fn = ATTACKS[name]
-                kw = {"model": model} if name in NEEDS_MODEL else {}
-                if name == "llg_plus":
-                    kw["aux"] = aux
-                kw.update(extra)
+                kw = {"model": model, "aux": aux, **extra}  # each attack uses what it needs
                 times = []
                 for _ in range(REPEATS):
                     t0 = time.perf_counter()
                     pred = fn(update, **kw)
                     times.append(time.perf_counter() - t0)
-                rows.append({"profile": profile, "model": name, "sampler": strategy, "attack": attack,
+                rows.append({"profile": profile, "model": model_name, "sampler": strategy, "attack": attack,
                              "LnAcc": ln_acc(truth, pred), "LeAcc": le_acc(truth, pred),
                              "ms/batch": 1e3 * float(np.median(times))})
 

@@ -356,7 +356,8 @@ def run_grid(
                 todo.setdefault((s, st.model_key()), []).append(i)
     models = _models_for(dataset, settings, list(todo), cache_dir, progress)
     workers = _effective_jobs(n_jobs, len(todo))
-    threads = max(1, (os.cpu_count() or 1) // workers) if workers > 1 else 0
+    local = (os.cpu_count() or 1) if workers == -1 else workers
+    threads = max(1, (os.cpu_count() or 1) // local) if workers != 1 else 0
     tasks = []
     for (s, mkey), indices in todo.items():
         groups: dict[tuple, list] = {}
@@ -379,11 +380,12 @@ def run_grid(
 
 
 def _effective_jobs(n_jobs: int, n_tasks: int) -> int:
-    if int(n_jobs) != n_jobs or n_jobs == 0 or n_jobs < -1:
+    """Workers to start: ``n_jobs`` capped by the number of tasks; -1 (all of the backend's workers) stays -1."""
+    if not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0 or n_jobs < -1:
         raise ValueError(f"n_jobs must be a positive integer or -1 (all cores), got {n_jobs!r}.")
-    cores = os.cpu_count() or 1
-    wanted = cores if n_jobs == -1 else int(n_jobs)
-    return max(1, min(wanted, n_tasks))
+    if n_jobs == -1:
+        return -1 if n_tasks > 1 else 1
+    return max(1, min(int(n_jobs), n_tasks))
 
 
 def _execute(tasks: list[dict], workers: int, progress: bool):
@@ -396,6 +398,7 @@ def _execute(tasks: list[dict], workers: int, progress: bool):
             yield _run_task(task)
             bar.update()
     else:
+        # workers == -1 is passed through so that a cluster backend (Dask, Ray) uses all its workers
         for result in Parallel(n_jobs=workers, return_as="generator")(delayed(_run_task)(t) for t in tasks):
             yield result
             bar.update()

@@ -1,0 +1,72 @@
+"""Seconds per training epoch on this machine, extrapolated to the paper's LOSO fold sizes.
+
+Run: python benchmarks/bench_training.py [--batches 200] [--threads N]   (prints a table; asserts nothing)
+
+Times :func:`leakage_core.training.train_model` (Adam, shuffled mini-batches of 100 windows, forward +
+backward + step, unweighted cross-entropy) for a few hundred mini-batches of WEAR-like (12 channels, 19
+classes) and Wetlab-like (3 channels, 9 classes) synthetic windows, for DeepConvLSTM and TinyHAR.
+The per-window time is then **extrapolated** to one epoch of a real-size LOSO fold: WEAR ~17 training
+subjects x 5,400 windows = 91,800 windows, Wetlab ~21 x 5,750 = 120,750 windows. Other processes
+competing for the CPU inflate every number (the load average is printed for that reason).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from leakage_core.data import make_synthetic
+from leakage_core.models import MODELS, build_model
+from leakage_core.training import train_model
+
+#: training windows of one real-size LOSO fold (all subjects but the attacked one)
+FOLD_WINDOWS = {"wear": 17 * 5_400, "wetlab": 21 * 5_750}
+FOLDS = {"wear": 18, "wetlab": 22}
+BATCH = 100
+
+
+def time_training(profile: str, model_name: str, n_batches: int) -> dict:
+    """ms per window of train_model on ``n_batches`` mini-batches of synthetic ``profile`` windows."""
+    minutes = 45.0
+    per_subject = int(minutes * 60 * 50 / 25) - 1
+    data = make_synthetic(profile, n_subjects=n_batches * BATCH // per_subject + 1, minutes=minutes, seed=0)
+    x, y = data.windows_of()
+    x, y = x[: n_batches * BATCH], y[: n_batches * BATCH]
+    model = build_model(model_name, data.num_channels, data.num_classes, seed=0)
+    train_model(model, x[: 3 * BATCH], y[: 3 * BATCH], epochs=1, progress=False, device="cpu")  # warm-up
+    t0 = time.perf_counter()
+    train_model(model, x, y, epochs=1, batch_size=BATCH, progress=False, device="cpu")
+    seconds = time.perf_counter() - t0
+    ms = seconds / len(y) * 1e3
+    epoch_s = ms * FOLD_WINDOWS[profile] / 1e3
+    return {"dataset": profile, "channels": data.num_channels, "classes": data.num_classes, "model": model_name,
+            "timed batches": len(y) // BATCH, "ms/window": ms,
+            "s/epoch (extrapolated)": epoch_s, "fold windows": FOLD_WINDOWS[profile],
+            "h per fold @100 epochs": epoch_s * 100 / 3600,
+            "h all folds @100 epochs": epoch_s * 100 * FOLDS[profile] / 3600}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", type=int, default=200, help="mini-batches of 100 windows timed per row")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    jobs = [(p, m) for p in ("wear", "wetlab") for m in MODELS]
+    rows = [time_training(p, m, args.batches) for p, m in tqdm(jobs, desc="benchmark")]
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
+          f"1-min load average {load:.2f} at the end; CPU, batches of {BATCH}, train mode (fwd + bwd + Adam step)")
+    print(pd.DataFrame(rows).round(3).to_string(index=False))
+    print("s/epoch and hours are EXTRAPOLATED from the timed mini-batches to a real-size LOSO fold "
+          "(WEAR 17 x 5,400 = 91,800 windows; Wetlab 21 x 5,750 = 120,750 windows); "
+          "'all folds' = 18 (WEAR) / 22 (Wetlab) folds of one model.")
+
+
+if __name__ == "__main__":
+    main()
