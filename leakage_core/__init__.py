@@ -2,7 +2,8 @@
 
 The companion module of the *leakage_har* book. The pipeline reads in file
 order: ``data`` -> ``sampling`` -> ``updates`` -> ``attacks`` -> ``metrics``
--> ``experiments`` -> ``plots``; ``models`` holds the HAR classifiers.
+-> ``experiments`` / ``grid`` -> ``plots``; ``models`` holds the HAR classifiers and ``training``
+trains them (leave-one-subject-out, cached checkpoints).
 
 Importing the package is cheap: submodules (and torch) load on first use.
 """
@@ -30,6 +31,8 @@ _EXPORTS = {
     "le_acc": "leakage_core.metrics",
     "le_recall": "leakage_core.metrics",
     "class_acc": "leakage_core.metrics",
+    "Setting": "leakage_core.grid",
+    "run_grid": "leakage_core.grid",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -159,6 +159,14 @@ def test_round_to_total_repairs_in_both_directions(x, n, expected):
     assert out.tolist() == expected and out.sum() == n
 
 
+@pytest.mark.parametrize("x", [[1e15, 3.0, 0.0], [np.inf, 1.0, 2.0], [1e300, 1e300, -1e300], [np.nan, 50.0, 60.0]])
+def test_round_to_total_is_fast_and_valid_on_huge_or_infinite_solutions(x):
+    """Regression: an ill-conditioned iLRG solve (trained model) returned ~1e15 for a class and the repair
+    loop removed one window at a time, practically forever. Values are clipped to [0, N] first."""
+    out = round_to_total(np.array(x), 100)
+    assert out.sum() == 100 and out.min() >= 0 and out.dtype == np.int64
+
+
 def test_class_summed_impact_is_zero_by_construction_but_ours_is_not():
     rng = np.random.default_rng(0)
     h = rng.normal(size=(64, 12)) + 0.5

@@ -323,3 +323,35 @@ def test_score_default_groups_by_varying_settings(data):
     table = score(df)
     assert list(table.index.names) == ["ldp", "attack"]
     assert set(table.index.get_level_values("ldp")) == {"none", "noise 0.1"}
+
+
+def test_trained_setting_attacks_each_client_with_its_own_loso_model(data, tmp_path, monkeypatch):
+    import leakage_core.training as training
+
+    monkeypatch.setenv("LEAKAGE_HAR_CACHE", str(tmp_path / "default"))
+    calls = []
+    real = training.fold_model
+
+    def spy(dataset, model_name, held_out, config, cache_dir=None, progress=True, device=None):
+        model = real(dataset, model_name, held_out, config=config, cache_dir=cache_dir, progress=False)
+        calls.append((held_out, model.training_subjects, config))
+        return model
+
+    monkeypatch.setattr(training, "fold_model", spy)
+    st = Setting("tinyhar", state="trained", epochs=1, train_lr=1e-3, sampler="sequential")
+    df = run_grid(data, st, attacks=["llbg", "ebi"], cache_dir=tmp_path, progress=False)
+    assert sorted(h for h, _, _ in calls) == data.subject_ids  # one fold per attacked client
+    for held_out, subjects, config in calls:
+        assert held_out not in subjects and sorted(subjects) == [s for s in data.subject_ids if s != held_out]
+        assert (config.epochs, config.lr, config.class_weighted) == (1, 1e-3, False)
+    assert set(df["state"]) == {"trained"} and len(list((tmp_path / "checkpoints").glob("*.pt"))) == 3
+    # the rows come from the fold models: recompute one client by hand
+    model = real(data, "tinyhar", 2, config=calls[0][2], cache_dir=tmp_path, progress=False)
+    c = data.subjects[2]
+    idx = make_batches(c.labels, 100, "sequential")[0]
+    u = fedsgd_update(model, c.windows[idx], c.labels[idx], seed=0)
+    row = df[(df["subject"] == 2) & (df["attack"] == "ebi") & (df["batch"] == 0)].iloc[0]
+    np.testing.assert_array_equal(row["pred"], ATTACKS["ebi"](u))
+    calls.clear()  # a second run takes models and results from the caches
+    again = run_grid(data, st, attacks=["llbg", "ebi"], cache_dir=tmp_path, progress=False)
+    assert calls == [] and counts_equal(df, again)

@@ -139,9 +139,12 @@ def round_to_total(x: np.ndarray, n: int) -> np.ndarray:
     Introduced in Chapter 6 (iLRG). Largest-remainder rounding: floor everything, then give the
     missing windows to the largest fractional parts, or — when the floors already exceed ``n`` — take
     windows from the classes with the smallest fractional parts. (Public iLRG code repairs the total
-    with a sign error when the sum falls short; both directions are tested.)
+    with a sign error when the sum falls short; both directions are tested.) Values are first clipped
+    to ``[0, n]`` (no class holds more than the batch): an ill-conditioned solve can return counts of
+    1e15 or ``inf``, which would otherwise make the repair loop run (practically) forever.
     """
-    x = np.clip(np.nan_to_num(np.asarray(x, dtype=np.float64), nan=0.0), 0.0, None)
+    x = np.asarray(x, dtype=np.float64)
+    x = np.clip(np.nan_to_num(x, nan=0.0, posinf=float(n), neginf=0.0), 0.0, float(n))
     counts = np.floor(x).astype(np.int64)
     frac = x - counts
     missing = n - int(counts.sum())
