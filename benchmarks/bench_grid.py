@@ -100,7 +100,7 @@ def _same_counts(df: pd.DataFrame, preds: list[np.ndarray], data) -> float:
                     for name in PAPER_ATTACKS:
                         keyed[sampler, _label(ldp), s, b, name] = preds[i]
                         i += 1
-    hits = [np.array_equal(p, keyed[r.sampler, r.ldp, r.subject, r.batch, r.attack]) for r in df.itertuples()]
+    hits = [np.array_equal(r.pred, keyed[r.sampler, r.ldp, r.subject, r.batch, r.attack]) for r in df.itertuples()]
     return float(np.mean(hits))
 
 

@@ -260,3 +260,37 @@ def test_train_model_rejects_float_labels():
 
     with pytest.raises(ValueError, match="integer"):
         train_model(LinearHead(1, 3), np.zeros((4, 50, 1), np.float32), np.zeros(4), epochs=1, progress=False)
+
+
+def _greedy_loop(signal, impact, n, offset=0.0):
+    """The plain-loop form of the two-stage solver (reference for the vectorised stage 2)."""
+    v, m = np.asarray(signal, float).copy(), np.asarray(impact, float).copy()
+    flip = m > 0
+    off = np.broadcast_to(np.asarray(offset, float), v.shape).copy()
+    v[flip], m[flip], off[flip] = -v[flip], -m[flip], -off[flip]
+    m = np.minimum(m, -1e-12)
+    counts = np.zeros(v.size, dtype=np.int64)
+    neg = np.flatnonzero(v < 0)
+    for c in neg[np.argsort(v[neg], kind="stable")][:n]:
+        counts[c] += 1
+        v[c] -= m[c]
+    v -= off
+    for _ in range(n - int(counts.sum())):
+        c = int(np.argmin(v))
+        counts[c] += 1
+        v[c] -= m[c]
+    return counts
+
+
+@settings(max_examples=200, deadline=None)
+@given(c=st.integers(1, 20), n=st.integers(1, 300), seed=st.integers(0, 10_000), ties=st.booleans(),
+       offset=st.sampled_from([0.0, 0.05, -0.2]))
+def test_vectorised_stage_2_equals_the_loop(c, n, seed, ties, offset):
+    rng = np.random.default_rng(seed)
+    if ties:  # exact ties between classes and impacts so small that v - m == v
+        signal = rng.integers(-3, 3, c).astype(float)
+        impact = rng.choice([-1.0, -0.5, -1e-20, 0.5], c)
+    else:
+        signal = rng.normal(0, 0.1, c)
+        impact = -np.abs(rng.normal(0.01, 0.01, c)) * rng.choice([1, -1], c, p=[0.9, 0.1])
+    np.testing.assert_array_equal(greedy_counts(signal, impact, n, offset), _greedy_loop(signal, impact, n, offset))

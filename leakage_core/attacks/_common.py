@@ -126,11 +126,29 @@ def greedy_counts(signal: np.ndarray, impact: np.ndarray, n: int, offset: np.nda
         counts[c] += 1
         v[c] -= m[c]
     v -= off
-    for _ in range(n - int(counts.sum())):  # stage 2
-        c = int(np.argmin(v))
-        counts[c] += 1
-        v[c] -= m[c]
+    remaining = n - int(counts.sum())
+    if remaining > 0:  # stage 2
+        counts += _greedy_picks(v, m, remaining)
     return counts
+
+
+def _greedy_picks(v: np.ndarray, m: np.ndarray, r: int) -> np.ndarray:
+    """Stage 2 without a Python loop: how often ``r`` greedy steps pick each class.
+
+    The loop "pick ``c = argmin(v)`` (lowest index on ties), then ``v[c] -= m[c]``" visits, per class,
+    the values ``v_c, v_c - m_c, v_c - m_c - m_c, ...`` (non-decreasing, as ``m < 0``), so its ``r``
+    picks are the ``r`` smallest of all these values, ordered by (value, class, step). The values are
+    accumulated by the same sequence of floating-point subtractions as the loop, so the result is
+    identical to it (property-tested against the loop).
+    """
+    steps = np.empty((v.size, r))
+    steps[:, 0] = v
+    steps[:, 1:] = -m[:, None]
+    values = np.add.accumulate(steps, axis=1).ravel()
+    cls = np.repeat(np.arange(v.size), r)
+    step = np.tile(np.arange(r), v.size)
+    chosen = np.lexsort((step, cls, values))[:r]
+    return np.bincount(cls[chosen], minlength=v.size)
 
 
 def round_to_total(x: np.ndarray, n: int) -> np.ndarray:

@@ -9,7 +9,9 @@ import numpy as np
 
 from ..updates.update import LastLayerUpdate
 from .ilrg import class_mean_probabilities
-from ._common import no_preparation, check_aux, check_option, check_update, classifier_arrays, greedy_counts, softmax_rows
+from ._common import (
+    check_aux, check_option, check_update, greedy_counts, no_preparation, softmax_rows,
+)
 
 
 def class_confidences(model, windows: np.ndarray, labels: np.ndarray, mode: str = "train", seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..updates.update import LastLayerUpdate
-from ._common import check_classifier_shape, check_option, check_update, classifier_arrays, round_to_total, softmax_rows
+from ._common import (
+    check_classifier_shape, check_option, check_update, classifier_arrays, round_to_total, softmax_rows,
+)
 
 
 def class_mean_probabilities(probabilities: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:

@@ -10,7 +10,9 @@ import numpy as np
 
 from ..updates.client import client_features
 from ..updates.update import LastLayerUpdate, last_layer_gradients
-from ._common import no_preparation, check_classifier_shape, classifier_shape, check_aux, check_option, check_update, classifier_arrays, greedy_counts
+from ._common import (
+    check_aux, check_classifier_shape, check_option, check_update, classifier_arrays, classifier_shape, greedy_counts, no_preparation,
+)
 
 DUMMIES: tuple[str, ...] = ("zeros", "gaussian", "uniform")
 
