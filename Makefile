@@ -49,6 +49,8 @@ benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/bench_updates.py
 	$(BIN)/python benchmarks/bench_attacks.py
 	$(BIN)/python benchmarks/generator_stats.py
+	$(BIN)/python benchmarks/bench_training.py
+	$(BIN)/python benchmarks/bench_grid.py
 
 clean:
 	rm -rf _build
