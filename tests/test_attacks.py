@@ -294,3 +294,23 @@ def test_vectorised_stage_2_equals_the_loop(c, n, seed, ties, offset):
         signal = rng.normal(0, 0.1, c)
         impact = -np.abs(rng.normal(0.01, 0.01, c)) * rng.choice([1, -1], c, p=[0.9, 0.1])
     np.testing.assert_array_equal(greedy_counts(signal, impact, n, offset), _greedy_loop(signal, impact, n, offset))
+
+
+def test_llg_star_stage1_rules_follow_the_raw_or_the_corrected_sign():
+    """The paper's rule declares presence from the raw row-sum sign (github.com/tklab-tud/LLG,
+    Code/Predictor.py); the 'offset' rule from the offset-corrected sign. A class whose raw row sum is
+    negative only because of a negative offset is 'present' for the first rule and not the second."""
+    from leakage_core.attacks import solve_with_impacts
+
+    c, d, n = 3, 4, 10
+    impacts = np.array([[-1.0, -0.2, -0.2], [-0.2, -1.0, -0.2], [-0.2, -0.2, -1.0]])  # offsets o_j = -0.2
+    g = np.array([-1.0, -0.19, -0.18])  # rows 1 and 2: raw sign negative, corrected sign positive
+    update = LastLayerUpdate(np.repeat(g[:, None] / d, d, axis=1), np.zeros(c), n)
+    paper = solve_with_impacts(update, impacts, stage1="paper")
+    offset = solve_with_impacts(update, impacts, stage1="offset")
+    assert (paper > 0).all() and paper.sum() == n          # stage 1 added every raw-negative class
+    assert offset[1] == 0 and offset[2] == 0 and offset.sum() == n
+    np.testing.assert_array_equal(paper, solve_with_impacts(update, impacts))  # "paper" is the default
+    np.testing.assert_array_equal(offset, ATTACKS["llg_star"](update, impacts=impacts, stage1="offset"))
+    with pytest.raises(ValueError, match="stage1"):
+        solve_with_impacts(update, impacts, stage1="raw")

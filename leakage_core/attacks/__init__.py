@@ -14,7 +14,7 @@ from .bias_based import class_confidences, count_ebi, count_llbg, ebi, llbg, pre
 from .ilrg import class_mean_probabilities, count_ilrg, ilrg, ilrg_probabilities, prepare_ilrg
 from .registry import FAMILIES, NEEDS, Attack, AttackSpec, resolve_attacks
 from .weight_based import (
-    class_impacts, count_llg, count_with_impacts, estimate_impacts, llg, llg_plus, llg_star, prepare_llg_plus,
+    STAGE1_RULES, class_impacts, count_llg, count_with_impacts, estimate_impacts, llg, llg_plus, llg_star, prepare_llg_plus,
     prepare_llg_star, solve_with_impacts,
 )
 
@@ -58,5 +58,5 @@ __all__ = [
     "ATTACKS", "Attack", "AttackSpec", "FAMILIES", "NEEDS", "resolve_attacks", "WEIGHT_BASED", "BIAS_BASED",
     "PAPER_ATTACKS", "llg", "llg_star", "llg_plus", "llbg", "ebi", "class_confidences", "ilrg",
     "ilrg_probabilities", "class_mean_probabilities", "idlg", "existence", "class_impacts", "estimate_impacts",
-    "solve_with_impacts", "greedy_counts", "round_to_total",
+    "solve_with_impacts", "STAGE1_RULES", "greedy_counts", "round_to_total",
 ]

@@ -15,6 +15,8 @@ from ._common import (
 )
 
 DUMMIES: tuple[str, ...] = ("zeros", "gaussian", "uniform")
+#: how LLG*/LLG+ decide presence in stage 1 (see :func:`solve_with_impacts`)
+STAGE1_RULES: tuple[str, ...] = ("paper", "offset")
 
 
 def llg(update: LastLayerUpdate) -> np.ndarray:
@@ -72,17 +74,27 @@ def class_impacts(features: np.ndarray, labels: np.ndarray, weight: np.ndarray, 
     return impacts
 
 
-def solve_with_impacts(update: LastLayerUpdate, impacts: np.ndarray) -> np.ndarray:
+def solve_with_impacts(update: LastLayerUpdate, impacts: np.ndarray, stage1: str = "paper") -> np.ndarray:
     """Counts from row sums given per-class impacts ``A`` (see :func:`class_impacts`).
 
     Introduced in Chapter 4. With ``m_j = A[j, j]`` and ``o_j`` = mean of ``A[c, j]`` over
     ``c != j``: ``g_j ~ (S/N) (n_j m_j + (N - n_j) o_j)``, so the signal ``g_j - S o_j`` has per-window
-    impact ``S (m_j - o_j) / N``; then the two-stage solver.
+    impact ``S (m_j - o_j) / N``; then the two-stage solver. ``stage1`` decides which classes stage 1
+    declares present:
+
+    - ``"paper"`` (default): the sign of the raw row sums ``g`` (relative to the impact's sign), then
+      the offset ``S o`` is subtracted before stage 2 — as in Wainakh et al. (PoPETs 2022) and their
+      public code (github.com/tklab-tud/LLG, ``Code/Predictor.py``: ``v2_prediction`` and
+      ``v3_prediction`` take the classes with a negative raw row sum, then subtract the offset);
+    - ``"offset"``: the sign of the offset-corrected ``g - S o`` (this book's earlier rule).
     """
+    check_option("stage1", stage1, STAGE1_RULES)
     c_, n, s = update.num_classes, update.n_windows, update.n_steps
     g = update.weight_grad.sum(axis=1)
     own = np.diag(impacts)
     other = (impacts.sum(axis=0) - own) / (c_ - 1)
+    if stage1 == "paper":
+        return greedy_counts(g, s * (own - other) / n, n, offset=s * other)
     return greedy_counts(g - s * other, s * (own - other) / n, n)
 
 
@@ -133,6 +145,7 @@ def llg_star(
     mode: str = "train",
     seed: int = 0,
     impacts: np.ndarray | None = None,
+    stage1: str = "paper",
 ) -> np.ndarray:
     """LLG*: LLG with impacts and offsets estimated on dummy inputs through the server's model.
 
@@ -142,11 +155,12 @@ def llg_star(
     in turn, and measures per class the impact on its own weight row and the offset on the other rows
     (:func:`class_impacts`); then :func:`solve_with_impacts`. Public code estimated the impact by
     summing over all classes, which is ~0 by construction (regression-tested): not repeated here.
-    ``impacts`` takes a precomputed matrix from :func:`estimate_impacts`.
+    ``impacts`` takes a precomputed matrix from :func:`estimate_impacts`; ``stage1`` chooses the
+    presence rule (:func:`solve_with_impacts`; default: the LLG paper's raw row-sum sign).
     """
     check_update(update)
     classifier_arrays(model, update)
-    return count_with_impacts(update, prepare_llg_star(model, None, dummy, n_dummy, mode, seed, impacts))
+    return count_with_impacts(update, prepare_llg_star(model, None, dummy, n_dummy, mode, seed, impacts, stage1))
 
 
 def prepare_llg_star(
@@ -157,6 +171,7 @@ def prepare_llg_star(
     mode: str = "train",
     seed: int = 0,
     impacts: np.ndarray | None = None,
+    stage1: str = "paper",
 ) -> dict:
     """LLG*'s preparation, run once per model: the impact matrix from dummy inputs (or the given one).
 
@@ -164,16 +179,18 @@ def prepare_llg_star(
     experiment engine computes it once per (model state, client) and reuses it for every batch.
     """
     check_option("dummy", dummy, DUMMIES)
+    check_option("stage1", stage1, STAGE1_RULES)
     if impacts is None:
         impacts = estimate_impacts(model, None, dummy=dummy, n_dummy=n_dummy, mode=mode, seed=seed)
-    return {"impacts": np.asarray(impacts, dtype=np.float64), "classifier_shape": classifier_shape(model)}
+    return {"impacts": np.asarray(impacts, dtype=np.float64), "classifier_shape": classifier_shape(model),
+            "stage1": stage1}
 
 
 def count_with_impacts(update: LastLayerUpdate, prepared: dict) -> np.ndarray:
     """LLG*'s and LLG+'s counts for one update from a prepared impact matrix. Introduced in Chapter 4."""
     check_update(update)
     check_classifier_shape(prepared["classifier_shape"], update)
-    return solve_with_impacts(update, _checked_impacts(prepared["impacts"], update))
+    return solve_with_impacts(update, _checked_impacts(prepared["impacts"], update), prepared["stage1"])
 
 
 def llg_plus(
@@ -184,6 +201,7 @@ def llg_plus(
     mode: str = "train",
     seed: int = 0,
     impacts: np.ndarray | None = None,
+    stage1: str = "paper",
 ) -> np.ndarray:
     """LLG+: LLG* with impacts estimated from auxiliary *real* labelled windows.
 
@@ -195,7 +213,7 @@ def llg_plus(
     """
     check_update(update)
     classifier_arrays(model, update)
-    return count_with_impacts(update, prepare_llg_plus(model, aux, n_aux, mode, seed, impacts))
+    return count_with_impacts(update, prepare_llg_plus(model, aux, n_aux, mode, seed, impacts, stage1))
 
 
 def prepare_llg_plus(
@@ -205,13 +223,16 @@ def prepare_llg_plus(
     mode: str = "train",
     seed: int = 0,
     impacts: np.ndarray | None = None,
+    stage1: str = "paper",
 ) -> dict:
     """LLG+'s preparation, run once per (model, auxiliary data): the impact matrix from real windows.
 
     Introduced in Chapter 4.
     """
+    check_option("stage1", stage1, STAGE1_RULES)
     if impacts is None:
         if aux is None:
             check_aux(aux, 0)
         impacts = estimate_impacts(model, aux, n_aux=n_aux, mode=mode, seed=seed)
-    return {"impacts": np.asarray(impacts, dtype=np.float64), "classifier_shape": classifier_shape(model)}
+    return {"impacts": np.asarray(impacts, dtype=np.float64), "classifier_shape": classifier_shape(model),
+            "stage1": stage1}
