@@ -127,6 +127,23 @@ def attack_batches(
     return rows
 
 
+def check_unseen(model, subject: int | None, allow_seen: bool = False) -> None:
+    """Refuse to attack a client the model was trained on (leave-one-subject-out).
+
+    Introduced in Chapter 5. Models from :func:`leakage_core.training.fold_model` and
+    :func:`leakage_core.training.train_on_subjects` record ``model.training_subjects``; attacking one
+    of them measures leakage on training data, which the paper's setting excludes. ``allow_seen=True``
+    permits it for an experiment that studies exactly that.
+    """
+    seen = tuple(getattr(model, "training_subjects", ()))
+    if subject is not None and not allow_seen and int(subject) in seen:
+        raise ValueError(
+            f"subject {subject} is in the model's training data {list(seen)}: the attacked client must be unseen "
+            "(leave-one-subject-out). Attack another subject, train a model without it, or pass allow_seen=True "
+            "to study a seen client on purpose."
+        )
+
+
 def attack_client(
     model,
     windows: np.ndarray,
@@ -143,14 +160,18 @@ def attack_client(
     seed: int = 0,
     max_batches: int | None = None,
     scaling: str = "none",
+    subject: int | None = None,
+    allow_seen: bool = False,
 ) -> pd.DataFrame:
     """Every batch of one client: build the update, run the attacks, keep true and predicted counts.
 
     Introduced in Chapter 4. ``n_steps > 1`` builds FedAvg updates (``lr``), otherwise FedSGD
     (closed form). Attacks are prepared once for the client (LLG*/LLG+ impacts, LLBG confidences)
     and counted per batch. Returns one row per (batch, attack) with columns ``batch, attack, true,
-    pred`` (count arrays) and ``ln_acc``.
+    pred`` (count arrays) and ``ln_acc``. With ``subject`` given, a model trained on that subject is
+    refused (:func:`check_unseen`).
     """
+    check_unseen(model, subject, allow_seen)
     prepared = prepare_attacks(resolve_attacks(ATTACKS, attacks, options), model, aux)
     rows = attack_batches(model, windows, labels, prepared, sampler, batch_size, [ldp], n_steps, lr, mode, seed,
                           scaling, max_batches)
@@ -166,20 +187,25 @@ def attack_clients(
     samplers: Iterable[str] = ("shuffle", "sequential", "balanced"),
     aux_from_others: bool = False,
     progress: bool = True,
+    allow_seen: bool = False,
     **kwargs,
 ) -> pd.DataFrame:
     """:func:`attack_client` for several subjects and samplers, with ``subject`` and ``sampler`` columns.
 
     Introduced in Chapter 4. ``aux_from_others=True`` hands the attacker the other subjects' windows
-    as auxiliary data (the leave-one-subject-out server's knowledge).
+    as auxiliary data (the leave-one-subject-out server's knowledge). A subject in the model's
+    ``training_subjects`` is refused unless ``allow_seen=True`` (:func:`check_unseen`).
     """
     subjects = dataset.subject_ids if subjects is None else list(subjects)
+    for s in subjects:
+        check_unseen(model, s, allow_seen)
     jobs = [(s, sp) for s in subjects for sp in samplers]
     frames = []
     for s, sp in tqdm(jobs, desc="clients x samplers", disable=not progress):
         aux = dataset.windows_of([k for k in dataset.subject_ids if k != s]) if aux_from_others else None
         client = dataset.subjects[s]
-        df = attack_client(model, client.windows, client.labels, sampler=sp, aux=aux, **kwargs)
+        df = attack_client(model, client.windows, client.labels, sampler=sp, aux=aux, subject=s,
+                           allow_seen=allow_seen, **kwargs)
         frames.append(df.assign(subject=s, sampler=sp))
     return pd.concat(frames, ignore_index=True)
 

@@ -393,6 +393,22 @@ def _one_epoch(model: nn.Module, x: np.ndarray, y: torch.Tensor, cfg: TrainConfi
     return total / max(seen, 1)
 
 
+def train_on_subjects(model: nn.Module, dataset: "HARDataset", subjects: list[int], **kwargs: Any) -> list[float]:
+    """:func:`train_model` on some subjects' windows, recording them as ``model.training_subjects``.
+
+    Introduced in Chapter 5. The experiment functions refuse to attack a client in
+    ``model.training_subjects`` (the attacked client must be unseen: leave-one-subject-out), so train
+    through this function, or :func:`fold_model`, whenever a model will be attacked.
+    """
+    subjects = sorted(int(s) for s in subjects)
+    unknown = [s for s in subjects if s not in dataset.subjects]
+    if not subjects or unknown:
+        raise ValueError(f"subjects must be a non-empty list of the dataset's subjects {dataset.subject_ids}; got {subjects}.")
+    history = train_model(model, *dataset.windows_of(subjects), **kwargs)
+    model.training_subjects = tuple(subjects)
+    return history
+
+
 @torch.no_grad()
 def predict(model: nn.Module, windows: np.ndarray, batch_size: int = 512, scaling: str = "none") -> np.ndarray:
     """Class probabilities ``(n, C)`` of ``model`` in eval mode (the model's mode is restored).

@@ -69,3 +69,23 @@ def test_plot_confusion():
     assert ax.get_title() == "t"
     with pytest.raises(ValueError, match="C x C"):
         plot_confusion(np.zeros((2, 3)), ["a", "b"])
+
+
+def test_experiments_refuse_to_attack_a_training_subject(setup):
+    from leakage_core.training import train_on_subjects
+
+    data, _ = setup
+    model = build_model("tinyhar", data.num_channels, data.num_classes, seed=0)
+    train_on_subjects(model, data, [1, 2], epochs=1, lr=1e-3, progress=False)
+    assert model.training_subjects == (1, 2)
+    with pytest.raises(ValueError, match="subject 2 is in the model's training data"):
+        attack_clients(model, data, subjects=[2, 3], attacks=["ebi"], progress=False)
+    with pytest.raises(ValueError, match="must be unseen"):
+        attack_client(model, data.subjects[1].windows, data.subjects[1].labels, attacks=["ebi"], subject=1)
+    unseen = attack_clients(model, data, subjects=[3], samplers=("shuffle",), attacks=["ebi"], progress=False)
+    assert set(unseen["subject"]) == {3}
+    seen = attack_clients(model, data, subjects=[1], samplers=("shuffle",), attacks=["ebi"], progress=False,
+                          allow_seen=True)
+    assert set(seen["subject"]) == {1}
+    with pytest.raises(ValueError, match="non-empty list"):
+        train_on_subjects(model, data, [9])
