@@ -99,3 +99,38 @@ def test_notebooks_do_not_reimplement_the_attack_math():
         for c in _load(path)["cells"]:
             if c["cell_type"] == "code":
                 assert not pattern.search("".join(c["source"])), f"{path.name} re-implements module code"
+
+
+def _exercise_numbers(nb: dict) -> list[int]:
+    """Numbers of the exercises listed under a chapter's '## Exercises' heading."""
+    for cell in nb["cells"]:
+        src = "".join(cell["source"])
+        if cell["cell_type"] == "markdown" and "## Exercises" in src:
+            block = src.split("## Exercises", 1)[1]
+            return [int(m) for m in re.findall(r"^(\d+)\. ", block, flags=re.M)]
+    return []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_exercise_has_a_solution_in_words_then_code(path):
+    """Every exercise: a markdown cell '**Solution to exercise N**' that explains in words, followed by an
+    executed code cell hidden in the web book ('hide-cell'), whose output nbval checks."""
+    nb = _load(path)
+    cells = nb["cells"]
+    for n in _exercise_numbers(nb):
+        heads = [i for i, c in enumerate(cells) if c["cell_type"] == "markdown"
+                 and "".join(c["source"]).lstrip().startswith(f"**Solution to exercise {n}**")]
+        assert len(heads) == 1, f"{path.name}: exercise {n} needs exactly one solution, found {len(heads)}"
+        words = re.sub(r"\*\*Solution to exercise \d+\*\*\s*\(click to show\)\.?", "", "".join(cells[heads[0]]["source"]))
+        assert len(words.split()) >= 15, f"{path.name}: the solution to exercise {n} needs an explanation in words"
+        code = cells[heads[0] + 1] if heads[0] + 1 < len(cells) else None
+        assert code is not None and code["cell_type"] == "code" and "hide-cell" in _tags(code), (
+            f"{path.name}: the solution to exercise {n} needs a hidden code cell right after its words")
+        assert code.get("outputs"), f"{path.name}: the solution code of exercise {n} has no output"
+
+
+def test_exercise_parser_sees_a_missing_solution():
+    nb = {"cells": [{"cell_type": "markdown", "source": ["## Exercises\n", "1. a\n", "2. b\n"]},
+                    {"cell_type": "markdown", "source": ["**Solution to exercise 1** (click to show). " + "word " * 20]},
+                    {"cell_type": "code", "source": ["1"], "metadata": {"tags": ["hide-cell"]}, "outputs": [{}]}]}
+    assert _exercise_numbers(nb) == [1, 2]
