@@ -1,6 +1,6 @@
 """Where expensive results are kept, and how they are written so that an interruption never corrupts them.
 
-Introduced in Chapter 8 (the experiment engine). Trained LOSO checkpoints and grid results live under
+Part of the experiment engine (not used in a chapter yet). Trained LOSO checkpoints and grid results live under
 one cache folder: ``$LEAKAGE_HAR_CACHE`` if set, otherwise ``$XDG_CACHE_HOME/leakage_har`` (by default
 ``~/.cache/leakage_har``). Every file is written to a temporary name in the same folder and then
 renamed, which is atomic on POSIX and Windows file systems: a reader sees the old file, the new
@@ -22,7 +22,7 @@ CACHE_ENV = "LEAKAGE_HAR_CACHE"
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
     """The cache folder: ``cache_dir`` if given, else ``$LEAKAGE_HAR_CACHE``, else the user's cache dir.
 
-    Introduced in Chapter 8. The folder is not created here (no work at import or lookup).
+    Not used in a chapter yet. The folder is not created here (no work at import or lookup).
     """
     if cache_dir is not None:
         return Path(cache_dir).expanduser()
@@ -35,7 +35,7 @@ def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
 def stable_hash(obj: Any, length: int = 16) -> str:
     """A short hex digest of a JSON-serialisable object, independent of dict order and Python run.
 
-    Introduced in Chapter 8. Used as cache key (never Python's ``hash``, which is salted per process).
+    Not used in a chapter yet. Used as cache key (never Python's ``hash``, which is salted per process).
     """
     text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:length]
@@ -44,7 +44,7 @@ def stable_hash(obj: Any, length: int = 16) -> str:
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
     """Write ``path`` through ``write(tmp_path)`` to a temporary sibling, then rename it into place.
 
-    Introduced in Chapter 8. If ``write`` raises (or the process is killed), the temporary file is
+    Not used in a chapter yet. If ``write`` raises (or the process is killed), the temporary file is
     removed (or left under a ``.tmp`` name that no reader looks at) and ``path`` is untouched.
     """
     path = Path(path)
@@ -62,7 +62,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
 
 
 def write_json_atomic(path: str | os.PathLike, payload: dict) -> Path:
-    """Write ``payload`` as JSON with an embedded checksum, atomically. Introduced in Chapter 8.
+    """Write ``payload`` as JSON with an embedded checksum, atomically. Not used in a chapter yet.
 
     :func:`read_json_checked` recomputes the checksum, so a file damaged after writing (a disk error,
     a hand edit, a truncated copy) is detected instead of silently used.
@@ -80,7 +80,7 @@ class CorruptCacheError(ValueError):
 def read_json_checked(path: str | os.PathLike) -> dict:
     """Read a file written by :func:`write_json_atomic`; raise :class:`CorruptCacheError` if damaged.
 
-    Introduced in Chapter 8.
+    Not used in a chapter yet.
     """
     try:
         doc = json.loads(Path(path).read_text())

@@ -22,14 +22,14 @@ AttackList = Iterable[str] | Mapping[str, Mapping[str, Any]]
 
 
 def needs_aux(specs: Sequence[AttackSpec]) -> bool:
-    """Whether any of these attacks needs auxiliary labelled data. Introduced in Chapter 4."""
+    """Whether any of these attacks needs auxiliary labelled data. Not used in a chapter yet."""
     return any(ATTACKS[s.name].requires(**s.kwargs) == "model+aux" for s in specs)
 
 
 def prepare_attacks(specs: Sequence[AttackSpec], model=None, aux=None) -> list[tuple[AttackSpec, Any]]:
     """Run every attack's ``prepare`` once (what depends on the model and auxiliary data only).
 
-    Introduced in Chapter 4. Each attack receives the server's ``model`` and ``aux`` and uses what its
+    Not used in a chapter yet. Each attack receives the server's ``model`` and ``aux`` and uses what its
     options need; the result is passed to :func:`count_all` for every update of the client.
     """
     return [(s, ATTACKS[s.name].prepare_with(model, aux, **s.kwargs)) for s in specs]
@@ -38,7 +38,7 @@ def prepare_attacks(specs: Sequence[AttackSpec], model=None, aux=None) -> list[t
 def count_all(update: LastLayerUpdate, prepared: Sequence[tuple[AttackSpec, Any]]) -> dict[str, np.ndarray]:
     """Every prepared attack's counts for one update, keyed by the attack's result key.
 
-    Introduced in Chapter 4.
+    Not used in a chapter yet.
     """
     return {s.key: ATTACKS[s.name].count(update, p) for s, p in prepared}
 
@@ -52,7 +52,7 @@ def run_attacks(
 ) -> dict[str, np.ndarray]:
     """Apply several attacks to one update; ``options`` maps an attack key to extra keyword options.
 
-    Introduced in Chapter 4. Every name in ``attacks`` and every key of ``options`` is run. Variants
+    Not used in a chapter yet. Every name in ``attacks`` and every key of ``options`` is run. Variants
     are named ``"name:label"``, e.g. ``{"llbg:empirical": {"impact": "empirical"}}`` runs LLBG with that
     option under the key ``llbg:empirical``. Each attack gets the server's ``model`` and ``aux`` and
     uses what it needs.
@@ -75,7 +75,7 @@ def batch_updates(
 ):
     """Yield ``(b, true_counts, [update per LDP variant])`` for every batch, one client pass per batch.
 
-    Introduced in Chapter 8. The clean update of batch ``b`` is built once (FedSGD: one forward pass
+    Not used in a chapter yet. The clean update of batch ``b`` is built once (FedSGD: one forward pass
     and the closed form; FedAvg: the ``S`` local steps), with dropout seeded by ``seed + b``; every LDP
     variant is post-processing of it (noise seeded by ``seed + b`` too). Only when a variant clips on
     all layers' norm is the other layers' gradient computed, in the same pass. ``timings`` (optional)
@@ -111,7 +111,7 @@ def attack_batches(
 ) -> list[dict]:
     """Rows ``{batch, ldp (index into ldps), attack, true, pred}`` of one client for prepared attacks.
 
-    Introduced in Chapter 8: the inner loop shared by :func:`attack_client` and the grid.
+    Not used in a chapter yet: the inner loop shared by :func:`attack_client` and the grid.
     ``timings`` (optional) accumulates seconds under ``"client"`` (model passes) and ``"attacks"``.
     """
     batches = make_batches(labels, batch_size, sampler, seed=seed)[:max_batches]
@@ -130,7 +130,7 @@ def attack_batches(
 def check_unseen(model, subject: int | None, allow_seen: bool = False) -> None:
     """Refuse to attack a client the model was trained on (leave-one-subject-out).
 
-    Introduced in Chapter 5. Models from :func:`leakage_core.training.fold_model` and
+    Not used in a chapter yet. Models from :func:`leakage_core.training.fold_model` and
     :func:`leakage_core.training.train_on_subjects` record ``model.training_subjects``; attacking one
     of them measures leakage on training data, which the paper's setting excludes. ``allow_seen=True``
     permits it for an experiment that studies exactly that.
@@ -165,7 +165,7 @@ def attack_client(
 ) -> pd.DataFrame:
     """Every batch of one client: build the update, run the attacks, keep true and predicted counts.
 
-    Introduced in Chapter 4. ``n_steps > 1`` builds FedAvg updates (``lr``), otherwise FedSGD
+    Not used in a chapter yet. ``n_steps > 1`` builds FedAvg updates (``lr``), otherwise FedSGD
     (closed form). Attacks are prepared once for the client (LLG*/LLG+ impacts, LLBG confidences)
     and counted per batch. Returns one row per (batch, attack) with columns ``batch, attack, true,
     pred`` (count arrays) and ``ln_acc``. With ``subject`` given, a model trained on that subject is
@@ -213,7 +213,7 @@ def attack_clients(
 def client_scores(results: pd.DataFrame, by: Iterable[str] = ("attack",)) -> pd.DataFrame:
     """LnAcc, LeAcc, LeRecall and ClassAcc of every client (one row per ``by`` group and subject).
 
-    Introduced in Chapter 7. ClassAcc is computed over a client's batches, so it is a per-client
+    Not used in a chapter yet. ClassAcc is computed over a client's batches, so it is a per-client
     quantity; the other metrics are per batch, averaged over the client's batches.
     """
     by = list(by)
@@ -228,7 +228,7 @@ def client_scores(results: pd.DataFrame, by: Iterable[str] = ("attack",)) -> pd.
 def score(results: pd.DataFrame, by: Iterable[str] = ("attack",)) -> pd.DataFrame:
     """LnAcc, LeAcc, LeRecall and ClassAcc: per client first, then the mean over clients.
 
-    Introduced in Chapter 7. ``results`` comes from :func:`attack_clients` (or has its columns);
+    Introduced in Chapter 4. ``results`` comes from :func:`attack_clients` (or has its columns);
     ``by`` are the grouping columns kept in the output besides the client. For the spread over
     clients use :func:`leakage_core.grid.score`.
     """

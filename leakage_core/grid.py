@@ -1,6 +1,7 @@
 """The experiment engine: a grid of settings x clients, cached, resumable and parallel.
 
-Introduced in Chapter 8. The paper's study is a grid (datasets x models x untrained/trained x samplers
+Not used in a chapter yet: the study chapters (sampling, trained models, multi-step updates, local DP,
+the paper reproduced) are to be written on it. The paper's study is a grid (datasets x models x untrained/trained x samplers
 x (N, S) x LDP variants x attacks x every leave-one-subject-out client). :func:`run_grid` runs it so
 that each expensive thing happens once:
 
@@ -46,7 +47,7 @@ METRICS: tuple[str, ...] = ("ln_acc", "le_acc", "le_recall", "class_acc")
 class Setting:
     """One cell of the grid: how the client computes its update and which model it computes it on.
 
-    Introduced in Chapter 8. Every field but ``model`` defaults to the paper's single-step setting.
+    Not used in a chapter yet. Every field but ``model`` defaults to the paper's single-step setting.
 
     Attributes
     ----------
@@ -149,7 +150,7 @@ def _positive_int(v) -> bool:
 def paper_settings(model: str, ldp: bool = False, **overrides) -> list[Setting]:
     """The paper's single-step settings for one model: the three samplers (x the LDP variants).
 
-    Introduced in Chapter 8. ``ldp=True`` adds the paper's three defences, noise 0.1, clipping 0.1 and
+    Not used in a chapter yet. ``ldp=True`` adds the paper's three defences, noise 0.1, clipping 0.1 and
     both, with clipping on the last layer's norm (the paper's text); build :class:`Setting` objects
     with ``LDP(..., scope="all")`` for the paper's code. ``overrides`` set other fields.
     """
@@ -175,7 +176,7 @@ def _spec_record(spec: AttackSpec) -> dict:
 
 def cache_file(cache_dir: str | os.PathLike | None, dataset_name: str, subject: int, setting: Setting,
                data_id: str) -> Path:
-    """Where the result of one (client, setting) is cached. Introduced in Chapter 8.
+    """Where the result of one (client, setting) is cached. Not used in a chapter yet.
 
     The name is a stable hash of the setting, the subject, the data's fingerprint and the package
     version: results of another dataset, another data version or another release are never mixed.
@@ -291,7 +292,7 @@ def run_grid(
 ) -> pd.DataFrame:
     """Attack every client of ``dataset`` under every setting: one row per (subject, setting, attack, batch).
 
-    Introduced in Chapter 8.
+    Not used in a chapter yet.
 
     Parameters
     ----------
@@ -452,7 +453,7 @@ def _assemble(done: dict, settings: Sequence[Setting], subjects: list[int], spec
 def score(results: pd.DataFrame, by: Iterable[str] | None = None, per_client: bool = False) -> pd.DataFrame:
     """LnAcc, LeAcc, LeRecall and ClassAcc per client, then their mean and spread over clients.
 
-    Introduced in Chapter 8.
+    Not used in a chapter yet.
 
     Parameters
     ----------
@@ -483,5 +484,5 @@ def score(results: pd.DataFrame, by: Iterable[str] | None = None, per_client: bo
 
 
 def with_setting(settings: Sequence[Setting], **changes) -> list[Setting]:
-    """The same settings with some fields changed (e.g. ``state="trained", epochs=5``). Introduced in Chapter 8."""
+    """The same settings with some fields changed (e.g. ``state="trained", epochs=5``). Not used in a chapter yet."""
     return [replace(s, **changes) for s in settings]

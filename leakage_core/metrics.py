@@ -22,7 +22,7 @@ def _pair(true_counts, pred_counts) -> tuple[np.ndarray, np.ndarray]:
 def ln_acc(true_counts, pred_counts) -> float:
     """Label number accuracy of one batch: ``sum_c min(n_c, nhat_c) / N`` (paper eq. 5).
 
-    Introduced in Chapter 7. ``N`` is the true batch size; the prediction must have the same total.
+    Introduced in Chapter 4. ``N`` is the true batch size; the prediction must have the same total.
     """
     t, p = _pair(true_counts, pred_counts)
     if t.ndim != 1:
@@ -110,7 +110,7 @@ def label_confusion(true_counts_per_batch, pred_counts_per_batch) -> np.ndarray:
 def summarize(true_counts_per_batch, pred_counts_per_batch) -> dict[str, float]:
     """LnAcc and LeAcc averaged over a client's batches, LeRecall, and the client's ClassAcc.
 
-    Introduced in Chapter 7.
+    Not used in a chapter yet.
     """
     t, p = _pair(true_counts_per_batch, pred_counts_per_batch)
     if t.ndim != 2 or t.shape[0] == 0:
@@ -124,5 +124,5 @@ def summarize(true_counts_per_batch, pred_counts_per_batch) -> dict[str, float]:
 
 
 def metrics_table(true_counts_per_batch, preds: dict[str, np.ndarray]) -> pd.DataFrame:
-    """One row per attack: :func:`summarize` of its predictions. Introduced in Chapter 7."""
+    """One row per attack: :func:`summarize` of its predictions. Not used in a chapter yet."""
     return pd.DataFrame({name: summarize(true_counts_per_batch, p) for name, p in preds.items()}).T

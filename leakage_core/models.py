@@ -39,7 +39,7 @@ class _HARModel(nn.Module):
 class DeepConvLSTM(_HARModel):
     """DeepConvLSTM (Ordonez & Roggen, 2016) with the paper's hyperparameters.
 
-    Introduced in Chapter 2. Four ``Conv2d(., 64, (9, 1)) + ReLU`` layers without padding (50 -> 18
+    Not used in a chapter yet. Four ``Conv2d(., 64, (9, 1)) + ReLU`` layers without padding (50 -> 18
     time steps), a 2-layer LSTM (``64 * channels -> 128``), the last time step, ``Dropout(0.5)`` and
     ``Linear(128, C)``. 705,747 parameters for WEAR (12 channels, 19 classes), 409,545 for Wetlab.
     """
@@ -80,7 +80,7 @@ class DeepConvLSTM(_HARModel):
 class TinyHAR(_HARModel):
     """TinyHAR (Zhou et al., ISWC 2022), a lightweight attention-based HAR model.
 
-    Introduced in Chapter 2. Per-channel temporal convolutions (4 layers, ``filters`` maps, kernel 9,
+    Not used in a chapter yet. Per-channel temporal convolutions (4 layers, ``filters`` maps, kernel 9,
     strides 1, 2, 1, 2 in time, BatchNorm, ReLU), cross-channel interaction by self-attention at every
     time step, cross-channel fusion by a fully connected layer, a temporal LSTM, attention-weighted
     temporal aggregation, ``Dropout(0.5)`` and ``Linear(2 * filters, C)``. Written from the paper's
@@ -139,7 +139,7 @@ def _check_sizes(n_channels: int, n_classes: int, window_size: int) -> None:
 def init_paper(model: nn.Module) -> nn.Module:
     """Xavier-normal weights and zero biases for every conv, linear, LSTM and attention layer.
 
-    Introduced in Chapter 2. BatchNorm keeps its default (weight 1, bias 0).
+    Not used in a chapter yet. BatchNorm keeps its default (weight 1, bias 0).
     """
     for module in model.modules():
         if isinstance(module, nn.BatchNorm2d):
@@ -155,7 +155,7 @@ def init_paper(model: nn.Module) -> nn.Module:
 def build_model(name: str, n_channels: int, n_classes: int, seed: int = 0, **kwargs) -> nn.Module:
     """Build ``"deepconvlstm"`` or ``"tinyhar"`` with the paper's initialisation, seeded.
 
-    Introduced in Chapter 2. The global torch RNG is left untouched.
+    Introduced in Chapter 1. The global torch RNG is left untouched.
 
     Parameters
     ----------
@@ -189,5 +189,5 @@ def zero_last_layer(model: nn.Module) -> nn.Module:
 
 
 def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters. Introduced in Chapter 2."""
+    """Number of trainable parameters. Not used in a chapter yet."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -47,7 +47,7 @@ def setup_notebook(seed: int = 0) -> None:
 def class_colors(class_names: Sequence[str]) -> dict[str, tuple]:
     """A stable colour per class name; NULL is light grey.
 
-    Introduced in Chapter 2.
+    Not used in a chapter yet.
     """
     import matplotlib
 

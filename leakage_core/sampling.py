@@ -13,7 +13,7 @@ SAMPLERS: tuple[str, ...] = ("shuffle", "sequential", "balanced")
 def make_batches(labels: np.ndarray, batch_size: int, strategy: str = "shuffle", seed: int = 0) -> list[np.ndarray]:
     """Split one client's windows into batches of ``batch_size`` window indices.
 
-    Introduced in Chapter 2.
+    Introduced in Chapter 1.
 
     Parameters
     ----------

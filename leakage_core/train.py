@@ -1,6 +1,6 @@
 """Command line: train (or load) the leave-one-subject-out models that the attacks of this book target.
 
-Introduced in Chapter 8. Every fold's model is trained on all subjects except the attacked one and
+Not used in a chapter yet. Every fold's model is trained on all subjects except the attacked one and
 cached as a checkpoint (see :func:`leakage_core.training.fold_model`); an interrupted run resumes
 where it stopped when the same command is run again. Examples::
 
@@ -29,7 +29,7 @@ class InputError(ValueError):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``python -m leakage_core.train``. Introduced in Chapter 8."""
+    """The argument parser of ``python -m leakage_core.train``. Not used in a chapter yet."""
     from .data.scaling import SCALINGS
     from .models import MODELS
 
@@ -150,7 +150,7 @@ def _run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the command with ``argv`` (default: ``sys.argv[1:]``); return the exit code.
 
-    Introduced in Chapter 8. Bad input prints one ``error:`` line to stderr and returns 2; Ctrl-C
+    Not used in a chapter yet. Bad input prints one ``error:`` line to stderr and returns 2; Ctrl-C
     returns 130 after telling how to resume; neither prints a traceback.
     """
     try:

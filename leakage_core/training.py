@@ -11,7 +11,7 @@ Two layers:
 
 - :func:`train_model` (Chapter 3) trains a model in place on windows and labels; with ``state_path``
   it saves its full state after every epoch and resumes from it, bit-identically.
-- :func:`fold_model` (Chapter 8) returns the LOSO model that attacks one held-out subject, trained
+- :func:`fold_model` (the experiment engine's trained settings) returns the LOSO model that attacks one held-out subject, trained
   once and cached as a checkpoint (see :mod:`leakage_core.cache`); ``python -m leakage_core.train``
   is its command line.
 """
@@ -66,7 +66,7 @@ def _check_float(name: str, value: Any, low: float, strict: bool, high: float | 
 class TrainConfig:
     """Hyperparameters of one training run; the defaults are the paper's.
 
-    Introduced in Chapter 8. Every field is checked on creation (a clear ``ValueError`` names the
+    Not used in a chapter yet. Every field is checked on creation (a clear ``ValueError`` names the
     field); ``asdict(config)`` is part of every checkpoint's cache key.
 
     Attributes
@@ -119,7 +119,7 @@ class TrainConfig:
 def class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
     """Inverse-frequency class weights (mean 1 over present classes; 0 for absent classes).
 
-    Introduced in Chapter 3.
+    Not used in a chapter yet.
     """
     counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=num_classes).astype(np.float64)
     weights = np.zeros(num_classes)
@@ -163,7 +163,7 @@ def _check_training_data(windows: Any, labels: Any, num_classes: int) -> tuple[n
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
     """The device to train on: ``device`` if given (checked to exist), else CUDA if available, else CPU.
 
-    Introduced in Chapter 8.
+    Not used in a chapter yet.
     """
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -435,7 +435,7 @@ def predict(model: nn.Module, windows: np.ndarray, batch_size: int = 512, scalin
 def macro_f1(true: np.ndarray, pred: np.ndarray, num_classes: int) -> float:
     """Macro-averaged F1 over the classes present in ``true`` or ``pred`` (no scikit-learn needed).
 
-    Introduced in Chapter 8. Per class ``F1 = 2 TP / (2 TP + FP + FN)``; classes absent from both
+    Not used in a chapter yet. Per class ``F1 = 2 TP / (2 TP + FP + FN)``; classes absent from both
     arrays are left out of the average (they have no F1).
     """
     t = np.asarray(true, dtype=np.int64).ravel()
@@ -453,7 +453,7 @@ def macro_f1(true: np.ndarray, pred: np.ndarray, num_classes: int) -> float:
 
 
 def accuracy(true: np.ndarray, pred: np.ndarray) -> float:
-    """Share of equal entries of ``true`` and ``pred``. Introduced in Chapter 8."""
+    """Share of equal entries of ``true`` and ``pred``. Not used in a chapter yet."""
     t, p = np.asarray(true).ravel(), np.asarray(pred).ravel()
     if t.shape != p.shape or t.size == 0:
         raise ValueError(f"true and pred must be non-empty and equally long, got {t.size} and {p.size}.")
@@ -509,7 +509,7 @@ def checkpoint_path(dataset: "HARDataset", model_name: str, held_out: int, confi
                     cache_dir: str | Path | None = None) -> Path:
     """Where :func:`fold_model` keeps the checkpoint of this fold (the file need not exist).
 
-    Introduced in Chapter 8. ``<cache>/checkpoints/<model>-<dataset>-heldout<k>-<hash>.pt``; the hash
+    Not used in a chapter yet. ``<cache>/checkpoints/<model>-<dataset>-heldout<k>-<hash>.pt``; the hash
     covers the data's fingerprint, the model, the held-out subject, every training hyperparameter and
     the package version, so any change gives a new file instead of a stale model.
     """
@@ -534,7 +534,7 @@ def _read_checkpoint(path: Path) -> dict[str, Any]:
 def checkpoint_info(path: str | Path) -> dict[str, Any]:
     """The metadata recorded in a checkpoint written by :func:`fold_model`.
 
-    Introduced in Chapter 8. Keys: ``model, dataset, fingerprint, source, held_out,
+    Not used in a chapter yet. Keys: ``model, dataset, fingerprint, source, held_out,
     training_subjects, config, package_version, torch_version, device, wall_time_s,
     seconds_per_epoch, n_train_windows, n_test_windows, macro_f1, accuracy, history, created, key``.
     Raises :class:`~leakage_core.cache.CorruptCacheError` for an unreadable file.
@@ -575,7 +575,7 @@ def fold_model(
 ) -> nn.Module:
     """The LOSO model that attacks subject ``held_out``: trained on every other subject, cached.
 
-    Introduced in Chapter 8. Builds ``build_model(model_name, channels, classes, seed=config.seed)``
+    Not used in a chapter yet. Builds ``build_model(model_name, channels, classes, seed=config.seed)``
     and trains it with :func:`train_model` on the windows of all subjects except ``held_out`` — the
     attacked client is never seen in training. The result is saved atomically as a checkpoint (see
     :func:`checkpoint_path`) and later calls load it instead of training. An unreadable checkpoint is
@@ -668,7 +668,7 @@ _LIST_COLUMNS = ["model", "dataset", "held_out", "epochs", "class_weighted", "sc
 def list_checkpoints(cache_dir: str | Path | None = None) -> "pd.DataFrame":
     """One row per fold checkpoint in the cache (unreadable files get ``status="corrupt"``).
 
-    Introduced in Chapter 8. Columns: ``model, dataset, held_out, epochs, class_weighted, scaling,
+    Not used in a chapter yet. Columns: ``model, dataset, held_out, epochs, class_weighted, scaling,
     seed, macro_f1, accuracy, seconds_per_epoch, wall_time_s, n_train_windows, device,
     package_version, created, status, path``, sorted by model, dataset and held-out subject.
     """

@@ -13,7 +13,7 @@ MIN_IMPACT = 1e-12
 
 
 def check_update(update: LastLayerUpdate) -> LastLayerUpdate:
-    """Raise a clear error unless ``update`` is a :class:`LastLayerUpdate`. Introduced in Chapter 4."""
+    """Raise a clear error unless ``update`` is a :class:`LastLayerUpdate`. Not used in a chapter yet."""
     if not isinstance(update, LastLayerUpdate):
         raise ValueError(
             f"attacks take a leakage_core.LastLayerUpdate, got {type(update).__name__}; build one with "
@@ -25,13 +25,13 @@ def check_update(update: LastLayerUpdate) -> LastLayerUpdate:
 def no_preparation(model=None, aux=None) -> dict:
     """The preparation of an attack that reads nothing but the update (LLG, EBI, the baselines).
 
-    Introduced in Chapter 4.
+    Not used in a chapter yet.
     """
     return {}
 
 
 def check_option(name: str, value: object, allowed: tuple) -> None:
-    """Raise a clear error for an unknown option value. Introduced in Chapter 4."""
+    """Raise a clear error for an unknown option value. Not used in a chapter yet."""
     if value not in allowed:
         raise ValueError(f"{name}={value!r} is not supported; choose one of {allowed}.")
 
@@ -39,7 +39,7 @@ def check_option(name: str, value: object, allowed: tuple) -> None:
 def classifier_arrays(model, update: LastLayerUpdate) -> tuple[np.ndarray, np.ndarray]:
     """The model's classifier weight ``(C, d)`` and bias ``(C,)``, checked against the update.
 
-    Introduced in Chapter 4.
+    Not used in a chapter yet.
     """
     if model is None:
         raise ValueError("this attack needs the server's model: pass model=<the model the client trained>.")
@@ -55,7 +55,7 @@ def classifier_arrays(model, update: LastLayerUpdate) -> tuple[np.ndarray, np.nd
 def check_classifier_shape(shape: tuple[int, int] | None, update: LastLayerUpdate) -> None:
     """Raise a clear error unless a classifier of ``shape`` (C, d) produced ``update`` (``None``: skip).
 
-    Introduced in Chapter 4.
+    Not used in a chapter yet.
     """
     if shape is not None and tuple(shape) != (update.num_classes, update.feature_dim):
         raise ValueError(
@@ -65,12 +65,12 @@ def check_classifier_shape(shape: tuple[int, int] | None, update: LastLayerUpdat
 
 
 def classifier_shape(model) -> tuple[int, int] | None:
-    """``(C, d)`` of the model's classifier, or ``None`` without a model. Introduced in Chapter 4."""
+    """``(C, d)`` of the model's classifier, or ``None`` without a model. Not used in a chapter yet."""
     return None if model is None else tuple(model.classifier.weight.shape)
 
 
 def check_aux(aux, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Validate auxiliary labelled windows ``aux=(windows, labels)``. Introduced in Chapter 4."""
+    """Validate auxiliary labelled windows ``aux=(windows, labels)``. Not used in a chapter yet."""
     if aux is None:
         raise ValueError("this attack needs aux=(windows, labels): labelled windows the server holds.")
     windows, labels = aux
@@ -83,7 +83,7 @@ def check_aux(aux, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def softmax_rows(z: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of scores (numerically stable). Introduced in Chapter 5."""
+    """Row-wise softmax of scores (numerically stable). Not used in a chapter yet."""
     z = np.asarray(z, dtype=np.float64)
     e = np.exp(z - z.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
@@ -154,7 +154,7 @@ def _greedy_picks(v: np.ndarray, m: np.ndarray, r: int) -> np.ndarray:
 def round_to_total(x: np.ndarray, n: int) -> np.ndarray:
     """Clip at zero and round real-valued counts to integers summing exactly to ``n``.
 
-    Introduced in Chapter 6 (iLRG). Largest-remainder rounding: floor everything, then give the
+    Introduced in Chapter 7 (iLRG's rounding, explained in Chapter 6). Largest-remainder rounding: floor everything, then give the
     missing windows to the largest fractional parts, or — when the floors already exceed ``n`` — take
     windows from the classes with the smallest fractional parts. (Public iLRG code repairs the total
     with a sign error when the sum falls short; both directions are tested.) Values are first clipped

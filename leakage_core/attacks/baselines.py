@@ -23,7 +23,7 @@ def idlg(update: LastLayerUpdate) -> np.ndarray:
 def existence(update: LastLayerUpdate) -> np.ndarray:
     """Label existence from the bias sign: the classes with ``db_c < 0``, windows spread over them.
 
-    Introduced in Chapter 4. The set ``{c : db_c < 0}`` is certain (identity I1) but says nothing about
+    Not used in a chapter yet. The set ``{c : db_c < 0}`` is certain (identity I1) but says nothing about
     counts; to return counts summing to ``N`` the windows are split evenly over the predicted classes
     (largest remainder to the most negative). No negative entry: all windows to ``argmin db``.
     """
@@ -40,10 +40,10 @@ def existence(update: LastLayerUpdate) -> np.ndarray:
 
 
 def count_idlg(update: LastLayerUpdate, prepared: dict) -> np.ndarray:
-    """:func:`idlg` in the prepare/count protocol. Introduced in Chapter 4."""
+    """:func:`idlg` in the prepare/count protocol. Not used in a chapter yet."""
     return idlg(update)
 
 
 def count_existence(update: LastLayerUpdate, prepared: dict) -> np.ndarray:
-    """:func:`existence` in the prepare/count protocol. Introduced in Chapter 4."""
+    """:func:`existence` in the prepare/count protocol. Not used in a chapter yet."""
     return existence(update)

@@ -81,7 +81,7 @@ def prepare_llbg(model=None, aux=None, impact: str = "analytic", confidence: obj
     """LLBG's preparation: the option checks and, for ``confidence="aux"``, the trained-model
     confidences estimated once from auxiliary windows (:func:`class_confidences`).
 
-    Introduced in Chapter 5.
+    Not used in a chapter yet.
     """
     check_option("impact", impact, ("analytic", "empirical"))
     if isinstance(confidence, str):
@@ -97,7 +97,7 @@ def prepare_llbg(model=None, aux=None, impact: str = "analytic", confidence: obj
 
 
 def count_llbg(update: LastLayerUpdate, prepared: dict) -> np.ndarray:
-    """LLBG's counts for one update from its preparation (see :func:`llbg`). Introduced in Chapter 5."""
+    """LLBG's counts for one update from its preparation (see :func:`llbg`). Not used in a chapter yet."""
     check_update(update)
     b = update.bias_grad
     c_, n, s = update.num_classes, update.n_windows, update.n_steps
@@ -133,7 +133,7 @@ def ebi(update: LastLayerUpdate) -> np.ndarray:
 
 
 def count_ebi(update: LastLayerUpdate, prepared: dict) -> np.ndarray:
-    """EBI's counts for one update (see :func:`ebi`). Introduced in Chapter 5."""
+    """EBI's counts for one update (see :func:`ebi`). Not used in a chapter yet."""
     check_update(update)
     b = update.bias_grad
     m = b[b < 0].sum() / update.n_windows

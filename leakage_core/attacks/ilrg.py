@@ -66,7 +66,7 @@ def ilrg(update: LastLayerUpdate, model=None, probabilities="model") -> np.ndarr
 def prepare_ilrg(model=None, aux=None, probabilities="model") -> dict:
     """iLRG's preparation: the classifier's weight and bias (``"model"``), or the fixed probabilities.
 
-    Introduced in Chapter 6. With ``"model"`` the per-class probability vectors depend on the update
+    Not used in a chapter yet. With ``"model"`` the per-class probability vectors depend on the update
     and are computed in :func:`count_ilrg`; only the classifier is read here, once.
     """
     if isinstance(probabilities, str):
@@ -85,7 +85,7 @@ def prepare_ilrg(model=None, aux=None, probabilities="model") -> dict:
 
 
 def count_ilrg(update: LastLayerUpdate, prepared: dict) -> np.ndarray:
-    """iLRG's counts for one update from its preparation (see :func:`ilrg`). Introduced in Chapter 6."""
+    """iLRG's counts for one update from its preparation (see :func:`ilrg`). Not used in a chapter yet."""
     check_update(update)
     c_, n, s = update.num_classes, update.n_windows, update.n_steps
     db = update.bias_grad / s

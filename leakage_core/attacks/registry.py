@@ -1,6 +1,6 @@
 """The attack protocol: one record per attack, ``prepare`` once, ``count`` per update.
 
-Introduced in Chapter 4 (used by the experiment engine from Chapter 8 on). Every attack splits into
+Used by the experiment functions of Chapter 4 on and by the grid engine. Every attack splits into
 
 - ``prepare(model, aux, **options)``: everything that depends on the server's model or its auxiliary
   data but not on the update (LLG*/LLG+ impact matrices, LLBG's trained-model confidences, iLRG's
@@ -27,7 +27,7 @@ NEEDS: tuple[str, ...] = ("update", "model", "model+aux")
 
 @dataclass(frozen=True)
 class Attack:
-    """One attack of the registry. Introduced in Chapter 4.
+    """One attack of the registry. Not used in a chapter yet.
 
     Attributes
     ----------
@@ -90,7 +90,7 @@ class Attack:
 class AttackSpec:
     """One attack to run, under a result key: ``"llbg"`` or a labelled variant ``"llbg:empirical"``.
 
-    Introduced in Chapter 4.
+    Not used in a chapter yet.
     """
 
     key: str
@@ -110,7 +110,7 @@ def resolve_attacks(
 ) -> list[AttackSpec]:
     """Turn attack names (or a mapping key -> options) plus extra ``options`` into checked specs.
 
-    Introduced in Chapter 4. A key is a registry name or ``"name:label"`` (a variant with options);
+    Not used in a chapter yet. A key is a registry name or ``"name:label"`` (a variant with options);
     keys of ``options`` not in ``attacks`` are added after them. Unknown names and options raise.
     """
     attacks = dict(attacks) if isinstance(attacks, Mapping) else {k: {} for k in attacks}

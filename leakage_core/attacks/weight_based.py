@@ -36,7 +36,7 @@ def llg(update: LastLayerUpdate) -> np.ndarray:
 
 
 def count_llg(update: LastLayerUpdate, prepared: dict) -> np.ndarray:
-    """LLG's counts for one update (see :func:`llg`). Introduced in Chapter 4."""
+    """LLG's counts for one update (see :func:`llg`). Not used in a chapter yet."""
     check_update(update)
     g = update.weight_grad.sum(axis=1)
     m = (1.0 + 1.0 / update.num_classes) * g[g < 0].sum() / update.n_windows
@@ -77,7 +77,7 @@ def class_impacts(features: np.ndarray, labels: np.ndarray, weight: np.ndarray, 
 def solve_with_impacts(update: LastLayerUpdate, impacts: np.ndarray, stage1: str = "paper") -> np.ndarray:
     """Counts from row sums given per-class impacts ``A`` (see :func:`class_impacts`).
 
-    Introduced in Chapter 4. With ``m_j = A[j, j]`` and ``o_j`` = mean of ``A[c, j]`` over
+    Not used in a chapter yet. With ``m_j = A[j, j]`` and ``o_j`` = mean of ``A[c, j]`` over
     ``c != j``: ``g_j ~ (S/N) (n_j m_j + (N - n_j) o_j)``, so the signal ``g_j - S o_j`` has per-window
     impact ``S (m_j - o_j) / N``; then the two-stage solver. ``stage1`` decides which classes stage 1
     declares present:
@@ -109,7 +109,7 @@ def estimate_impacts(
 ) -> np.ndarray:
     """The ``(C, C)`` impact matrix of :func:`class_impacts` as LLG* (dummy inputs) or LLG+ (``aux``) measure it.
 
-    Introduced in Chapter 4. It depends only on the model and the probe data, not on the update: compute
+    Not used in a chapter yet. It depends only on the model and the probe data, not on the update: compute
     it once per model and pass it as ``impacts=`` to attack many updates (as
     :func:`leakage_core.experiments.attack_client` does).
     """
@@ -175,7 +175,7 @@ def prepare_llg_star(
 ) -> dict:
     """LLG*'s preparation, run once per model: the impact matrix from dummy inputs (or the given one).
 
-    Introduced in Chapter 4. It depends on the model and the probe, not on the update, so the
+    Not used in a chapter yet. It depends on the model and the probe, not on the update, so the
     experiment engine computes it once per (model state, client) and reuses it for every batch.
     """
     check_option("dummy", dummy, DUMMIES)
@@ -187,7 +187,7 @@ def prepare_llg_star(
 
 
 def count_with_impacts(update: LastLayerUpdate, prepared: dict) -> np.ndarray:
-    """LLG*'s and LLG+'s counts for one update from a prepared impact matrix. Introduced in Chapter 4."""
+    """LLG*'s and LLG+'s counts for one update from a prepared impact matrix. Not used in a chapter yet."""
     check_update(update)
     check_classifier_shape(prepared["classifier_shape"], update)
     return solve_with_impacts(update, _checked_impacts(prepared["impacts"], update), prepared["stage1"])
@@ -227,7 +227,7 @@ def prepare_llg_plus(
 ) -> dict:
     """LLG+'s preparation, run once per (model, auxiliary data): the impact matrix from real windows.
 
-    Introduced in Chapter 4.
+    Not used in a chapter yet.
     """
     check_option("stage1", stage1, STAGE1_RULES)
     if impacts is None:

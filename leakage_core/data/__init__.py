@@ -22,7 +22,7 @@ __all__ = [
 def load_dataset(source: str = "synthetic", profile: str = "wear", **kwargs) -> HARDataset:
     """One entry point: ``source="synthetic"`` generates data, any other value is a folder to load.
 
-    Introduced in Chapter 2. ``kwargs`` go to :func:`make_synthetic` or :func:`load_real`.
+    Not used in a chapter yet. ``kwargs`` go to :func:`make_synthetic` or :func:`load_real`.
     """
     if source == "synthetic":
         return make_synthetic(profile, **kwargs)

@@ -13,7 +13,7 @@ import numpy as np
 class SubjectData:
     """One subject (= one federated client): its continuous recording and its windows.
 
-    Introduced in Chapter 2.
+    Not used in a chapter yet.
 
     Attributes
     ----------
@@ -45,7 +45,7 @@ class SubjectData:
 class HARDataset:
     """Per-subject windows and labels plus the metadata every later stage needs.
 
-    Introduced in Chapter 2. Produced by :func:`leakage_core.data.make_synthetic`
+    Not used in a chapter yet. Produced by :func:`leakage_core.data.make_synthetic`
     (the embedded default) and :func:`leakage_core.data.load_real` (WEAR / Wetlab).
 
     Attributes
@@ -103,7 +103,7 @@ class HARDataset:
     def fingerprint(self) -> str:
         """A short content hash of every subject's windows and labels (the data's identity in cache keys).
 
-        Introduced in Chapter 8. Two datasets with equal windows, labels, class names and channels
+        Not used in a chapter yet (the experiment engine's cache keys). Two datasets with equal windows, labels, class names and channels
         have equal fingerprints, whatever their source; any changed value changes it.
         """
         import hashlib

@@ -28,7 +28,7 @@ WETLAB_CHANNELS: tuple[str, ...] = ("acc_x", "acc_y", "acc_z")
 class Profile:
     """Everything the generator and the real loader need to know about one dataset.
 
-    Introduced in Chapter 2.
+    Not used in a chapter yet.
 
     Attributes
     ----------
@@ -159,7 +159,7 @@ TARGETS: dict[str, dict[str, tuple[float, float, float]]] = {
 
 
 def get_profile(name: str) -> Profile:
-    """Look up a profile by name (``"wear"`` or ``"wetlab"``). Introduced in Chapter 2."""
+    """Look up a profile by name (``"wear"`` or ``"wetlab"``). Not used in a chapter yet."""
     key = str(name).lower()
     if key not in PROFILES:
         raise ValueError(f"unknown dataset profile {name!r}; choose one of {tuple(PROFILES)}.")

@@ -19,7 +19,7 @@ _LAYOUTS = ("", "raw/inertial/50hz", "raw/inertial", "data/{name}/raw/inertial/5
 def find_subject_files(root: str | Path, dataset: str) -> list[Path]:
     """The ``sbj_<k>.csv`` files of a dataset folder, in numeric subject order.
 
-    Introduced in Chapter 2. ``root`` may be the folder with the CSVs or a release folder holding
+    Not used in a chapter yet. ``root`` may be the folder with the CSVs or a release folder holding
     ``raw/inertial/50hz/``, ``raw/inertial/`` or ``data/<dataset>/raw/inertial[/50hz]/``.
     """
     root = Path(root)
@@ -56,7 +56,7 @@ def _label_ids(raw: pd.Series, class_names: tuple[str, ...], path: Path) -> np.n
 def read_subject_csv(path: str | Path, dataset: str) -> tuple[np.ndarray, np.ndarray]:
     """Read one ``sbj_<k>.csv``: ``(signals (T, channels) float32, labels (T,) int64)``.
 
-    Introduced in Chapter 2. Sensor columns are all columns except ``sbj_id`` and ``label``, taken
+    Not used in a chapter yet. Sensor columns are all columns except ``sbj_id`` and ``label``, taken
     by position; their number must match the dataset (12 for WEAR, 3 for Wetlab).
     """
     path = Path(path)
@@ -86,7 +86,7 @@ def load_real(
 ) -> HARDataset:
     """Load the real WEAR or Wetlab data into the same dataset object the generator returns.
 
-    Introduced in Chapter 2.
+    Not used in a chapter yet.
 
     Parameters
     ----------

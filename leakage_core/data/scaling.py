@@ -1,6 +1,6 @@
 """Input scaling applied to a batch of windows just before a forward pass.
 
-Introduced in Chapter 9 (the experiment engine's settings). The paper's code
+Not used in a chapter yet (an option of the experiment engine's settings). The paper's code
 (``single_step_leakage.py`` in github.com/mariusbock/leakage_har) min-max scales every batch to
 ``[0, 1]`` with one minimum and one maximum over the whole batch (all windows, all channels) before
 the forward pass. That changes an untrained model's logits and so every attack's premise, which is
@@ -14,7 +14,7 @@ SCALINGS: tuple[str, ...] = ("none", "batch_minmax")
 
 
 def check_scaling(scaling: str) -> str:
-    """Raise a clear error for an unknown scaling name; return it unchanged. Introduced in Chapter 9."""
+    """Raise a clear error for an unknown scaling name; return it unchanged. Not used in a chapter yet."""
     if scaling not in SCALINGS:
         raise ValueError(f"unknown input scaling {scaling!r}; choose one of {SCALINGS}.")
     return scaling
@@ -23,7 +23,7 @@ def check_scaling(scaling: str) -> str:
 def scale_batch(windows: np.ndarray, scaling: str = "none") -> np.ndarray:
     """One batch of windows scaled as the client does before its forward pass.
 
-    Introduced in Chapter 9.
+    Not used in a chapter yet.
 
     Parameters
     ----------

@@ -10,7 +10,7 @@ from .dataset import HARDataset
 def bout_table(sample_labels: np.ndarray, sampling_rate: int = 50) -> pd.DataFrame:
     """Runs of constant label: ``label, start_s, end_s, duration_s`` (one row per run, NULL included).
 
-    Introduced in Chapter 2.
+    Not used in a chapter yet.
     """
     y = np.asarray(sample_labels)
     if y.size == 0:
@@ -25,7 +25,7 @@ def bout_table(sample_labels: np.ndarray, sampling_rate: int = 50) -> pd.DataFra
 def distinct_per_batch(labels: np.ndarray, batch_size: int = 100, shuffle: bool = False, seed: int = 0) -> float:
     """Mean number of distinct labels per complete batch of consecutive (or shuffled) windows.
 
-    Introduced in Chapter 2.
+    Not used in a chapter yet.
     """
     y = np.asarray(labels)
     if shuffle:

@@ -31,7 +31,7 @@ def _lognormal(rng: np.random.Generator, mean: float, sigma: float, size=None) -
 def label_timeline(profile: Profile, minutes: float | None, rng: np.random.Generator) -> np.ndarray:
     """One subject's label per sample at 50 Hz (0 = NULL), calibrated to ``profile``.
 
-    Introduced in Chapter 2. Every activity bout is flanked by NULL. ``blocks`` profiles (WEAR) do
+    Not used in a chapter yet. Every activity bout is flanked by NULL. ``blocks`` profiles (WEAR) do
     every activity once as a block of 1-3 bouts in a subject-specific order; when ``minutes`` is shorter
     than that workout, the recording simply ends early, so a short recording holds a subject-specific
     subset of activities with realistic bout lengths (and longer requests add another workout round).
@@ -166,7 +166,7 @@ def make_synthetic(
 ) -> HARDataset:
     """Generate a HAR-like federated dataset: one continuous 50 Hz recording per subject.
 
-    Introduced in Chapter 2.
+    Introduced in Chapter 1.
 
     Parameters
     ----------

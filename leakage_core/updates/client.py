@@ -33,7 +33,7 @@ MODES: tuple[str, ...] = ("train", "eval")
 def as_batch(windows, labels):
     """Validated ``(float32 windows, long labels)`` torch tensors of one batch.
 
-    Introduced in Chapter 3; shared by the update builders and :func:`leakage_core.training.train_model`.
+    Not used in a chapter yet; shared by the update builders and :func:`leakage_core.training.train_model`.
     """
     import torch
 
@@ -87,7 +87,7 @@ def _classifier_arrays(model) -> tuple[np.ndarray, np.ndarray]:
 def update_from_features(features: np.ndarray, labels: np.ndarray, model) -> LastLayerUpdate:
     """FedSGD update of the classifier from precomputed features (no forward pass).
 
-    Introduced in Chapter 3. ``model`` supplies the classifier's current weight and bias.
+    Not used in a chapter yet. ``model`` supplies the classifier's current weight and bias.
     """
     w, b = _classifier_arrays(model)
     dw, db = last_layer_gradients(features, np.asarray(labels), w, b)
@@ -125,7 +125,7 @@ def client_update(
 ) -> tuple[LastLayerUpdate, float | None]:
     """A client's clean (un-privatized) update and, when asked, the squared norm of its other layers.
 
-    Introduced in Chapter 8 (the experiment engine builds each batch's update once with this and
+    Not used in a chapter yet (the experiment engine builds each batch's update once with this and
     derives every LDP variant from it). ``n_steps == 1`` gives FedSGD: one forward pass and the closed
     form (``method="closed_form"``, the default), or a full backward pass (``method="autograd"``, or
     whenever ``rest_norm=True``, since the other layers' gradient is then needed). ``n_steps > 1``
@@ -237,7 +237,7 @@ def fedsgd_update(
 ) -> LastLayerUpdate:
     """The classifier part of a client's FedSGD update on one batch (mean cross-entropy).
 
-    Introduced in Chapter 3.
+    Introduced in Chapter 1.
 
     Parameters
     ----------
@@ -277,7 +277,7 @@ def fedavg_update(
 ) -> LastLayerUpdate:
     """A FedAvg client update: ``S`` local SGD steps on consecutive chunks of ``N/S`` windows.
 
-    Introduced in Chapter 3 (used from Chapter 8 on). The client trains a copy of the model with
+    Introduced in Chapter 5. The client trains a copy of the model with
     plain SGD (no momentum, no weight decay) and sends ``delta = theta_S - theta_0``; the attacker's
     view returned here is ``G = -delta / lr = sum_s grad_s``, the *sum* of the per-step batch-mean
     gradients, each taken at the parameters of that step. ``ldp`` is applied to ``G`` (for

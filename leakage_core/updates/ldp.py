@@ -5,7 +5,7 @@ experiment engine builds each clean update once and derives every LDP variant fr
 all layers' norm (``scope="all"``, what the paper's code does) needs one extra number from the client's
 pass, the squared norm of the other layers' gradient.
 
-Introduced in Chapter 3 (used from Chapter 8 on).
+Not used in a chapter yet: the study chapters on local DP will be written on it.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from .update import LastLayerUpdate
 
 @dataclass(frozen=True)
 class LDP:
-    """Local differential privacy applied by the client to its update (Chapter 8).
+    """Local differential privacy applied by the client to its update.
 
     Parameters
     ----------
@@ -54,14 +54,14 @@ class LDP:
 
 
 def ldp_label(ldp: LDP | None) -> str:
-    """``"none"`` or :attr:`LDP.label`. Introduced in Chapter 8."""
+    """``"none"`` or :attr:`LDP.label`. Not used in a chapter yet."""
     return "none" if ldp is None else ldp.label
 
 
 def privatize(update: LastLayerUpdate, ldp: LDP, seed: int = 0, rest_sq_norm: float | None = None) -> LastLayerUpdate:
     """Clip, then add Gaussian noise to, the last-layer update (local DP as in the paper).
 
-    Introduced in Chapter 8. Clipping scales weight and bias gradients jointly by
+    Not used in a chapter yet. Clipping scales weight and bias gradients jointly by
     ``min(1, rho / ||g||)`` where ``||g||`` is the last layer's L2 norm (``scope="last_layer"``) or
     includes ``rest_sq_norm``, the squared norm of all other layers (``scope="all"``). Noise is i.i.d.
     ``N(0, sigma^2)`` per element, from a seeded generator.

@@ -17,7 +17,7 @@ import numpy as np
 class LastLayerUpdate:
     """What an honest-but-curious server sees of a client's classifier update.
 
-    Introduced in Chapter 3.
+    Introduced in Chapter 4.
 
     Parameters
     ----------
@@ -108,7 +108,7 @@ def last_layer_gradients(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Closed-form last-layer gradients of the mean cross-entropy loss.
 
-    Introduced in Chapter 3, equations I1 and I2::
+    Introduced in Chapter 4, equations I1 and I2::
 
         P = softmax(H W^T + b),   dW = (P - Y)^T H / N,   db = mean_k (P_k - Y_k)
 
