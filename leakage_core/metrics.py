@@ -1,7 +1,7 @@
 """Pipeline stage 5: how much of a client's label histogram an attack recovered.
 
 Per batch: LnAcc (counts) and LeAcc (existence); per client: ClassAcc, which weighs every class the
-client has equally and so is not dominated by NULL. Introduced in Chapter 7.
+client has equally and so is not dominated by NULL. Introduced in Chapter 4, discussed in Chapter 7.
 """
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def le_acc(true_counts, pred_counts) -> float:
     """Label existence accuracy (paper eq. 4): the fraction of all ``C`` classes whose presence
     (count > 0) is predicted correctly — absent classes predicted absent count as correct.
 
-    Introduced in Chapter 7.
+    Introduced in Chapter 4.
     """
     t, p = _pair(true_counts, pred_counts)
     if t.ndim != 1:
@@ -78,7 +78,7 @@ def class_acc(true_counts_per_batch, pred_counts_per_batch) -> float:
     """ClassAcc of one client: the mean over classes present in the client of
     :func:`class_acc_per_class` — every class counts equally, however rare.
 
-    Introduced in Chapter 7.
+    Introduced in Chapter 4.
     """
     per_class = class_acc_per_class(true_counts_per_batch, pred_counts_per_batch)
     if np.all(np.isnan(per_class)):
