@@ -44,17 +44,23 @@ def setup_notebook(seed: int = 0) -> None:
     pd.set_option("display.width", 120)
 
 
-def class_colors(class_names: Sequence[str]) -> dict[str, tuple]:
-    """A stable colour per class name; NULL is light grey.
+#: the colour of the NULL class in every figure
+NULL_COLOR: tuple[float, float, float, float] = (0.85, 0.85, 0.85, 1.0)
 
-    Not used in a chapter yet.
+
+def class_colors(class_names: Sequence[str]) -> dict[str, tuple]:
+    """A stable colour per class name; NULL (index 0) is light grey and no activity is grey.
+
+    Not used in a chapter yet. Activities take the 18 non-grey colours of matplotlib's ``tab20`` (enough
+    for WEAR's 18 activities), then those of ``tab20b``.
     """
     import matplotlib
 
-    cmap = matplotlib.colormaps["tab20"]
+    palette = [matplotlib.colormaps["tab20"](k) for k in range(20) if k not in (14, 15)]  # 14, 15 are greys
+    palette += [matplotlib.colormaps["tab20b"](k) for k in range(20)]
     colors = {}
     for i, name in enumerate(class_names):
-        colors[name] = (0.85, 0.85, 0.85, 1.0) if i == 0 else cmap((i - 1) % 20)
+        colors[name] = NULL_COLOR if i == 0 else palette[(i - 1) % len(palette)]
     return colors
 
 

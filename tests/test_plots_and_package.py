@@ -52,3 +52,13 @@ def test_setup_notebook_seeds():
     a = (np.random.rand(), torch.rand(1).item())
     plots.setup_notebook(seed=3)
     assert a == (np.random.rand(), torch.rand(1).item())
+
+
+def test_no_activity_shares_nulls_grey():
+    names = ["null"] + [f"activity {k}" for k in range(18)]  # WEAR: 18 activities
+    colors = plots.class_colors(names)
+    assert colors["null"] == plots.NULL_COLOR
+    activity = [colors[n] for n in names[1:]]
+    assert len(set(activity)) == 18  # all distinct
+    for r, g, b, _ in activity:
+        assert max(r, g, b) - min(r, g, b) > 0.05, "an activity is drawn in a grey like NULL"
