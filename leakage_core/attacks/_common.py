@@ -36,18 +36,25 @@ def check_option(name: str, value: object, allowed: tuple) -> None:
         raise ValueError(f"{name}={value!r} is not supported; choose one of {allowed}.")
 
 
-def classifier_arrays(model, update: LastLayerUpdate) -> tuple[np.ndarray, np.ndarray]:
-    """The model's classifier weight ``(C, d)`` and bias ``(C,)``, checked against the update.
+def model_classifier(model) -> tuple[np.ndarray, np.ndarray]:
+    """The server model's classifier weight ``(C, d)`` and bias ``(C,)`` as float64 arrays.
 
-    Not used in a chapter yet.
+    Not used in a chapter yet. The one place that checks that an attack was given a model at all.
     """
     if model is None:
         raise ValueError("this attack needs the server's model: pass model=<the model the client trained>.")
     clf = getattr(model, "classifier", None)
     if clf is None or getattr(clf, "bias", None) is None:
         raise ValueError("model must expose its last layer as model.classifier (a torch.nn.Linear with bias).")
-    w = clf.weight.detach().double().cpu().numpy()
-    b = clf.bias.detach().double().cpu().numpy()
+    return clf.weight.detach().double().cpu().numpy(), clf.bias.detach().double().cpu().numpy()
+
+
+def classifier_arrays(model, update: LastLayerUpdate) -> tuple[np.ndarray, np.ndarray]:
+    """The model's classifier weight ``(C, d)`` and bias ``(C,)``, checked against the update.
+
+    Not used in a chapter yet.
+    """
+    w, b = model_classifier(model)
     check_classifier_shape(w.shape, update)
     return w, b
 

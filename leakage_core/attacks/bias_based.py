@@ -10,7 +10,7 @@ import numpy as np
 from ..updates.update import LastLayerUpdate
 from .ilrg import class_mean_probabilities
 from ._common import (
-    check_aux, check_option, check_update, greedy_counts, no_preparation, softmax_rows,
+    check_aux, check_option, check_update, greedy_counts, model_classifier, no_preparation, softmax_rows,
 )
 
 
@@ -86,9 +86,8 @@ def prepare_llbg(model=None, aux=None, impact: str = "analytic", confidence: obj
     check_option("impact", impact, ("analytic", "empirical"))
     if isinstance(confidence, str):
         check_option("confidence", confidence, ("aux",))
-        if model is None:
-            raise ValueError("confidence='aux' needs the server's model: pass model=<the model the client trained>.")
-        confidence = class_confidences(model, *check_aux(aux, model.classifier.out_features), mode=mode, seed=seed)
+        num_classes = model_classifier(model)[0].shape[0]
+        confidence = class_confidences(model, *check_aux(aux, num_classes), mode=mode, seed=seed)
     if isinstance(confidence, tuple):
         confidence = tuple(np.asarray(v, dtype=np.float64) for v in confidence)
     elif confidence is not None:

@@ -5,7 +5,7 @@ import numpy as np
 
 from ..updates.update import LastLayerUpdate
 from ._common import (
-    check_classifier_shape, check_option, check_update, classifier_arrays, round_to_total, softmax_rows,
+    check_classifier_shape, check_option, check_update, classifier_arrays, model_classifier, round_to_total, softmax_rows,
 )
 
 
@@ -73,11 +73,8 @@ def prepare_ilrg(model=None, aux=None, probabilities="model") -> dict:
         check_option("probabilities", probabilities, ("model", "uniform"))
         if probabilities == "uniform":
             return {"probabilities": "uniform"}
-        if model is None:
-            raise ValueError("this attack needs the server's model: pass model=<the model the client trained>.")
-        clf = model.classifier
-        return {"probabilities": "model", "weight": clf.weight.detach().double().cpu().numpy(),
-                "bias": clf.bias.detach().double().cpu().numpy()}
+        w, b = model_classifier(model)
+        return {"probabilities": "model", "weight": w, "bias": b}
     p = np.asarray(probabilities, dtype=np.float64)
     if p.ndim != 2 or p.shape[0] != p.shape[1] or not np.all(np.isfinite(p)) or np.any(p < 0):
         raise ValueError("probabilities must be 'model', 'uniform' or a (C, C) array of probability vectors.")

@@ -11,7 +11,7 @@ import numpy as np
 from ..updates.client import client_features
 from ..updates.update import LastLayerUpdate, last_layer_gradients
 from ._common import (
-    check_aux, check_classifier_shape, check_option, check_update, classifier_arrays, classifier_shape, greedy_counts, no_preparation,
+    check_aux, check_classifier_shape, check_option, check_update, classifier_arrays, classifier_shape, greedy_counts, model_classifier, no_preparation,
 )
 
 DUMMIES: tuple[str, ...] = ("zeros", "gaussian", "uniform")
@@ -113,11 +113,7 @@ def estimate_impacts(
     it once per model and pass it as ``impacts=`` to attack many updates (as
     :func:`leakage_core.experiments.attack_client` does).
     """
-    clf = getattr(model, "classifier", None)
-    if clf is None:
-        raise ValueError("this attack needs the server's model: pass model=<the model the client trained>.")
-    w = clf.weight.detach().double().numpy()
-    b = clf.bias.detach().double().numpy()
+    w, b = model_classifier(model)
     if aux is None:
         if int(n_dummy) != n_dummy or n_dummy < 1:
             raise ValueError(f"n_dummy must be a positive integer, got {n_dummy!r}.")
@@ -182,6 +178,11 @@ def prepare_llg_star(
     check_option("stage1", stage1, STAGE1_RULES)
     if impacts is None:
         impacts = estimate_impacts(model, None, dummy=dummy, n_dummy=n_dummy, mode=mode, seed=seed)
+    return _impact_preparation(impacts, model, stage1)
+
+
+def _impact_preparation(impacts, model, stage1: str) -> dict:
+    """What :func:`count_with_impacts` reads: the impact matrix, the classifier's shape, the stage-1 rule."""
     return {"impacts": np.asarray(impacts, dtype=np.float64), "classifier_shape": classifier_shape(model),
             "stage1": stage1}
 
@@ -234,5 +235,4 @@ def prepare_llg_plus(
         if aux is None:
             check_aux(aux, 0)
         impacts = estimate_impacts(model, aux, n_aux=n_aux, mode=mode, seed=seed)
-    return {"impacts": np.asarray(impacts, dtype=np.float64), "classifier_shape": classifier_shape(model),
-            "stage1": stage1}
+    return _impact_preparation(impacts, model, stage1)
