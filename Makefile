@@ -2,6 +2,7 @@
 #   make book   create .venv, install everything, execute every chapter, build _build/html
 #   make test   create/reuse .venv, run unit tests, strict nbval on every chapter, build the book
 #               with execution off and warnings as errors
+#   make results  recompute the study's committed grids (results/, read by chapters 8-12)
 # Both use the pinned CPU toolchain in .ci/constraints.txt.
 
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
@@ -11,7 +12,7 @@ STAMP  := $(VENV)/.installed
 PIP_FLAGS := --quiet --disable-pip-version-check
 JOBS   ?= 2
 
-.PHONY: all book test unit nbval book-check env benchmarks clean
+.PHONY: all book test unit nbval book-check env benchmarks diagrams clean
 
 all: book
 
@@ -51,6 +52,14 @@ benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/generator_stats.py
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_grid.py
+
+## make diagrams: redraw the static SVG diagrams of the chapters (chapters/images/*.svg)
+diagrams: $(STAMP)
+	$(BIN)/python chapters/images/make_diagrams.py
+
+## make results: precompute the study's grids (chapters 8-12) into results/ (~1 h on 2 cores; resumable)
+results: $(STAMP)
+	$(BIN)/python -m leakage_core.study --out results --jobs $(JOBS)
 
 clean:
 	rm -rf _build

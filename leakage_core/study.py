@@ -1,0 +1,342 @@
+"""The study's grids (Chapters 8-12): what ``make results`` precomputes and how the chapters read it.
+
+Not used in a chapter yet. The full grids behind the study chapters take about an hour on two CPU
+cores, longer than a chapter may run in CI, so they are computed once with::
+
+    python -m leakage_core.study --out results --jobs 2      # = make results
+
+which runs :func:`leakage_core.grid.run_grid` (cached per client and setting, resumable, parallel)
+and writes one gzipped CSV per grid plus ``provenance.json`` (settings, attacks, data fingerprints,
+package versions, git revision, wall time, machine, the trained folds' scores). The chapters load
+them with :func:`load_results` and recompute a slice live; ``tests/test_results.py`` recomputes a
+random slice and requires identical counts.
+
+The study data: per dataset profile, :data:`N_SUBJECTS` generated subjects of *real* recording
+length (36-60 minutes: a shuffled WEAR-like batch then holds as many distinct labels as a real one),
+of which the :data:`ATTACKED` (every one longer than 40 minutes) are attacked. A trained model is the attacked client's
+leave-one-subject-out model, trained on the other subjects for :data:`TRAIN_EPOCHS` epoch(s) with
+Adam at :data:`TRAIN_LR` — far less than the paper's 100 epochs at 1e-4, which is ~100 CPU hours;
+the chapters report the macro-F1 these models reach on their held-out client.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .cache import atomic_write
+from .grid import Setting, run_grid
+from .sampling import SAMPLERS
+from .updates import LDP
+
+#: subjects generated per dataset profile (real length each)
+N_SUBJECTS: int = 6
+#: the attacked clients (each with its own LOSO model when trained)
+ATTACKED: tuple[int, ...] = (1, 2, 4, 5)
+#: training of the LOSO models (the paper: 100 epochs, lr 1e-4; see the module docstring)
+TRAIN_EPOCHS: int = 1
+TRAIN_LR: float = 1e-3
+PROFILES: tuple[str, ...] = ("wear", "wetlab")
+MODELS: tuple[str, ...] = ("deepconvlstm", "tinyhar")
+STATES: tuple[str, ...] = ("untrained", "trained")
+#: the book's attacks plus the two baselines
+BOOK_ATTACKS: tuple[str, ...] = ("llg", "llg_star", "llbg", "ebi", "ilrg", "idlg", "existence")
+#: (N, S) of the multi-step grid (S = 1 is the single-step grid)
+MULTI_STEP: tuple[tuple[int, int], ...] = ((100, 2), (100, 5), (500, 5))
+#: the paper's three defences; clipping on the last layer's norm (text) and on all layers' (code)
+LDP_VARIANTS: tuple[LDP, ...] = (
+    LDP(sigma=0.1), LDP(rho=0.1), LDP(sigma=0.1, rho=0.1),
+    LDP(rho=0.1, scope="all"), LDP(sigma=0.1, rho=0.1, scope="all"),
+)
+RESULTS_ENV = "LEAKAGE_HAR_RESULTS"
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class StudyGrid:
+    """One precomputed grid: a name, the settings, the attacks and the attacked clients of one profile.
+
+    Not used in a chapter yet.
+    """
+
+    name: str
+    profile: str
+    settings: tuple[Setting, ...]
+    attacks: tuple[str, ...] | Mapping[str, Mapping[str, Any]]
+    subjects: tuple[int, ...] = ATTACKED
+
+    @property
+    def file(self) -> str:
+        """The results file name, ``<name>-<profile>.csv.gz``."""
+        return f"{self.name}-{self.profile}.csv.gz"
+
+
+def study_dataset(profile: str, seed: int = 0):
+    """The study's clients of one profile: :data:`N_SUBJECTS` subjects of real recording length.
+
+    Not used in a chapter yet.
+    """
+    from .data import make_synthetic
+
+    return make_synthetic(profile, n_subjects=N_SUBJECTS, minutes=None, seed=seed)
+
+
+def _setting(model: str, state: str, **fields) -> Setting:
+    return Setting(model, state=state, epochs=TRAIN_EPOCHS, train_lr=TRAIN_LR, **fields)
+
+
+def study_grids(attacks: Sequence[str] | Mapping[str, Mapping[str, Any]] = BOOK_ATTACKS) -> list[StudyGrid]:
+    """Every grid of the study, in the order ``make results`` runs them.
+
+    Not used in a chapter yet.
+
+    - ``single_step`` (Chapters 8, 9, 12): both models x untrained/trained x the three samplers, N=100;
+    - ``multi_step`` (Chapter 10): (N, S) in :data:`MULTI_STEP`, both states, the three samplers;
+      TinyHAR on both profiles and DeepConvLSTM on the Wetlab-like one (DeepConvLSTM's 12-channel
+      WEAR-like FedAvg passes alone would take another hour on two cores);
+    - ``ldp`` (Chapter 11): DeepConvLSTM, both states, the three samplers, :data:`LDP_VARIANTS`.
+    """
+    grids = []
+    for profile in PROFILES:
+        single = [_setting(m, st, sampler=sp) for m in MODELS for st in STATES for sp in SAMPLERS]
+        grids.append(StudyGrid("single_step", profile, tuple(single), attacks))
+    for profile in PROFILES:
+        models = MODELS if profile == "wetlab" else ("tinyhar",)
+        multi = [_setting(m, st, sampler=sp, batch_size=n, n_steps=s)
+                 for m in models for st in STATES for sp in SAMPLERS for n, s in MULTI_STEP]
+        grids.append(StudyGrid("multi_step", profile, tuple(multi), attacks))
+    for profile in PROFILES:
+        ldp = [_setting("deepconvlstm", st, sampler=sp, ldp=v) for st in STATES for sp in SAMPLERS
+               for v in LDP_VARIANTS]
+        grids.append(StudyGrid("ldp", profile, tuple(ldp), attacks))
+    return grids
+
+
+# ---------------------------------------------------------------------------------------------
+# writing and reading results
+
+_COUNT_COLUMNS = ("true", "pred")
+
+
+def _encode(counts: np.ndarray) -> str:
+    return " ".join(str(int(v)) for v in counts)
+
+
+def _decode(text: str) -> np.ndarray:
+    return np.array([int(v) for v in str(text).split()], dtype=np.int64)
+
+
+def to_tidy(results: pd.DataFrame, profile: str) -> pd.DataFrame:
+    """``run_grid`` rows as a flat table: count arrays as space-separated integers, a ``dataset`` column.
+
+    Not used in a chapter yet.
+    """
+    out = results.copy()
+    for col in _COUNT_COLUMNS:
+        out[col] = out[col].map(_encode)
+    out.insert(0, "dataset", profile)
+    return out
+
+
+def from_tidy(table: pd.DataFrame) -> pd.DataFrame:
+    """The inverse of :func:`to_tidy`: count columns back to int64 arrays. Not used in a chapter yet."""
+    out = table.copy()
+    for col in _COUNT_COLUMNS:
+        out[col] = out[col].map(_decode)
+    return out
+
+
+def results_dir(root: str | os.PathLike | None = None) -> Path:
+    """Where the committed results are: ``root``, else ``$LEAKAGE_HAR_RESULTS``, else the repository's ``results/``.
+
+    Not used in a chapter yet. The repository's folder is found next to the installed package (an
+    editable install or a clone) or above the current folder (a chapter runs in ``chapters/``).
+    """
+    if root is not None:
+        return Path(root).expanduser()
+    if os.environ.get(RESULTS_ENV):
+        return Path(os.environ[RESULTS_ENV]).expanduser()
+    candidates = [Path(__file__).resolve().parents[1] / "results", Path.cwd() / "results", Path.cwd().parent / "results"]
+    for path in candidates:
+        if (path / "provenance.json").is_file():
+            return path
+    raise FileNotFoundError(
+        "the study's precomputed results were not found (looked in "
+        + ", ".join(str(p) for p in candidates)
+        + "). Clone the book's repository (they are committed in results/), set "
+        f"${RESULTS_ENV} to the folder, or recompute them with `make results`.")
+
+
+def load_results(name: str, profile: str | None = None, root: str | os.PathLike | None = None) -> pd.DataFrame:
+    """A precomputed grid as :func:`leakage_core.grid.run_grid` returns it (plus a ``dataset`` column).
+
+    Not used in a chapter yet.
+
+    Parameters
+    ----------
+    name : {"single_step", "multi_step", "ldp"}
+    profile : {"wear", "wetlab"} or None
+        One dataset profile, or both (concatenated).
+    root : path, optional
+        The results folder (default: :func:`results_dir`).
+    """
+    folder = results_dir(root)
+    profiles = PROFILES if profile is None else (profile,)
+    frames = []
+    for p in profiles:
+        path = folder / f"{name}-{p}.csv.gz"
+        if not path.is_file():
+            known = sorted(f.name for f in folder.glob("*.csv.gz"))
+            raise FileNotFoundError(f"no results file {path.name} in {folder} (it has {known}); "
+                                    "run `make results` to compute it.")
+        frames.append(pd.read_csv(path, keep_default_na=False))
+    return from_tidy(pd.concat(frames, ignore_index=True))
+
+
+def provenance(root: str | os.PathLike | None = None) -> dict:
+    """The provenance record written with the results (see :func:`run_study`). Not used in a chapter yet."""
+    return json.loads((results_dir(root) / "provenance.json").read_text(encoding="utf-8"))
+
+
+def _git_revision() -> str:
+    here = Path(__file__).resolve().parents[1]
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "leakage_core"], cwd=here, capture_output=True,
+                               text=True, check=True).stdout.strip()
+        return rev + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _versions() -> dict[str, str]:
+    import joblib
+    import torch
+
+    from . import __version__
+
+    return {"leakage_core": __version__, "python": platform.python_version(), "numpy": np.__version__,
+            "pandas": pd.__version__, "torch": str(torch.__version__), "joblib": joblib.__version__}
+
+
+def _machine() -> dict[str, Any]:
+    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count()}
+
+
+def _fold_scores(dataset, grid: StudyGrid, cache_dir) -> list[dict]:
+    """Macro-F1 and accuracy of every trained model the grid used (from the checkpoints' records)."""
+    from .training import TrainConfig, fold_model
+
+    out = []
+    seen = set()
+    for st in grid.settings:
+        if st.state != "trained":
+            continue
+        key = (st.model, st.scaling, st.seed)
+        if key in seen:
+            continue
+        seen.add(key)
+        config = TrainConfig(epochs=st.epochs, lr=st.train_lr, class_weighted=st.class_weighted,
+                             scaling=st.scaling, seed=st.seed)
+        for s in grid.subjects:
+            info = fold_model(dataset, st.model, s, config, cache_dir=cache_dir, progress=False).checkpoint_info
+            out.append({"dataset": dataset.name, "model": st.model, "held_out": s, "epochs": st.epochs,
+                        "train_lr": st.train_lr, "macro_f1": info["macro_f1"], "accuracy": info["accuracy"],
+                        "seconds_per_epoch": info["seconds_per_epoch"], "n_train_windows": info["n_train_windows"],
+                        "training_subjects": info["training_subjects"]})
+    return out
+
+
+def run_study(out: str | os.PathLike = "results", grids: Sequence[StudyGrid] | None = None,
+              cache_dir: str | os.PathLike | None = None, n_jobs: int = 1, progress: bool = True) -> dict:
+    """Compute the study's grids into ``out``: one ``<grid>-<profile>.csv.gz`` each and ``provenance.json``.
+
+    Not used in a chapter yet. Every (client, setting) result is cached by the engine in ``cache_dir``
+    (default: the user cache), so an interrupted run resumes; each results file is written to a
+    temporary name and renamed, and ``provenance.json`` is rewritten after every grid, so the folder
+    never holds a half-written file. Returns the provenance record.
+    """
+    from .cache import cache_root
+
+    grids = study_grids() if grids is None else list(grids)
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    cache = cache_root(cache_dir)
+    prov_path = folder / "provenance.json"
+    record = json.loads(prov_path.read_text(encoding="utf-8")) if prov_path.is_file() else {}
+    record.setdefault("grids", {})
+    record.update({"format": FORMAT, "command": "python -m leakage_core.study " + " ".join(sys.argv[1:]),
+                   "n_subjects": N_SUBJECTS, "attacked": list(ATTACKED), "train_epochs": TRAIN_EPOCHS,
+                   "train_lr": TRAIN_LR})
+    datasets = {}
+    for grid in grids:
+        if grid.profile not in datasets:
+            datasets[grid.profile] = study_dataset(grid.profile)
+        data = datasets[grid.profile]
+        t0 = time.perf_counter()
+        results = run_grid(data, list(grid.settings), attacks=grid.attacks, subjects=list(grid.subjects),
+                           cache_dir=cache, n_jobs=n_jobs, progress=progress)
+        wall = time.perf_counter() - t0
+        tidy = to_tidy(results, grid.profile)
+        atomic_write(folder / grid.file, lambda p: tidy.to_csv(p, index=False, compression="gzip"))
+        os.chmod(folder / grid.file, 0o644)  # committed files: readable by everyone
+        record["grids"][grid.file] = {
+            "grid": grid.name, "dataset": grid.profile, "subjects": list(grid.subjects),
+            "dataset_fingerprint": data.fingerprint(),
+            "minutes_per_subject": {str(s): round(data.subjects[s].n_windows * data.window_step / data.sampling_rate / 60, 1)
+                                    for s in data.subject_ids},
+            "attacks": list(grid.attacks) if not isinstance(grid.attacks, Mapping) else
+            {k: dict(v) for k, v in grid.attacks.items()},
+            "settings": [s.record() for s in grid.settings], "rows": int(len(tidy)),
+            "wall_time_s": round(wall, 1), "engine_timings_s": {k: round(v, 1) for k, v in results.attrs["timings"].items()},
+            "trained_folds": _fold_scores(data, grid, cache),
+            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        record.update({"git_revision": _git_revision(), "versions": _versions(), "machine": _machine()})
+        text = json.dumps(record, indent=1, sort_keys=True, default=str)
+        atomic_write(prov_path, lambda p: Path(p).write_text(text, encoding="utf-8"))
+        os.chmod(prov_path, 0o644)
+        if progress:
+            print(f"{grid.file}: {len(tidy)} rows in {wall:.0f} s", flush=True)
+    return record
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m leakage_core.study``: compute the study's results (see :func:`run_study`)."""
+    parser = argparse.ArgumentParser(prog="python -m leakage_core.study", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default="results", help="results folder (default: results)")
+    parser.add_argument("--jobs", type=int, default=1, help="parallel grid tasks (default 1; -1 = all cores)")
+    parser.add_argument("--cache", default=None, help="cache folder (default: $LEAKAGE_HAR_CACHE or the user cache)")
+    parser.add_argument("--only", nargs="*", default=None,
+                        help="grid files to compute, e.g. single_step-wear (default: all)")
+    args = parser.parse_args(argv)
+    grids = study_grids()
+    if args.only:
+        wanted = {w.removesuffix(".csv.gz") for w in args.only}
+        unknown = wanted - {g.file.removesuffix(".csv.gz") for g in grids}
+        if unknown:
+            parser.error(f"unknown grid(s) {sorted(unknown)}; choose from {[g.file.removesuffix('.csv.gz') for g in grids]}")
+        grids = [g for g in grids if g.file.removesuffix(".csv.gz") in wanted]
+    try:
+        run_study(args.out, grids, cache_dir=args.cache, n_jobs=args.jobs)
+    except KeyboardInterrupt:
+        print("\nInterrupted: finished (client, setting) results are cached; run the same command again to resume.",
+              file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
