@@ -215,3 +215,44 @@ def plot_confusion(matrix: np.ndarray, class_names: Sequence[str], title: str = 
         ax.set_title(title, fontsize=9)
     ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     return ax
+
+
+def plot_metric_bars(summary, metric: str, groups: Sequence[str], hues: Sequence[str], ax=None,
+                     group_level: str = "attack", hue_level: str = "sampler", colors: dict | None = None,
+                     ylabel: str | None = None, legend: bool = True):
+    """Grouped bars of one metric's mean over clients, with the clients' min-max range as error bars.
+
+    Introduced in Chapter 8.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        From :func:`leakage_core.grid.score` (columns ``(metric, "mean" | "min" | "max")``), indexed by at
+        least ``group_level`` and ``hue_level`` (other index levels must be fixed beforehand).
+    metric : str
+        ``"ln_acc"``, ``"le_acc"``, ``"le_recall"`` or ``"class_acc"``.
+    groups, hues : sequence of str
+        Values of ``group_level`` along the x axis, and of ``hue_level`` as bars within a group.
+    colors : dict, optional
+        Hue value -> colour.
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 3.4))
+    width = 0.8 / len(hues)
+    for j, hue in enumerate(hues):
+        rows = [summary.xs((g, hue), level=(group_level, hue_level)) for g in groups]
+        mean = np.array([r[(metric, "mean")].iloc[0] for r in rows])
+        low = np.array([r[(metric, "min")].iloc[0] for r in rows])
+        high = np.array([r[(metric, "max")].iloc[0] for r in rows])
+        x = np.arange(len(groups)) + (j - (len(hues) - 1) / 2) * width
+        ax.bar(x, mean, width, label=str(hue), color=None if colors is None else colors.get(hue),
+               yerr=np.vstack([mean - low, high - mean]), capsize=2, error_kw={"elinewidth": 0.8})
+    ax.set_xticks(range(len(groups)), [str(g) for g in groups])
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel(ylabel or metric)
+    ax.set_xlabel(group_level)
+    if legend:
+        ax.legend(title=hue_level, fontsize=8, ncols=len(hues))
+    return ax

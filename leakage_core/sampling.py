@@ -66,3 +66,32 @@ def _balanced_batch(y: np.ndarray, batch_size: int, rng: np.random.Generator) ->
         parts.append(rng.choice(pool, size=k, replace=k > pool.size))
     idx = np.concatenate(parts).astype(np.int64)
     return idx[rng.permutation(idx.size)]
+
+
+def batch_composition(true_counts_per_batch) -> "pd.DataFrame":
+    """What each batch holds: distinct labels, label-exclusive or not, NULL share, largest class share.
+
+    Introduced in Chapter 8.
+
+    Parameters
+    ----------
+    true_counts_per_batch : array-like
+        ``(B, C)`` true label counts per batch (class 0 = NULL), e.g. the ``true`` column of a grid.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per batch: ``distinct`` (classes present), ``exclusive`` (exactly one class),
+        ``null_share`` and ``top_share`` (share of the batch's most frequent class).
+    """
+    import pandas as pd
+
+    counts = np.asarray(np.stack(list(true_counts_per_batch)) if not isinstance(true_counts_per_batch, np.ndarray)
+                        else true_counts_per_batch)
+    if counts.ndim != 2 or counts.shape[0] == 0 or (counts < 0).any() or (counts.sum(axis=1) == 0).any():
+        raise ValueError("true_counts_per_batch must be a non-empty (B, C) array of non-negative counts, "
+                         f"each batch non-empty; got shape {counts.shape}.")
+    n = counts.sum(axis=1)
+    distinct = (counts > 0).sum(axis=1)
+    return pd.DataFrame({"distinct": distinct, "exclusive": distinct == 1, "null_share": counts[:, 0] / n,
+                         "top_share": counts.max(axis=1) / n})

@@ -52,6 +52,8 @@ MODELS: tuple[str, ...] = ("deepconvlstm", "tinyhar")
 STATES: tuple[str, ...] = ("untrained", "trained")
 #: the book's attacks plus the two baselines
 BOOK_ATTACKS: tuple[str, ...] = ("llg", "llg_star", "llbg", "ebi", "ilrg", "idlg", "existence")
+#: attacks that use the server's auxiliary data (the other subjects' windows), run on trained models
+AUX_ATTACKS: dict[str, dict[str, Any]] = {"llbg:aux": {"confidence": "aux"}, "llg_plus": {}}
 #: (N, S) of the multi-step grid (S = 1 is the single-step grid)
 MULTI_STEP: tuple[tuple[int, int], ...] = ((100, 2), (100, 5), (500, 5))
 #: the paper's three defences; clipping on the last layer's norm (text) and on all layers' (code)
@@ -105,7 +107,9 @@ def study_grids(attacks: Sequence[str] | Mapping[str, Mapping[str, Any]] = BOOK_
     - ``multi_step`` (Chapter 10): (N, S) in :data:`MULTI_STEP`, both states, the three samplers;
       TinyHAR on both profiles and DeepConvLSTM on the Wetlab-like one (DeepConvLSTM's 12-channel
       WEAR-like FedAvg passes alone would take another hour on two cores);
-    - ``ldp`` (Chapter 11): DeepConvLSTM, both states, the three samplers, :data:`LDP_VARIANTS`.
+    - ``ldp`` (Chapter 11): DeepConvLSTM, both states, the three samplers, :data:`LDP_VARIANTS`;
+    - ``single_step_aux`` (Chapter 9): trained models, the attacks of :data:`AUX_ATTACKS` (LLBG with
+      confidences and LLG+ with impacts estimated on the other subjects' windows).
     """
     grids = []
     for profile in PROFILES:
@@ -120,6 +124,9 @@ def study_grids(attacks: Sequence[str] | Mapping[str, Mapping[str, Any]] = BOOK_
         ldp = [_setting("deepconvlstm", st, sampler=sp, ldp=v) for st in STATES for sp in SAMPLERS
                for v in LDP_VARIANTS]
         grids.append(StudyGrid("ldp", profile, tuple(ldp), attacks))
+    for profile in PROFILES:
+        aux = [_setting(m, "trained", sampler=sp) for m in MODELS for sp in SAMPLERS]
+        grids.append(StudyGrid("single_step_aux", profile, tuple(aux), AUX_ATTACKS))
     return grids
 
 
@@ -259,14 +266,39 @@ def _fold_scores(dataset, grid: StudyGrid, cache_dir) -> list[dict]:
     return out
 
 
+def _write_json(path: Path, obj: Any) -> None:
+    text = json.dumps(obj, indent=1, sort_keys=True, default=str)
+    atomic_write(path, lambda p: Path(p).write_text(text, encoding="utf-8"))
+    os.chmod(path, 0o644)  # committed files: readable by everyone
+
+
+def _assemble_provenance(folder: Path) -> dict:
+    """``provenance.json`` from the per-grid records next to the results files (safe with several runs)."""
+    grids = {}
+    for side in sorted(folder.glob("*.json")):
+        if side.name != "provenance.json" and (folder / side.name.replace(".json", ".csv.gz")).is_file():
+            grids[side.name.replace(".json", ".csv.gz")] = json.loads(side.read_text(encoding="utf-8"))
+    latest = max(grids.values(), key=lambda g: g["finished"]) if grids else {}
+    record = {"format": FORMAT, "command": "python -m leakage_core.study --out results", "n_subjects": N_SUBJECTS,
+              "attacked": list(ATTACKED), "train_epochs": TRAIN_EPOCHS, "train_lr": TRAIN_LR,
+              "git_revision": latest.get("git_revision"), "versions": latest.get("versions"),
+              "machine": latest.get("machine"), "total_wall_time_s": round(sum(g["wall_time_s"] for g in grids.values()), 1),
+              "grids": grids}
+    _write_json(folder / "provenance.json", record)
+    return record
+
+
 def run_study(out: str | os.PathLike = "results", grids: Sequence[StudyGrid] | None = None,
               cache_dir: str | os.PathLike | None = None, n_jobs: int = 1, progress: bool = True) -> dict:
     """Compute the study's grids into ``out``: one ``<grid>-<profile>.csv.gz`` each and ``provenance.json``.
 
     Not used in a chapter yet. Every (client, setting) result is cached by the engine in ``cache_dir``
-    (default: the user cache), so an interrupted run resumes; each results file is written to a
-    temporary name and renamed, and ``provenance.json`` is rewritten after every grid, so the folder
-    never holds a half-written file. Returns the provenance record.
+    (default: the user cache), so an interrupted run resumes; each results file and its record
+    (``<grid>-<profile>.json``: settings, attacks, data fingerprint, versions, git revision, machine,
+    wall time, the trained folds' scores) are written to a temporary name and renamed, and
+    ``provenance.json`` is re-assembled from the records after every grid, so the folder never holds a
+    half-written file and several runs on different grids can share it. A grid that comes entirely
+    from the cache keeps the wall time recorded when it was computed. Returns the provenance record.
     """
     from .cache import cache_root
 
@@ -274,12 +306,6 @@ def run_study(out: str | os.PathLike = "results", grids: Sequence[StudyGrid] | N
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     cache = cache_root(cache_dir)
-    prov_path = folder / "provenance.json"
-    record = json.loads(prov_path.read_text(encoding="utf-8")) if prov_path.is_file() else {}
-    record.setdefault("grids", {})
-    record.update({"format": FORMAT, "command": "python -m leakage_core.study " + " ".join(sys.argv[1:]),
-                   "n_subjects": N_SUBJECTS, "attacked": list(ATTACKED), "train_epochs": TRAIN_EPOCHS,
-                   "train_lr": TRAIN_LR})
     datasets = {}
     for grid in grids:
         if grid.profile not in datasets:
@@ -290,9 +316,12 @@ def run_study(out: str | os.PathLike = "results", grids: Sequence[StudyGrid] | N
                            cache_dir=cache, n_jobs=n_jobs, progress=progress)
         wall = time.perf_counter() - t0
         tidy = to_tidy(results, grid.profile)
-        atomic_write(folder / grid.file, lambda p: tidy.to_csv(p, index=False, compression="gzip"))
-        os.chmod(folder / grid.file, 0o644)  # committed files: readable by everyone
-        record["grids"][grid.file] = {
+        timings = {k: round(v, 1) for k, v in results.attrs["timings"].items()}
+        sidecar = folder / grid.file.replace(".csv.gz", ".json")
+        if timings["client"] == 0 and sidecar.is_file():  # everything came from the cache: keep the real cost
+            previous = json.loads(sidecar.read_text(encoding="utf-8"))
+            wall, timings = previous["wall_time_s"], previous["engine_timings_s"]
+        entry = {
             "grid": grid.name, "dataset": grid.profile, "subjects": list(grid.subjects),
             "dataset_fingerprint": data.fingerprint(),
             "minutes_per_subject": {str(s): round(data.subjects[s].n_windows * data.window_step / data.sampling_rate / 60, 1)
@@ -300,17 +329,18 @@ def run_study(out: str | os.PathLike = "results", grids: Sequence[StudyGrid] | N
             "attacks": list(grid.attacks) if not isinstance(grid.attacks, Mapping) else
             {k: dict(v) for k, v in grid.attacks.items()},
             "settings": [s.record() for s in grid.settings], "rows": int(len(tidy)),
-            "wall_time_s": round(wall, 1), "engine_timings_s": {k: round(v, 1) for k, v in results.attrs["timings"].items()},
+            "wall_time_s": round(wall, 1), "engine_timings_s": timings,
             "trained_folds": _fold_scores(data, grid, cache),
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "git_revision": _git_revision(), "versions": _versions(), "machine": _machine(),
         }
-        record.update({"git_revision": _git_revision(), "versions": _versions(), "machine": _machine()})
-        text = json.dumps(record, indent=1, sort_keys=True, default=str)
-        atomic_write(prov_path, lambda p: Path(p).write_text(text, encoding="utf-8"))
-        os.chmod(prov_path, 0o644)
+        atomic_write(folder / grid.file, lambda p: tidy.to_csv(p, index=False, compression="gzip"))
+        os.chmod(folder / grid.file, 0o644)
+        _write_json(sidecar, entry)
+        record = _assemble_provenance(folder)
         if progress:
             print(f"{grid.file}: {len(tidy)} rows in {wall:.0f} s", flush=True)
-    return record
+    return _assemble_provenance(folder)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
