@@ -107,7 +107,8 @@ def study_grids(attacks: Sequence[str] | Mapping[str, Mapping[str, Any]] = BOOK_
     - ``multi_step`` (Chapter 10): (N, S) in :data:`MULTI_STEP`, both states, the three samplers;
       TinyHAR on both profiles and DeepConvLSTM on the Wetlab-like one (DeepConvLSTM's 12-channel
       WEAR-like FedAvg passes alone would take another hour on two cores);
-    - ``ldp`` (Chapter 11): DeepConvLSTM, both states, the three samplers, :data:`LDP_VARIANTS`;
+    - ``ldp`` (Chapter 11): DeepConvLSTM, both states, the three samplers, :data:`LDP_VARIANTS` (clipping
+      of all layers' norm, which needs a backward pass per batch, on the Wetlab-like clients only);
     - ``single_step_aux`` (Chapter 9): trained models, the attacks of :data:`AUX_ATTACKS` (LLBG with
       confidences and LLG+ with impacts estimated on the other subjects' windows).
     """
@@ -120,9 +121,10 @@ def study_grids(attacks: Sequence[str] | Mapping[str, Mapping[str, Any]] = BOOK_
         multi = [_setting(m, st, sampler=sp, batch_size=n, n_steps=s)
                  for m in models for st in STATES for sp in SAMPLERS for n, s in MULTI_STEP]
         grids.append(StudyGrid("multi_step", profile, tuple(multi), attacks))
-    for profile in PROFILES:
+    for profile in PROFILES:  # all-layer clipping needs a backward pass per batch: Wetlab-like only
+        variants = LDP_VARIANTS if profile == "wetlab" else tuple(v for v in LDP_VARIANTS if v.scope != "all")
         ldp = [_setting("deepconvlstm", st, sampler=sp, ldp=v) for st in STATES for sp in SAMPLERS
-               for v in LDP_VARIANTS]
+               for v in variants]
         grids.append(StudyGrid("ldp", profile, tuple(ldp), attacks))
     for profile in PROFILES:
         aux = [_setting(m, "trained", sampler=sp) for m in MODELS for sp in SAMPLERS]
