@@ -107,6 +107,61 @@ def label_confusion(true_counts_per_batch, pred_counts_per_batch) -> np.ndarray:
     return out
 
 
+def class_acc_sorted_per_class(true_counts_per_batch, pred_counts_per_batch) -> np.ndarray:
+    """Per class: the share of its windows whose partner in the label-sorted pairing has its label.
+
+    Not used in a chapter yet. For every batch the true and predicted labels are sorted by class,
+    paired position by position and concatenated over the client's batches (as in
+    :func:`label_confusion`); class ``c``'s value is ``diag[c] / (windows of class c)``, NaN where the
+    client has no window of ``c``. See :func:`class_acc_sorted`.
+    """
+    conf = label_confusion(true_counts_per_batch, pred_counts_per_batch)
+    total = conf.sum(axis=1).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, np.diag(conf) / np.where(total > 0, total, 1.0), np.nan)
+
+
+def class_acc_sorted(true_counts_per_batch, pred_counts_per_batch) -> float:
+    """ClassAcc as the seed paper's *text* describes it: position-wise pairing of sorted label lists.
+
+    Not used in a chapter yet. The paper describes ClassAcc as the class-wise accuracy between the
+    label-sorted, concatenated reconstructed labels and the ground truth. Read literally, each batch's
+    true and predicted labels are sorted (``[0, 0, 1, 2, ...]``), paired position by position and
+    concatenated over the client's batches; per class, the share of its true windows paired with a
+    prediction of the same class (:func:`class_acc_sorted_per_class`); then the mean over the classes
+    the client has (as :func:`class_acc`).
+
+    The paper's *code* computes something else, which :func:`class_acc` implements: per batch, every
+    true label is matched to an unused equal predicted label (a multiset match, i.e.
+    ``min(n_bc, nhat_bc)`` hits for class ``c``), summed over batches, divided per class by the
+    class's windows and averaged with ``nanmean`` (github.com/mariusbock/leakage_har,
+    ``single_step_leakage.py`` and ``multi_step_leakage.py``, ``Leakage.main``: ``per_class_correct`` /
+    ``final_classAvgAcc``). The code uses the position-wise pairing only for its confusion matrices
+    (the paper's Fig. 4, :func:`label_confusion`), and its ``conf_mat.diagonal().mean()`` — which
+    would also have averaged in a 0 for every class the client lacks — is commented out.
+
+    Position-wise pairing is stricter: a class's hits can never exceed ``min(n_bc, nhat_bc)``, and
+    one miscounted class shifts every later position of the batch, so a batch with every class
+    present but one count off by one can lose hits in all classes sorted after it. Hence
+    ``class_acc_sorted <= class_acc``, with equality when every batch is predicted exactly.
+
+    Parameters
+    ----------
+    true_counts_per_batch, pred_counts_per_batch : array_like
+        ``(batches, C)`` true and predicted counts of one client; each batch's prediction must have
+        as many windows as the batch.
+
+    Returns
+    -------
+    float
+        The mean over the client's classes of :func:`class_acc_sorted_per_class`.
+    """
+    per_class = class_acc_sorted_per_class(true_counts_per_batch, pred_counts_per_batch)
+    if np.all(np.isnan(per_class)):
+        raise ValueError("the client has no windows.")
+    return float(np.nanmean(per_class))
+
+
 def summarize(true_counts_per_batch, pred_counts_per_batch) -> dict[str, float]:
     """LnAcc and LeAcc averaged over a client's batches, LeRecall, and the client's ClassAcc.
 
