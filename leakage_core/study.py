@@ -54,6 +54,13 @@ STATES: tuple[str, ...] = ("untrained", "trained")
 BOOK_ATTACKS: tuple[str, ...] = ("llg", "llg_star", "llbg", "ebi", "ilrg", "idlg", "existence")
 #: attacks that use the server's auxiliary data (the other subjects' windows), run on trained models
 AUX_ATTACKS: dict[str, dict[str, Any]] = {"llbg:aux": {"confidence": "aux"}, "llg_plus": {}}
+#: the attacks as the seed paper's public code ran them (leakage_core.attacks.paper_code); EBI is unchanged
+PAPER_CODE_ATTACKS: dict[str, dict[str, Any]] = {
+    "llg:code": {"variant": "paper_code"}, "llg_star:code": {"variant": "paper_code"},
+    "llbg:code": {"variant": "paper_code"}, "ebi": {}, "ilrg:code": {"variant": "paper_code"},
+}
+#: minutes per client of the reconciliation's short-client grid
+SHORT_MINUTES: float = 10.0
 #: (N, S) of the multi-step grid (S = 1 is the single-step grid)
 MULTI_STEP: tuple[tuple[int, int], ...] = ((100, 2), (100, 5), (500, 5))
 #: the paper's three defences; clipping on the last layer's norm (text) and on all layers' (code)
@@ -77,6 +84,7 @@ class StudyGrid:
     settings: tuple[Setting, ...]
     attacks: tuple[str, ...] | Mapping[str, Mapping[str, Any]]
     subjects: tuple[int, ...] = ATTACKED
+    minutes: float | None = None
 
     @property
     def file(self) -> str:
@@ -84,14 +92,15 @@ class StudyGrid:
         return f"{self.name}-{self.profile}.csv.gz"
 
 
-def study_dataset(profile: str, seed: int = 0):
+def study_dataset(profile: str, seed: int = 0, minutes: float | None = None):
     """The study's clients of one profile: :data:`N_SUBJECTS` subjects of real recording length.
 
-    Not used in a chapter yet.
+    Not used in a chapter yet. ``minutes`` shortens every recording (the reconciliation's short-client
+    grid: 10 minutes, as in the excerpts that Chapters 1-7 imitate).
     """
     from .data import make_synthetic
 
-    return make_synthetic(profile, n_subjects=N_SUBJECTS, minutes=None, seed=seed)
+    return make_synthetic(profile, n_subjects=N_SUBJECTS, minutes=minutes, seed=seed)
 
 
 def _setting(model: str, state: str, **fields) -> Setting:
@@ -110,7 +119,10 @@ def study_grids(attacks: Sequence[str] | Mapping[str, Mapping[str, Any]] = BOOK_
     - ``ldp`` (Chapter 11): DeepConvLSTM, both states, the three samplers, :data:`LDP_VARIANTS` (clipping
       of all layers' norm, which needs a backward pass per batch, on the Wetlab-like clients only);
     - ``single_step_aux`` (Chapter 9): trained models, the attacks of :data:`AUX_ATTACKS` (LLBG with
-      confidences and LLG+ with impacts estimated on the other subjects' windows).
+      confidences and LLG+ with impacts estimated on the other subjects' windows);
+    - ``reconcile`` (Chapter 12): the single-step settings with :data:`PAPER_CODE_ATTACKS`, plus untrained
+      models with the paper code's per-batch min-max input scaling (book and paper-code attacks);
+    - ``short_clients`` (Chapter 12): untrained single-step settings on clients of :data:`SHORT_MINUTES`.
     """
     grids = []
     for profile in PROFILES:
@@ -129,6 +141,15 @@ def study_grids(attacks: Sequence[str] | Mapping[str, Mapping[str, Any]] = BOOK_
     for profile in PROFILES:
         aux = [_setting(m, "trained", sampler=sp) for m in MODELS for sp in SAMPLERS]
         grids.append(StudyGrid("single_step_aux", profile, tuple(aux), AUX_ATTACKS))
+    both = {**{a: {} for a in BOOK_ATTACKS[:5]}, **PAPER_CODE_ATTACKS}
+    for profile in PROFILES:
+        plain = [_setting(m, st, sampler=sp) for m in MODELS for st in STATES for sp in SAMPLERS]
+        scaled = [_setting(m, "untrained", sampler=sp, scaling="batch_minmax") for m in MODELS for sp in SAMPLERS]
+        grids.append(StudyGrid("reconcile", profile, tuple(plain), PAPER_CODE_ATTACKS))
+        grids.append(StudyGrid("reconcile_minmax", profile, tuple(scaled), both))
+    for profile in PROFILES:
+        short = [_setting(m, "untrained", sampler=sp) for m in MODELS for sp in SAMPLERS]
+        grids.append(StudyGrid("short_clients", profile, tuple(short), BOOK_ATTACKS, minutes=SHORT_MINUTES))
     return grids
 
 
@@ -310,9 +331,9 @@ def run_study(out: str | os.PathLike = "results", grids: Sequence[StudyGrid] | N
     cache = cache_root(cache_dir)
     datasets = {}
     for grid in grids:
-        if grid.profile not in datasets:
-            datasets[grid.profile] = study_dataset(grid.profile)
-        data = datasets[grid.profile]
+        if (grid.profile, grid.minutes) not in datasets:
+            datasets[grid.profile, grid.minutes] = study_dataset(grid.profile, minutes=grid.minutes)
+        data = datasets[grid.profile, grid.minutes]
         t0 = time.perf_counter()
         results = run_grid(data, list(grid.settings), attacks=grid.attacks, subjects=list(grid.subjects),
                            cache_dir=cache, n_jobs=n_jobs, progress=progress)
@@ -324,7 +345,7 @@ def run_study(out: str | os.PathLike = "results", grids: Sequence[StudyGrid] | N
             previous = json.loads(sidecar.read_text(encoding="utf-8"))
             wall, timings = previous["wall_time_s"], previous["engine_timings_s"]
         entry = {
-            "grid": grid.name, "dataset": grid.profile, "subjects": list(grid.subjects),
+            "grid": grid.name, "dataset": grid.profile, "subjects": list(grid.subjects), "minutes": grid.minutes,
             "dataset_fingerprint": data.fingerprint(),
             "minutes_per_subject": {str(s): round(data.subjects[s].n_windows * data.window_step / data.sampling_rate / 60, 1)
                                     for s in data.subject_ids},

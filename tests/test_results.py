@@ -47,7 +47,7 @@ def test_provenance_records_every_results_file():
     for name, rec in prov["grids"].items():
         grid = next(g for g in study.study_grids() if g.file == name)
         assert rec["settings"] == [s.record() for s in grid.settings], f"{name} was computed with other settings"
-        assert rec["dataset_fingerprint"] == study.study_dataset(rec["dataset"]).fingerprint()
+        assert rec["dataset_fingerprint"] == study.study_dataset(rec["dataset"], minutes=grid.minutes).fingerprint()
         assert rec["rows"] == len(pd.read_csv(RESULTS / name)) and rec["wall_time_s"] > 0
         for fold in rec["trained_folds"]:  # leave-one-subject-out: the attacked client is never trained on
             assert fold["held_out"] not in fold["training_subjects"]
@@ -75,7 +75,7 @@ def test_random_slice_recomputes_identically(draw, tmp_path):
     cell = cells.iloc[rng.integers(len(cells))]
     setting = _setting_of(grid, cell)
     stored = pool[(pool.subject == cell.subject) & np.logical_and.reduce([pool[c] == cell[c] for c in SETTING_COLUMNS])]
-    fresh = run_grid(study.study_dataset(grid.profile), [setting], attacks=grid.attacks, subjects=[int(cell.subject)],
+    fresh = run_grid(study.study_dataset(grid.profile, minutes=grid.minutes), [setting], attacks=grid.attacks, subjects=[int(cell.subject)],
                      cache_dir=tmp_path, progress=False)
     assert len(fresh) == len(stored), f"{name}: {len(fresh)} rows recomputed vs {len(stored)} stored"
     merged = stored.merge(fresh, on=["attack", "batch"], suffixes=("_stored", "_fresh"))
