@@ -1,7 +1,8 @@
 """The experiment engine: a grid of settings x clients, cached, resumable and parallel.
 
-Not used in a chapter yet: the study chapters (sampling, trained models, multi-step updates, local DP,
-the paper reproduced) are to be written on it. The paper's study is a grid (datasets x models x untrained/trained x samplers
+Introduced in Chapter 8: the study chapters (8 sampling, 9 trained models, 10 multi-step updates, 11 local
+DP, 12 the paper reproduced) are written on it, through the precomputed grids of :mod:`leakage_core.study`.
+The paper's study is a grid (datasets x models x untrained/trained x samplers
 x (N, S) x LDP variants x attacks x every leave-one-subject-out client). :func:`run_grid` runs it so
 that each expensive thing happens once:
 
@@ -47,7 +48,7 @@ METRICS: tuple[str, ...] = ("ln_acc", "le_acc", "le_recall", "class_acc")
 class Setting:
     """One cell of the grid: how the client computes its update and which model it computes it on.
 
-    Not used in a chapter yet. Every field but ``model`` defaults to the paper's single-step setting.
+    Introduced in Chapter 8. Every field but ``model`` defaults to the paper's single-step setting.
 
     Attributes
     ----------
@@ -292,7 +293,7 @@ def run_grid(
 ) -> pd.DataFrame:
     """Attack every client of ``dataset`` under every setting: one row per (subject, setting, attack, batch).
 
-    Not used in a chapter yet.
+    Introduced in Chapter 8.
 
     Parameters
     ----------
@@ -453,7 +454,7 @@ def _assemble(done: dict, settings: Sequence[Setting], subjects: list[int], spec
 def score(results: pd.DataFrame, by: Iterable[str] | None = None, per_client: bool = False) -> pd.DataFrame:
     """LnAcc, LeAcc, LeRecall and ClassAcc per client, then their mean and spread over clients.
 
-    Not used in a chapter yet.
+    Introduced in Chapter 8.
 
     Parameters
     ----------

@@ -124,7 +124,7 @@ def class_acc_sorted_per_class(true_counts_per_batch, pred_counts_per_batch) -> 
 def class_acc_sorted(true_counts_per_batch, pred_counts_per_batch) -> float:
     """ClassAcc as the seed paper's *text* describes it: position-wise pairing of sorted label lists.
 
-    Not used in a chapter yet. The paper describes ClassAcc as the class-wise accuracy between the
+    Introduced in Chapter 12. The paper describes ClassAcc as the class-wise accuracy between the
     label-sorted, concatenated reconstructed labels and the ground truth. Read literally, each batch's
     true and predicted labels are sorted (``[0, 0, 1, 2, ...]``), paired position by position and
     concatenated over the client's batches; per class, the share of its true windows paired with a

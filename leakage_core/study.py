@@ -95,7 +95,7 @@ class StudyGrid:
 def study_dataset(profile: str, seed: int = 0, minutes: float | None = None):
     """The study's clients of one profile: :data:`N_SUBJECTS` subjects of real recording length.
 
-    Not used in a chapter yet. ``minutes`` shortens every recording (the reconciliation's short-client
+    Introduced in Chapter 8. ``minutes`` shortens every recording (the reconciliation's short-client
     grid: 10 minutes, as in the excerpts that Chapters 1-7 imitate).
     """
     from .data import make_synthetic
@@ -211,7 +211,7 @@ def results_dir(root: str | os.PathLike | None = None) -> Path:
 def load_results(name: str, profile: str | None = None, root: str | os.PathLike | None = None) -> pd.DataFrame:
     """A precomputed grid as :func:`leakage_core.grid.run_grid` returns it (plus a ``dataset`` column).
 
-    Not used in a chapter yet.
+    Introduced in Chapter 8.
 
     Parameters
     ----------
@@ -235,7 +235,7 @@ def load_results(name: str, profile: str | None = None, root: str | os.PathLike 
 
 
 def provenance(root: str | os.PathLike | None = None) -> dict:
-    """The provenance record written with the results (see :func:`run_study`). Not used in a chapter yet."""
+    """The provenance record written with the results (see :func:`run_study`). Introduced in Chapter 8."""
     return json.loads((results_dir(root) / "provenance.json").read_text(encoding="utf-8"))
 
 

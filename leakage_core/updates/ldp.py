@@ -5,7 +5,7 @@ experiment engine builds each clean update once and derives every LDP variant fr
 all layers' norm (``scope="all"``, what the paper's code does) needs one extra number from the client's
 pass, the squared norm of the other layers' gradient.
 
-Not used in a chapter yet: the study chapters on local DP will be written on it.
+Introduced in Chapter 11 (local DP).
 """
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ from .update import LastLayerUpdate
 @dataclass(frozen=True)
 class LDP:
     """Local differential privacy applied by the client to its update.
+
+    Introduced in Chapter 11.
 
     Parameters
     ----------
@@ -61,7 +63,7 @@ def ldp_label(ldp: LDP | None) -> str:
 def privatize(update: LastLayerUpdate, ldp: LDP, seed: int = 0, rest_sq_norm: float | None = None) -> LastLayerUpdate:
     """Clip, then add Gaussian noise to, the last-layer update (local DP as in the paper).
 
-    Not used in a chapter yet. Clipping scales weight and bias gradients jointly by
+    Introduced in Chapter 11. Clipping scales weight and bias gradients jointly by
     ``min(1, rho / ||g||)`` where ``||g||`` is the last layer's L2 norm (``scope="last_layer"``) or
     includes ``rest_sq_norm``, the squared norm of all other layers (``scope="all"``). Noise is i.i.d.
     ``N(0, sigma^2)`` per element, from a seeded generator.
