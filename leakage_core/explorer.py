@@ -1,0 +1,538 @@
+"""The interactive explorer: one client's batch, attacked under a setting the reader picks.
+
+Pipeline stage 7, beside :mod:`leakage_core.plots` (data -> sampling -> updates -> attacks -> metrics ->
+experiments / grid -> plots, **explorer**). It only calls the public functions of the earlier stages:
+:func:`~leakage_core.data.make_synthetic` for a small embedded dataset,
+:func:`~leakage_core.models.build_model` or :func:`~leakage_core.training.fold_model` for the server's
+model, :func:`~leakage_core.sampling.make_batches`, :func:`~leakage_core.updates.fedsgd_update` /
+:func:`~leakage_core.updates.fedavg_update` and :func:`~leakage_core.updates.privatize` for the update,
+the attack registry :data:`~leakage_core.attacks.ATTACKS`, and :mod:`leakage_core.metrics`.
+
+Three layers, introduced in Chapter 13:
+
+- :func:`explore` — a plain function: settings in, an :class:`ExplorerView` of plain values out;
+- :func:`plot_explorer` — draws a view (true vs recovered histogram, bias gradient, metrics);
+- :func:`explorer_panel` — ipywidgets controls that call the two on every change.
+
+Expensive objects (the dataset, the server's model, each attack's preparation, each batch's clean
+update) are cached in memory with :func:`functools.lru_cache`, keyed by plain values, so moving a
+control recomputes only what it changes; LDP is post-processing of the cached clean update. Trained
+models are the engine's leave-one-subject-out checkpoints, cached on disk as well.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+#: the small embedded dataset the explorer attacks (per profile): 4 subjects of 5 minutes each
+EXPLORER_DATA: dict[str, Any] = {"n_subjects": 4, "minutes": 5, "seed": 0}
+#: training of the ``state="trained"`` models: a few epochs with a larger learning rate than the
+#: paper's 1e-4, so that a leave-one-subject-out model trains in seconds on a CPU
+EXPLORER_TRAINING: dict[str, Any] = {"epochs": 3, "lr": 1e-3}
+#: local learning rate of multi-step (FedAvg) updates, the paper's
+FEDAVG_LR = 1e-4
+STATES: tuple[str, ...] = ("untrained", "trained")
+
+
+@dataclass(frozen=True)
+class ExplorerView:
+    """One attacked batch: the setting, what the server saw, what the attack recovered, and the scores.
+
+    Not imported by a chapter (it is what :func:`explore` returns). Every field is a plain Python value
+    (str, int, float, tuples of them, or None), so a view can be compared, hashed and printed.
+
+    Attributes
+    ----------
+    profile, model, state, sampler, attack : str
+        The setting (see :func:`explore`).
+    batch_size, n_steps, client, batch, seed : int
+        ``N``, ``S``, the attacked subject, the batch index and the seed.
+    sigma, rho : float or None
+        LDP noise and clipping applied by the client (None: off).
+    class_names : tuple of str
+        Class names, index 0 = NULL.
+    true_counts, recovered_counts : tuple of int
+        The batch's label histogram and the attack's reconstruction (both sum to ``N``).
+    bias_grad : tuple of float
+        The last-layer bias gradient the server received (after LDP).
+    ln_acc, le_acc, class_acc : float
+        LnAcc and LeAcc of the batch, and ClassAcc computed over this one batch (every class present
+        in the batch weighs equally; Chapter 7's ClassAcc averages over all of a client's batches).
+    n_batches : int
+        How many batches of ``N`` windows the client has under this sampler.
+    training_subjects : tuple of int
+        Subjects the server's model was trained on (empty for an untrained model); never ``client``.
+    model_macro_f1 : float or None
+        Macro-F1 of the trained model on the attacked (held-out) client; None when untrained.
+    """
+
+    profile: str
+    model: str
+    state: str
+    sampler: str
+    batch_size: int
+    n_steps: int
+    sigma: float | None
+    rho: float | None
+    attack: str
+    client: int
+    batch: int
+    seed: int
+    class_names: tuple[str, ...]
+    true_counts: tuple[int, ...]
+    recovered_counts: tuple[int, ...]
+    bias_grad: tuple[float, ...]
+    ln_acc: float
+    le_acc: float
+    class_acc: float
+    n_batches: int
+    training_subjects: tuple[int, ...]
+    model_macro_f1: float | None
+
+    @property
+    def ldp_label(self) -> str:
+        """``"no LDP"`` or e.g. ``"clip 0.1 + noise 0.01"``."""
+        parts = ([f"clip {self.rho:g}"] if self.rho is not None else []) + (
+            [f"noise {self.sigma:g}"] if self.sigma is not None else [])
+        return " + ".join(parts) if parts else "no LDP"
+
+
+# ---------------------------------------------------------------------------------------------
+# input checks: one clear ValueError per bad argument
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _off_or_positive(name: str, v: Any) -> float | None:
+    """LDP parameters: None or 0 switch the mechanism off; otherwise a positive finite number."""
+    if v is None:
+        return None
+    ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+    if not ok:
+        raise ValueError(f"{name} must be None, 0 (off) or a positive number, got {v!r}.")
+    return float(v) if v > 0 else None
+
+
+def _check(profile, model, state, sampler, batch_size, n_steps, sigma, rho, attack, client, batch, seed):
+    """The arguments of :func:`explore`, normalised, or one ValueError naming the first bad one."""
+    from .attacks import ATTACKS
+    from .data import PROFILES
+    from .models import MODELS
+    from .sampling import SAMPLERS
+
+    choices = [("profile", profile, tuple(PROFILES)), ("model", model, tuple(MODELS)), ("state", state, STATES),
+               ("sampler", sampler, SAMPLERS), ("attack", attack, tuple(ATTACKS))]
+    for name, value, allowed in choices:
+        if value not in allowed:
+            raise ValueError(f"{name} must be one of {allowed}, got {value!r}.")
+    for name, value, low in (("batch_size (N)", batch_size, 1), ("n_steps (S)", n_steps, 1), ("client", client, 0),
+                             ("batch", batch, 0), ("seed", seed, 0)):
+        if not _is_int(value) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
+    if batch_size % n_steps:
+        raise ValueError(f"n_steps (S) = {n_steps} must divide batch_size (N) = {batch_size} (equal local batches).")
+    return _off_or_positive("sigma", sigma), _off_or_positive("rho", rho)
+
+
+# ---------------------------------------------------------------------------------------------
+# cached stages (keys are plain values only)
+
+
+@functools.lru_cache(maxsize=2)
+def _dataset(profile: str):
+    from .data import make_synthetic
+
+    return make_synthetic(profile, **EXPLORER_DATA)
+
+
+def _client_ids(profile: str) -> list[int]:
+    return _dataset(profile).subject_ids
+
+
+@functools.lru_cache(maxsize=16)
+def _server_model(profile: str, model: str, state: str, client: int | None, seed: int, cache_dir: str | None):
+    """The model the server sends: untrained (``client`` is None) or the LOSO model of ``client``."""
+    data = _dataset(profile)
+    if state == "untrained":
+        from .models import build_model
+
+        return build_model(model, data.num_channels, data.num_classes, seed=seed)
+    from . import training
+
+    config = training.TrainConfig(seed=seed, **EXPLORER_TRAINING)
+    return training.fold_model(data, model, held_out=client, config=config, cache_dir=cache_dir, progress=False)
+
+
+def _model_for(profile, model, state, client, seed, cache_dir):
+    """The server's model for this client, checked never to have seen the client (LOSO)."""
+    from .experiments import check_unseen
+
+    net = _server_model(profile, model, state, client if state == "trained" else None, seed, cache_dir)
+    check_unseen(net, client)  # raises if the attacked client is in the model's training data
+    return net
+
+
+@functools.lru_cache(maxsize=64)
+def _prepared(profile, model, state, client, seed, cache_dir, attack):
+    """The attack's preparation for this model (once per model and attack), with the LOSO server's data."""
+    from .attacks import ATTACKS
+
+    net = _model_for(profile, model, state, client, seed, cache_dir)
+    data = _dataset(profile)
+    aux = None
+    if ATTACKS[attack].requires() == "model+aux":  # the server's own data: every subject but the client
+        aux = data.windows_of([s for s in data.subject_ids if s != client])
+    return ATTACKS[attack].prepare_with(net, aux)
+
+
+@functools.lru_cache(maxsize=32)
+def _batches(profile, client, sampler, batch_size, seed) -> tuple:
+    from .sampling import make_batches
+
+    return tuple(make_batches(_dataset(profile).subjects[client].labels, batch_size, sampler, seed=seed))
+
+
+@functools.lru_cache(maxsize=256)
+def _clean_update(profile, model, state, client, seed, cache_dir, sampler, batch_size, n_steps, batch):
+    """The client's un-privatized update of one batch (dropout seeded by ``seed + batch``, as the engine does)."""
+    from .updates import fedavg_update, fedsgd_update
+
+    net = _model_for(profile, model, state, client, seed, cache_dir)
+    sub = _dataset(profile).subjects[client]
+    idx = _batches(profile, client, sampler, batch_size, seed)[batch]
+    x, y = sub.windows[idx], sub.labels[idx]
+    if n_steps == 1:
+        update = fedsgd_update(net, x, y, seed=seed + batch)
+    else:
+        update = fedavg_update(net, x, y, n_steps=n_steps, lr=FEDAVG_LR, seed=seed + batch)
+    return update, np.bincount(y, minlength=net.classifier.out_features)
+
+
+# ---------------------------------------------------------------------------------------------
+# the plain function
+
+
+def explore(
+    profile: str = "wetlab",
+    model: str = "deepconvlstm",
+    state: str = "untrained",
+    sampler: str = "shuffle",
+    batch_size: int = 100,
+    n_steps: int = 1,
+    sigma: float | None = None,
+    rho: float | None = None,
+    attack: str = "llbg",
+    client: int = 1,
+    batch: int = 0,
+    seed: int = 0,
+    cache_dir: str | None = None,
+) -> ExplorerView:
+    """Attack one batch of one client under the given setting and score the reconstruction.
+
+    Introduced in Chapter 13. The client (a subject of a small embedded synthetic dataset,
+    :data:`EXPLORER_DATA`) cuts its windows into batches with ``sampler``, computes its update of the
+    server's model on batch ``batch`` (FedSGD for ``S = 1``, otherwise FedAvg with ``S`` local steps at
+    the paper's learning rate 1e-4), applies local DP (clipping to ``rho``, then Gaussian noise ``sigma``,
+    on the last layer), and the server runs ``attack`` on what it receives. A trained server model is the
+    leave-one-subject-out checkpoint of the attacked client (:func:`leakage_core.training.fold_model`,
+    :data:`EXPLORER_TRAINING`): trained on the other subjects only, never on ``client`` (checked).
+    Attacks that need auxiliary data get the other subjects' windows, the LOSO server's own data.
+
+    Results are the same as :func:`leakage_core.experiments.attack_client` gives for that batch.
+
+    Parameters
+    ----------
+    profile : {"wear", "wetlab"}
+        Which dataset the synthetic clients imitate.
+    model : {"deepconvlstm", "tinyhar"}
+        The HAR classifier.
+    state : {"untrained", "trained"}
+        The paper's initialisation (seeded by ``seed``) or the client's LOSO model (trained once, then
+        loaded from the checkpoint cache: the first call per client, model and seed takes seconds).
+    sampler : {"shuffle", "sequential", "balanced"}
+        How the client cuts its windows into batches.
+    batch_size : int
+        ``N``, windows per update.
+    n_steps : int
+        ``S``, local SGD steps (1 = FedSGD); must divide ``N``.
+    sigma, rho : float or None
+        LDP noise standard deviation and clipping bound; None or 0 switch them off.
+    attack : str
+        A name of :data:`leakage_core.attacks.ATTACKS` (e.g. ``"llbg"``, ``"ebi"``, ``"ilrg"``, ``"llg_star"``).
+    client : int
+        The attacked subject (1 to 4).
+    batch : int
+        Which of the client's batches (0 to ``n_batches - 1``).
+    seed : int
+        Seeds the model's initialisation and training, the sampler, dropout and the LDP noise.
+    cache_dir : str or None
+        Checkpoint cache folder (default: ``$LEAKAGE_HAR_CACHE`` or the user's cache directory).
+
+    Returns
+    -------
+    ExplorerView
+        Plain values: the setting, true and recovered counts, the bias gradient, LnAcc, LeAcc, ClassAcc.
+
+    Raises
+    ------
+    ValueError
+        One clear message for the first bad argument (unknown name, ``S`` not dividing ``N``, a client or
+        batch that does not exist), or if the server's model was trained on the attacked client.
+    """
+    from .metrics import class_acc, le_acc, ln_acc
+
+    sigma, rho = _check(profile, model, state, sampler, batch_size, n_steps, sigma, rho, attack, client, batch, seed)
+    clients = _client_ids(profile)
+    if client not in clients:
+        raise ValueError(f"client must be one of the subjects {clients}, got {client!r}.")
+    client, batch, batch_size, n_steps, seed = int(client), int(batch), int(batch_size), int(n_steps), int(seed)
+    cache_dir = None if cache_dir is None else str(cache_dir)
+    n_batches = len(_batches(profile, client, sampler, batch_size, seed))
+    if n_batches == 0:
+        raise ValueError(f"batch_size (N) = {batch_size} is more than client {client}'s "
+                         f"{_dataset(profile).subjects[client].n_windows} windows: choose a smaller N.")
+    if batch >= n_batches:
+        n_windows = _dataset(profile).subjects[client].n_windows
+        raise ValueError(f"batch must be below {n_batches}: client {client} has {n_windows} windows, i.e. "
+                         f"{n_batches} batches of N = {batch_size}; got batch {batch}.")
+    key = (profile, model, state, client, seed, cache_dir)
+    net = _model_for(*key)
+    clean, true = _clean_update(*key, sampler, batch_size, n_steps, batch)
+    update = clean
+    if sigma is not None or rho is not None:
+        from .updates import LDP, privatize
+
+        update = privatize(clean, LDP(sigma=sigma, rho=rho), seed=seed + batch)
+    from .attacks import ATTACKS
+
+    pred = ATTACKS[attack].count(update, _prepared(*key, attack))
+    info = getattr(net, "checkpoint_info", None)
+    return ExplorerView(
+        profile=profile, model=model, state=state, sampler=sampler, batch_size=batch_size, n_steps=n_steps,
+        sigma=sigma, rho=rho, attack=attack, client=client, batch=batch, seed=seed,
+        class_names=tuple(_dataset(profile).class_names),
+        true_counts=tuple(int(v) for v in true), recovered_counts=tuple(int(v) for v in pred),
+        bias_grad=tuple(float(v) for v in update.bias_grad),
+        ln_acc=ln_acc(true, pred), le_acc=le_acc(true, pred), class_acc=class_acc(true[None, :], np.asarray(pred)[None, :]),
+        n_batches=n_batches, training_subjects=tuple(int(s) for s in getattr(net, "training_subjects", ())),
+        model_macro_f1=None if info is None else float(info["macro_f1"]),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# the view
+
+
+_MODEL_NAMES = {"deepconvlstm": "DeepConvLSTM", "tinyhar": "TinyHAR"}
+
+
+def describe(view: ExplorerView) -> str:
+    """A one-line summary of a view's setting, e.g. ``"wetlab, DeepConvLSTM (untrained), shuffle, N=100, S=1, no LDP"``.
+
+    Not used in a chapter yet (:func:`plot_explorer` puts it in its title).
+    """
+    state = view.state if view.model_macro_f1 is None else f"trained, macro-F1 {view.model_macro_f1:.2f}"
+    return (f"{view.profile}, {_MODEL_NAMES.get(view.model, view.model)} ({state}), {view.sampler}, "
+            f"N={view.batch_size}, S={view.n_steps}, {view.ldp_label}; client {view.client}, batch {view.batch}")
+
+
+def plot_explorer(view: ExplorerView, axes=None, legend: bool = True, title: bool = True):
+    """Draw a view: true vs recovered label histogram (left) and the bias gradient the server saw (right).
+
+    Introduced in Chapter 13. Bars take the book's class colours (:func:`leakage_core.plots.class_colors`;
+    NULL in its own light grey): the true count filled, the recovered count hatched beside it. The
+    histogram's title holds the setting and the three metrics.
+
+    Parameters
+    ----------
+    view : ExplorerView
+        From :func:`explore`.
+    axes : pair of matplotlib Axes, optional
+        Where to draw (histogram, bias gradient); a new figure if omitted.
+    legend : bool
+        Draw the legend (pass False for all but one row of a multi-row figure: one legend per figure).
+    title : bool
+        Put the setting and the metrics in the histogram's title.
+
+    Returns
+    -------
+    tuple of matplotlib Axes
+        ``(histogram axes, bias-gradient axes)``.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    from .plots import class_colors
+
+    if not isinstance(view, ExplorerView):
+        raise ValueError(f"plot_explorer draws an ExplorerView from explore(...), got {type(view).__name__}.")
+    names = list(view.class_names)
+    c_ = len(names)
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(max(10.0, 0.75 * c_), 3.8), gridspec_kw={"width_ratios": [1.5, 1]})
+    ax_h, ax_b = axes
+    colors = [class_colors(names)[n] for n in names]
+    pos = np.arange(c_)
+    ax_h.bar(pos - 0.2, view.true_counts, width=0.4, color=colors, edgecolor="0.25", linewidth=0.6)
+    ax_h.bar(pos + 0.2, view.recovered_counts, width=0.4, color="white", edgecolor="0.15", hatch="////",
+             linewidth=0.6)
+    ax_h.set_xticks(pos, names, rotation=60, ha="right", fontsize=7)
+    ax_h.set_xlabel("class")
+    ax_h.set_ylabel(f"windows in batch (N = {view.batch_size})")
+    if legend:
+        handles = [Patch(facecolor="0.55", edgecolor="0.25", label="true count (secret)"),
+                   Patch(facecolor="white", edgecolor="0.15", hatch="////", label=f"recovered by {view.attack}")]
+        ax_h.legend(handles=handles, frameon=False, fontsize=8, loc="upper right")
+    if title:
+        ax_h.set_title(f"{describe(view)}\n{view.attack}: LnAcc {view.ln_acc:.2f}, LeAcc {view.le_acc:.2f}, "
+                       f"ClassAcc {view.class_acc:.2f}", fontsize=8.5, loc="left")
+    ax_b.bar(pos, view.bias_grad, color=colors, edgecolor="0.25", linewidth=0.6)
+    ax_b.axhline(0, color="k", lw=0.7)
+    ax_b.set_xticks(pos, names, rotation=60, ha="right", fontsize=7)
+    ax_b.set_xlabel("class")
+    ax_b.set_ylabel("bias gradient $\\partial L / \\partial b_c$")
+    if title:
+        ax_b.set_title("what the server received", fontsize=8.5, loc="left")
+    ax_h.figure.tight_layout()
+    return ax_h, ax_b
+
+
+# ---------------------------------------------------------------------------------------------
+# the control panel
+
+#: choices offered by :func:`explorer_panel` (any other valid value can be passed to :func:`explore`)
+PANEL_CHOICES: dict[str, tuple] = {
+    "batch_size": (20, 50, 100, 200, 300),
+    "n_steps": (1, 2, 5, 10),
+    "sigma": (0.0, 0.001, 0.003, 0.01, 0.03, 0.1),
+    "rho": (0.0, 0.01, 0.03, 0.1, 0.3, 1.0),
+}
+
+
+def explorer_panel(**initial):
+    """An ipywidgets control panel over :func:`explore` and :func:`plot_explorer`, redrawn on every change.
+
+    Introduced in Chapter 13. Controls: dataset profile, model, untrained / trained, sampler, ``N``,
+    ``S``, LDP ``sigma`` and ``rho``, attack, client, batch and seed. A setting that cannot be shown
+    (e.g. a batch the client does not have) prints the error instead of a figure. Needs ``ipywidgets``
+    (installed in Colab and by the book's requirements).
+
+    Parameters
+    ----------
+    **initial
+        Starting values for :func:`explore`'s arguments (its defaults otherwise).
+
+    Returns
+    -------
+    ipywidgets.VBox
+        The panel; ``panel.controls`` maps each argument name to its widget and ``panel.state`` holds the
+        last ``"view"`` (an :class:`ExplorerView`) or ``"error"`` (a message).
+    """
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    from .attacks import ATTACKS
+    from .data import PROFILES
+    from .models import MODELS
+    from .sampling import SAMPLERS
+
+    values = {"profile": "wetlab", "model": "deepconvlstm", "state": "untrained", "sampler": "shuffle",
+              "batch_size": 100, "n_steps": 1, "sigma": 0.0, "rho": 0.0, "attack": "llbg", "client": 1,
+              "batch": 0, "seed": 0}
+    unknown = sorted(set(initial) - set(values) - {"cache_dir"})
+    if unknown:
+        raise ValueError(f"explorer_panel has no control {unknown[0]!r}; controls: {list(values)}.")
+    cache_dir = initial.pop("cache_dir", None)
+    values.update(initial)
+    for name in ("sigma", "rho"):  # the sliders show "off" as 0
+        values[name] = _off_or_positive(name, values[name]) or 0.0
+
+    def off(options):
+        return [("off" if v == 0 else f"{v:g}", v) for v in options]
+
+    def with_value(options, v):
+        return tuple(sorted(set(options) | {v}))
+
+    layout = widgets.Layout(width="250px")
+    style = {"description_width": "70px"}
+    controls = {
+        "profile": widgets.Dropdown(options=tuple(PROFILES), description="dataset"),
+        "model": widgets.Dropdown(options=tuple(MODELS), description="model"),
+        "state": widgets.ToggleButtons(options=STATES, description="model state"),
+        "sampler": widgets.Dropdown(options=SAMPLERS, description="sampler"),
+        "batch_size": widgets.SelectionSlider(options=with_value(PANEL_CHOICES["batch_size"], values["batch_size"]),
+                                              description="N"),
+        "n_steps": widgets.SelectionSlider(options=with_value(PANEL_CHOICES["n_steps"], values["n_steps"]),
+                                           description="S"),
+        "sigma": widgets.SelectionSlider(options=off(with_value(PANEL_CHOICES["sigma"], values["sigma"])),
+                                         description="LDP sigma"),
+        "rho": widgets.SelectionSlider(options=off(with_value(PANEL_CHOICES["rho"], values["rho"])),
+                                       description="LDP rho"),
+        "attack": widgets.Dropdown(options=tuple(ATTACKS), description="attack"),
+        "client": widgets.Dropdown(options=_client_ids(values["profile"]), description="client"),
+        "batch": widgets.IntSlider(min=0, max=0, description="batch"),
+        "seed": widgets.BoundedIntText(min=0, max=99, description="seed"),
+    }
+    for w in controls.values():
+        w.style = style
+        if not isinstance(w, widgets.ToggleButtons):
+            w.layout = layout
+        if hasattr(w, "continuous_update"):
+            w.continuous_update = False
+    out = widgets.Output()
+    state: dict[str, Any] = {"view": None, "error": None, "busy": False}
+
+    def set_batch_range():
+        """The batch slider spans the client's batches (the same number for every sampler)."""
+        v = controls
+        n_windows = _dataset(v["profile"].value).subjects[v["client"].value].n_windows
+        top = max(0, n_windows // v["batch_size"].value - 1)
+        v["batch"].max = top
+        v["batch"].value = min(v["batch"].value, top)
+
+    def redraw(_change=None):
+        if state["busy"]:
+            return
+        state["busy"] = True
+        try:
+            set_batch_range()
+        finally:
+            state["busy"] = False
+        args = {k: w.value for k, w in controls.items()}
+        with out:
+            out.clear_output(wait=True)
+            try:
+                view = explore(**args, cache_dir=cache_dir)
+            except ValueError as err:
+                state.update(view=None, error=str(err))
+                print(f"This setting cannot be shown: {err}")
+                return
+            state.update(view=view, error=None)
+            plot_explorer(view)
+            plt.show()
+
+    state["busy"] = True  # set the starting values without drawing once per control
+    try:
+        for k, w in controls.items():
+            if k != "batch":
+                w.value = values[k]
+        set_batch_range()
+        controls["batch"].value = min(values["batch"], controls["batch"].max)
+    finally:
+        state["busy"] = False
+    for w in controls.values():
+        w.observe(redraw, names="value")
+    columns = [["profile", "model", "sampler", "attack"], ["batch_size", "n_steps", "sigma", "rho"],
+               ["client", "batch", "seed"]]
+    grid = widgets.HBox([widgets.VBox([controls[k] for k in column]) for column in columns])
+    panel = widgets.VBox([controls["state"], grid, out])
+    panel.controls = controls
+    panel.state = state
+    redraw()
+    return panel

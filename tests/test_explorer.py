@@ -1,0 +1,204 @@
+"""The explorer (Chapter 13): its plain function agrees with the public pipeline, and its view and panel work.
+
+The reference in every comparison is computed with the public API directly (``build_model`` /
+``fold_model``, ``attack_client``, ``fedsgd_update`` / ``fedavg_update``, the metrics), never with the
+explorer's own helpers.
+"""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from leakage_core import explorer
+from leakage_core.attacks import ATTACKS
+from leakage_core.data import make_synthetic
+from leakage_core.experiments import attack_client
+from leakage_core.explorer import EXPLORER_DATA, EXPLORER_TRAINING, ExplorerView, explore, plot_explorer
+from leakage_core.metrics import class_acc, le_acc, ln_acc
+from leakage_core.models import build_model
+from leakage_core.updates import LDP, fedavg_update, fedsgd_update
+
+
+def _reference(view: ExplorerView, model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """True counts, predicted counts and bias gradient of the view's batch, via the public pipeline."""
+    data = make_synthetic(view.profile, **EXPLORER_DATA)
+    client = data.subjects[view.client]
+    ldp = None if view.sigma is None and view.rho is None else LDP(sigma=view.sigma, rho=view.rho)
+    aux = data.windows_of([s for s in data.subject_ids if s != view.client])
+    df = attack_client(model, client.windows, client.labels, sampler=view.sampler, batch_size=view.batch_size,
+                       attacks=[view.attack], aux=aux, n_steps=view.n_steps, lr=explorer.FEDAVG_LR, ldp=ldp,
+                       seed=view.seed, max_batches=view.batch + 1, subject=view.client)
+    row = df[df["batch"] == view.batch].iloc[0]
+    from leakage_core.sampling import make_batches
+
+    idx = make_batches(client.labels, view.batch_size, view.sampler, seed=view.seed)[view.batch]
+    x, y = client.windows[idx], client.labels[idx]
+    if view.n_steps == 1:
+        update = fedsgd_update(model, x, y, seed=view.seed + view.batch, ldp=ldp)
+    else:
+        update = fedavg_update(model, x, y, n_steps=view.n_steps, lr=explorer.FEDAVG_LR, seed=view.seed + view.batch,
+                               ldp=ldp)
+    return row["true"], row["pred"], update.bias_grad
+
+
+def _check_against_reference(view: ExplorerView, model) -> None:
+    true, pred, bias = _reference(view, model)
+    assert view.true_counts == tuple(int(v) for v in true)
+    assert view.recovered_counts == tuple(int(v) for v in pred)
+    np.testing.assert_allclose(view.bias_grad, bias, rtol=0, atol=1e-12)
+    assert view.ln_acc == ln_acc(true, pred)
+    assert view.le_acc == le_acc(true, pred)
+    assert view.class_acc == class_acc(true[None, :], pred[None, :])
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(),
+    dict(sampler="sequential", attack="ebi", batch=2, n_steps=2),
+    dict(profile="wear", model="tinyhar", attack="llg_star", sigma=0.01, rho=0.1, client=3, batch_size=50, batch=4),
+    dict(attack="llg_plus", sampler="balanced", seed=2, batch=1),  # needs the server's auxiliary data
+    dict(attack="ilrg", n_steps=5, sigma=0.003, client=2),
+])
+def test_explore_equals_the_public_pipeline_untrained(kwargs):
+    view = explore(**kwargs)
+    data = make_synthetic(view.profile, **EXPLORER_DATA)
+    model = build_model(view.model, data.num_channels, data.num_classes, seed=view.seed)
+    _check_against_reference(view, model)
+    assert view.training_subjects == () and view.model_macro_f1 is None
+    assert view.n_batches == data.subjects[view.client].n_windows // view.batch_size
+
+
+def test_trained_state_is_the_loso_checkpoint_and_never_attacks_a_training_subject(tmp_path):
+    from leakage_core.training import TrainConfig, fold_model
+
+    view = explore(model="tinyhar", state="trained", client=2, batch=1, attack="ebi", cache_dir=tmp_path)
+    data = make_synthetic(view.profile, **EXPLORER_DATA)
+    assert 2 not in view.training_subjects
+    assert view.training_subjects == tuple(s for s in data.subject_ids if s != 2)
+    assert 0.0 <= view.model_macro_f1 <= 1.0
+    model = fold_model(data, "tinyhar", held_out=2, config=TrainConfig(seed=0, **EXPLORER_TRAINING),
+                       cache_dir=tmp_path, progress=False)  # loaded from the checkpoint the explorer trained
+    assert list((tmp_path / "checkpoints").glob("*.pt"))
+    _check_against_reference(view, model)
+    # another client gets its own model, which has not seen it either
+    other = explore(model="tinyhar", state="trained", client=3, attack="ebi", cache_dir=tmp_path)
+    assert 3 not in other.training_subjects and 2 in other.training_subjects
+
+
+def test_a_model_that_saw_the_client_is_refused(tmp_path, monkeypatch):
+    from leakage_core import training
+
+    def seen_model(dataset, model_name, held_out, **_):
+        net = build_model(model_name, dataset.num_channels, dataset.num_classes, seed=0)
+        net.training_subjects = tuple(dataset.subject_ids)  # includes the attacked client
+        return net
+
+    monkeypatch.setattr(training, "fold_model", seen_model)
+    with pytest.raises(ValueError, match="unseen"):
+        explore(state="trained", client=1, cache_dir=tmp_path / "seen")
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_counts_are_non_negative_integers_summing_to_n(draw):
+    n = draw.draw(st.sampled_from([20, 50, 100]), label="N")
+    kwargs = dict(
+        profile=draw.draw(st.sampled_from(["wetlab", "wear"])),
+        model=draw.draw(st.sampled_from(["deepconvlstm", "tinyhar"])),
+        sampler=draw.draw(st.sampled_from(["shuffle", "sequential", "balanced"])),
+        batch_size=n,
+        n_steps=draw.draw(st.sampled_from([s for s in (1, 2, 5) if n % s == 0])),
+        sigma=draw.draw(st.sampled_from([None, 0, 0.01, 0.1])),
+        rho=draw.draw(st.sampled_from([None, 0, 0.1])),
+        attack=draw.draw(st.sampled_from(sorted(ATTACKS))),
+        client=draw.draw(st.integers(1, 4)),
+        seed=draw.draw(st.integers(0, 2)),
+    )
+    kwargs["batch"] = draw.draw(st.integers(0, 599 // n - 1))
+    view = explore(**kwargs)
+    c = len(view.class_names)
+    for counts in (view.true_counts, view.recovered_counts):
+        assert len(counts) == c and all(isinstance(v, int) and v >= 0 for v in counts)
+        assert sum(counts) == n
+    assert len(view.bias_grad) == c and all(isinstance(v, float) and np.isfinite(v) for v in view.bias_grad)
+    for metric in (view.ln_acc, view.le_acc, view.class_acc):
+        assert isinstance(metric, float) and 0.0 <= metric <= 1.0
+    assert view.sigma in (None, 0.01, 0.1) and view.rho in (None, 0.1)  # 0 means off
+    hash(view)  # plain values only
+
+
+@pytest.mark.parametrize("kwargs, names", [
+    (dict(profile="opportunity"), "profile"),
+    (dict(model="resnet"), "model"),
+    (dict(state="pretrained"), "state"),
+    (dict(sampler="random"), "sampler"),
+    (dict(attack="dlg"), "attack"),
+    (dict(batch_size=0), "batch_size"),
+    (dict(batch_size=10.0), "batch_size"),
+    (dict(n_steps=3), "n_steps"),
+    (dict(sigma=-0.1), "sigma"),
+    (dict(rho=float("nan")), "rho"),
+    (dict(client=7), "client"),
+    (dict(batch=5), "batch"),
+    (dict(batch=-1), "batch"),
+    (dict(batch_size=1000), "batch_size"),
+    (dict(seed=True), "seed"),
+])
+def test_bad_input_gives_one_clear_error(kwargs, names):
+    with pytest.raises(ValueError, match=names) as err:
+        explore(**kwargs)
+    assert "\n" not in str(err.value)
+
+
+def test_moving_a_dp_slider_reuses_the_cached_update():
+    explore(batch=3)
+    before = explorer._clean_update.cache_info()
+    noisy = explore(batch=3, sigma=0.01)
+    after = explorer._clean_update.cache_info()
+    assert after.hits == before.hits + 1 and after.misses == before.misses
+    assert noisy.true_counts == explore(batch=3).true_counts
+
+
+def test_plot_explorer_draws_one_labelled_view():
+    view = explore(attack="ebi")
+    ax_h, ax_b = plot_explorer(view)
+    c = len(view.class_names)
+    assert len(ax_h.patches) == 2 * c and len(ax_b.patches) == c
+    for ax in (ax_h, ax_b):
+        assert ax.get_xlabel() and ax.get_ylabel()
+    assert ax_h.get_legend() is not None and ax_b.get_legend() is None
+    assert f"LnAcc {view.ln_acc:.2f}" in ax_h.get_title(loc="left")
+    assert ax_h.patches[0].get_facecolor() == (0.85, 0.85, 0.85, 1.0)  # NULL's colour
+    plt.close("all")
+    fig, axes = plt.subplots(2, 2)
+    plot_explorer(view, axes=axes[0])
+    plot_explorer(view, axes=axes[1], legend=False)
+    assert sum(ax.get_legend() is not None for ax in axes.ravel()) == 1
+    plt.close("all")
+    with pytest.raises(ValueError, match="ExplorerView"):
+        plot_explorer({"true_counts": (1,)})
+
+
+def test_panel_controls_call_the_function():
+    pytest.importorskip("ipywidgets")
+    from leakage_core.explorer import explorer_panel
+
+    panel = explorer_panel(attack="ebi", sigma=0.02)
+    assert panel.state["error"] is None and panel.state["view"] == explore(attack="ebi", sigma=0.02)
+    assert set(panel.controls) == {"profile", "model", "state", "sampler", "batch_size", "n_steps", "sigma", "rho",
+                                   "attack", "client", "batch", "seed"}
+    panel.controls["batch"].value = 4
+    panel.controls["batch_size"].value = 300  # the client has one batch of 300: the slider follows
+    assert panel.controls["batch"].max == 0 and panel.state["view"].batch == 0
+    panel.controls["sampler"].value = "sequential"
+    assert panel.state["view"] == explore(sampler="sequential", batch_size=300, attack="ebi", sigma=0.02)
+    plt.close("all")
+    broken = explorer_panel(n_steps=3)  # S = 3 does not divide N = 100: the panel says so instead of drawing
+    assert broken.state["view"] is None and "divide" in broken.state["error"]
+    with pytest.raises(ValueError, match="no control"):
+        explorer_panel(colour="red")
