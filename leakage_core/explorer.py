@@ -24,18 +24,21 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Mapping
 
 import numpy as np
 
-#: the small embedded dataset the explorer attacks (per profile): 4 subjects of 5 minutes each
-EXPLORER_DATA: dict[str, Any] = {"n_subjects": 4, "minutes": 5, "seed": 0}
+from .grid import STATES
+
+#: the small embedded dataset the explorer attacks (per profile): 4 subjects of 5 minutes each (read-only:
+#: the in-memory caches are keyed by the other arguments only)
+EXPLORER_DATA: Mapping[str, Any] = MappingProxyType({"n_subjects": 4, "minutes": 5, "seed": 0})
 #: training of the ``state="trained"`` models: a few epochs with a larger learning rate than the
 #: paper's 1e-4, so that a leave-one-subject-out model trains in seconds on a CPU
-EXPLORER_TRAINING: dict[str, Any] = {"epochs": 3, "lr": 1e-3}
+EXPLORER_TRAINING: Mapping[str, Any] = MappingProxyType({"epochs": 3, "lr": 1e-3})
 #: local learning rate of multi-step (FedAvg) updates, the paper's
 FEDAVG_LR = 1e-4
-STATES: tuple[str, ...] = ("untrained", "trained")
 
 
 @dataclass(frozen=True)
@@ -285,7 +288,9 @@ def explore(
         One clear message for the first bad argument (unknown name, ``S`` not dividing ``N``, a client or
         batch that does not exist), or if the server's model was trained on the attacked client.
     """
+    from .attacks import ATTACKS
     from .metrics import class_acc, le_acc, ln_acc
+    from .updates import LDP, privatize
 
     sigma, rho = _check(profile, model, state, sampler, batch_size, n_steps, sigma, rho, attack, client, batch, seed)
     clients = _client_ids(profile)
@@ -304,13 +309,9 @@ def explore(
     key = (profile, model, state, client, seed, cache_dir)
     net = _model_for(*key)
     clean, true = _clean_update(*key, sampler, batch_size, n_steps, batch)
-    update = clean
+    update = clean  # local DP is post-processing of the cached clean update, as in the experiment engine
     if sigma is not None or rho is not None:
-        from .updates import LDP, privatize
-
         update = privatize(clean, LDP(sigma=sigma, rho=rho), seed=seed + batch)
-    from .attacks import ATTACKS
-
     pred = ATTACKS[attack].count(update, _prepared(*key, attack))
     info = getattr(net, "checkpoint_info", None)
     return ExplorerView(
