@@ -295,6 +295,29 @@ def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
+def distinct_labels_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Mean distinct labels per batch of the results' clients, per dataset and sampler, next to the real data's.
+
+    Introduced in Chapter 9. Computed from the ``true`` counts of one model, state and attack (the batches
+    do not depend on them); the real datasets' figures are those the generator is calibrated to
+    (:data:`leakage_core.data.profiles.TARGETS`, for batches of 100 windows; NaN where the dataset papers
+    give none or for other batch sizes). Batches of one size only: pass rows of one ``batch_size``.
+    """
+    from .data.profiles import TARGETS
+    from .sampling import batch_composition
+
+    if results["batch_size"].nunique() != 1:
+        raise ValueError("pass the rows of one batch size (e.g. results[results.batch_size == 100]).")
+    first = results[["model", "state", "attack"]].iloc[0]
+    one = results[(results.model == first.model) & (results.state == first.state) & (results.attack == first.attack)]
+    study_values = one.groupby(["dataset", "sampler"])["true"].apply(
+        lambda t: float(batch_composition(np.stack(t.to_list()))["distinct"].mean()))
+    n = int(results["batch_size"].iloc[0])  # the real figures are for batches of 100 windows
+    real = {(d, s): TARGETS[d].get(f"distinct_labels_{s}", (np.nan,))[0] if n == 100 else np.nan
+            for d, s in study_values.index}
+    return pd.DataFrame({"study clients": study_values, "real dataset": pd.Series(real)}).rename_axis(["dataset", "sampler"])
+
+
 def _git_revision() -> str:
     here = Path(__file__).resolve().parents[1]
     try:
