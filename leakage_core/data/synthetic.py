@@ -6,6 +6,7 @@ Two independent parts per subject: a **label timeline** calibrated to the real d
 """
 from __future__ import annotations
 
+import math
 import zlib
 
 import numpy as np
@@ -16,6 +17,25 @@ from .windowing import sliding_windows
 
 SAMPLING_RATE = 50
 
+_SIN = np.frompyfunc(math.sin, 1, 1)
+_EXP = np.frompyfunc(math.exp, 1, 1)
+
+
+def _sin(x):
+    """``sin`` evaluated by the C library for every element, so the data are the same on every CPU.
+
+    NumPy evaluates float64 ``sin``/``exp`` of arrays with its own AVX-512 kernels where the CPU has
+    them and with the C library elsewhere; the two differ in the last bit for a few values, which made
+    the generated windows (and every cache key and committed result that hashes them) depend on the
+    machine. Element-wise ``math`` calls cost ~0.1 s per million values.
+    """
+    return _SIN(x).astype(np.float64) if np.ndim(x) else math.sin(x)
+
+
+def _exp(x):
+    """``exp`` evaluated by the C library for every element (see :func:`_sin`)."""
+    return _EXP(x).astype(np.float64) if np.ndim(x) else math.exp(x)
+
 
 def _rng(seed: int, *keys: object) -> np.random.Generator:
     """A generator keyed by (seed, keys): subject k's data never depends on how many subjects exist."""
@@ -25,7 +45,7 @@ def _rng(seed: int, *keys: object) -> np.random.Generator:
 
 def _lognormal(rng: np.random.Generator, mean: float, sigma: float, size=None) -> np.ndarray:
     """Log-normal draws with the given *mean* (not median)."""
-    return rng.lognormal(np.log(mean) - sigma**2 / 2, sigma, size=size)
+    return rng.lognormal(math.log(mean) - sigma**2 / 2, sigma, size=size)
 
 
 def label_timeline(profile: Profile, minutes: float | None, rng: np.random.Generator) -> np.ndarray:
@@ -38,8 +58,8 @@ def label_timeline(profile: Profile, minutes: float | None, rng: np.random.Gener
     ``actions`` profiles (Wetlab) draw short actions by the real class shares, repeating the previous
     action with ``repeat_prob`` (protocol steps). ``minutes=None`` gives the real-size recording.
     """
-    gap_scale = float(np.exp(rng.normal(0.0, profile.subject_scale_sigma)))
-    bout_scale = float(np.exp(rng.normal(0.0, 0.15)))
+    gap_scale = float(_exp(rng.normal(0.0, profile.subject_scale_sigma)))
+    bout_scale = float(_exp(rng.normal(0.0, 0.15)))
     if minutes is None:
         lo, hi = profile.minutes_range
         target_s = None if profile.structure == "blocks" else rng.uniform(lo, hi) * 60
@@ -113,8 +133,8 @@ def _class_patterns(profile: Profile, seed: int, difficulty: float) -> dict[str,
     burst = np.zeros(c)
     for k in range(1, c):
         f = fam[profile.families[profile.class_names[k]]]
-        freq[k] = f["freq"] * np.exp(rng.normal(0, 0.25 * spread))
-        amp[k] = f["amp"] * np.exp(rng.normal(0, spread, ch))
+        freq[k] = f["freq"] * _exp(rng.normal(0, 0.25 * spread))
+        amp[k] = f["amp"] * _exp(rng.normal(0, spread, ch))
         amp2[k] = rng.uniform(0.0, 0.5, ch) * amp[k]
         grav[k] = f["grav"] + rng.normal(0, 0.3 * spread, ch)
         phase[k] = f["phase"] + rng.normal(0, spread, ch)
@@ -128,8 +148,8 @@ def _signals(labels: np.ndarray, pat: dict, profile: Profile, rng: np.random.Gen
     """Continuous signals for one subject's label timeline (unit: the profile's; 1 g = gravity)."""
     ch = len(profile.channels)
     t_all = np.arange(labels.size) / SAMPLING_RATE
-    f_scale = np.exp(rng.normal(0, 0.08 * difficulty))
-    a_scale = np.exp(rng.normal(0, 0.2 * difficulty, ch))
+    f_scale = _exp(rng.normal(0, 0.08 * difficulty))
+    a_scale = _exp(rng.normal(0, 0.2 * difficulty, ch))
     orient = rng.normal(0, 0.15 * difficulty, ch)
     out = np.empty((labels.size, ch))
     change = np.flatnonzero(np.diff(labels)) + 1
@@ -141,12 +161,12 @@ def _signals(labels: np.ndarray, pat: dict, profile: Profile, rng: np.random.Gen
             walk -= np.linspace(0, 1, e - s)[:, None] * walk[-1]
             out[s:e] = pat["grav"][0] + rng.normal(0, 0.2, ch) + walk
             continue
-        f = pat["freq"][k] * f_scale * np.exp(rng.normal(0, 0.04))
+        f = pat["freq"][k] * f_scale * _exp(rng.normal(0, 0.04))
         ph = rng.uniform(0, 2 * np.pi)
-        x = pat["amp"][k] * a_scale * np.sin(2 * np.pi * f * t + pat["phase"][k] + ph)
-        x = x + pat["amp2"][k] * a_scale * np.sin(4 * np.pi * f * t + 2 * (pat["phase"][k] + ph))
+        x = pat["amp"][k] * a_scale * _sin(2 * np.pi * f * t + pat["phase"][k] + ph)
+        x = x + pat["amp2"][k] * a_scale * _sin(4 * np.pi * f * t + 2 * (pat["phase"][k] + ph))
         if pat["burst"][k]:  # exercise repetitions: motion comes in bursts
-            x = x * (0.5 + 0.5 * np.sin(np.pi * f / 3 * t) ** 2)
+            x = x * (0.5 + 0.5 * _sin(np.pi * f / 3 * t) ** 2)
         out[s:e] = pat["grav"][k] + x
     out += orient
     drift = np.cumsum(rng.normal(0, 0.002, (labels.size, ch)), axis=0)
