@@ -1,13 +1,17 @@
 """The real-format loader: layouts, label spellings, and one clear error per kind of bad input."""
 from pathlib import Path
 
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from leakage_core.data import PROFILES, load_dataset, load_real
+from leakage_core.data import (DATA_ENV, EXCERPT_FILES, PROFILES, data_dir, get_profile, load_dataset, load_excerpts,
+                               load_real, read_excerpt_csv)
 
-EXCERPTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-excerpts"
+#: 400 rows of each public excerpt (licence: tests/fixtures/excerpts/README.md)
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "excerpts"
 
 
 def write_subject(folder: Path, k: int, dataset: str, labels: list[str], n_channels: int | None = None) -> Path:
@@ -92,14 +96,66 @@ def test_unknown_subject(tmp_path):
         load_real(tmp_path, "wetlab", subjects=[5])
 
 
-@pytest.mark.skipif(not EXCERPTS.is_dir(), reason="real excerpts (../shared) not available")
-def test_real_wetlab_excerpt_loads(tmp_path):
-    raw = pd.read_csv(EXCERPTS / "wetlab_0_10.csv", header=None,
+def test_excerpt_fixture_converted_to_processed_format_loads(tmp_path):
+    """A real Wetlab excerpt written in the processed sbj_<k>.csv format reads back unchanged."""
+    raw = pd.read_csv(FIXTURES / "wetlab_0_10.csv", header=None,
                       names=["idx", "time", "sbj", "acc_x", "acc_y", "acc_z", "action", "task"])
     out = raw[["sbj", "acc_x", "acc_y", "acc_z", "action"]].rename(columns={"sbj": "sbj_id", "action": "label"})
     out.to_csv(tmp_path / "sbj_1.csv", index=False)
     d = load_real(tmp_path, "wetlab")
     s = d.subjects[1]
     assert s.n_windows == 1 + (len(raw) - 50) // 25
-    assert 0.3 < np.mean(s.sample_labels == 0) < 0.95
-    assert len(np.unique(s.labels)) >= 2
+    np.testing.assert_allclose(s.signals, raw[["acc_x", "acc_y", "acc_z"]].to_numpy(np.float32))
+    assert set(np.unique(s.sample_labels)) == {0, d.class_names.index("pouring")}
+
+
+@pytest.mark.parametrize("dataset", ["wear", "wetlab"])
+def test_excerpts_load_as_three_channel_clients(dataset):
+    d = load_excerpts(FIXTURES, dataset)
+    assert d.num_channels == 3 and d.subject_ids == [1, 2] and d.class_names == get_profile(dataset).class_names
+    for k, name in enumerate(EXCERPT_FILES[dataset], start=1):
+        raw = pd.read_csv(FIXTURES / name, header=None, keep_default_na=False)
+        cols = [2, 3, 4] if dataset == "wear" else [3, 4, 5]
+        s = d.subjects[k]
+        np.testing.assert_allclose(s.signals, raw[cols].to_numpy(np.float32))
+        names = raw[5 if dataset == "wear" else 6].replace({"": "null", "null_class": "null"})
+        assert [d.class_names[i] for i in s.sample_labels] == list(names)
+        assert s.n_windows == 1 + (len(raw) - 50) // 25
+    assert len(np.unique(np.concatenate([d.subjects[k].labels for k in d.subject_ids]))) >= 3
+
+
+def test_excerpts_default_folder_is_the_data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv(DATA_ENV, str(tmp_path))
+    assert data_dir() == tmp_path
+    with pytest.raises(FileNotFoundError, match="python data_download.py excerpts"):
+        load_excerpts(dataset="wear")
+    (tmp_path / "excerpts").mkdir()
+    for name in EXCERPT_FILES["wear"]:
+        shutil.copy(FIXTURES / name, tmp_path / "excerpts" / name)
+    assert load_excerpts(dataset="wear").subject_ids == [1, 2]
+    with pytest.raises(FileNotFoundError, match="python data_download.py wetlab"):
+        load_real(dataset="wetlab")
+
+
+def test_data_dir_default_without_the_variable(monkeypatch, tmp_path):
+    monkeypatch.delenv(DATA_ENV, raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert data_dir() == tmp_path / "leakage_har"
+    assert data_dir("~/x") == Path("~/x").expanduser()
+
+
+def test_excerpt_bad_input(tmp_path):
+    (tmp_path / "short.csv").write_text("1,2,3\n")
+    with pytest.raises(ValueError, match="3 columns, but a wear excerpt has 6"):
+        read_excerpt_csv(tmp_path / "short.csv", "wear")
+    lines = (FIXTURES / "wear_0_10.csv").read_text().splitlines()
+    lines[10] = lines[10].replace(lines[10].split(",")[2], "oops", 1)
+    (tmp_path / "nan.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match="1 rows with missing or non-numeric acceleration values"):
+        read_excerpt_csv(tmp_path / "nan.csv", "wear")
+    with pytest.raises(ValueError, match="6 columns, but a wetlab excerpt has 8"):
+        read_excerpt_csv(FIXTURES / "wear_0_10.csv", "wetlab")
+    lines[10] = ",".join(lines[11].split(",")[:5] + ["dancing"])
+    (tmp_path / "label.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=r"unknown label\(s\) \['dancing'\]"):
+        read_excerpt_csv(tmp_path / "label.csv", "wear")

@@ -7,13 +7,14 @@ from __future__ import annotations
 from .dataset import HARDataset, SubjectData
 from .profiles import PROFILES, TARGETS, Profile, get_profile
 from .scaling import SCALINGS, check_scaling, scale_batch
-from .real import find_subject_files, load_real, read_subject_csv
+from .real import (DATA_ENV, EXCERPT_FILES, data_dir, find_subject_files, load_excerpts, load_real,
+                   read_excerpt_csv, read_subject_csv)
 from .stats import bout_table, class_shares, distinct_per_batch, label_statistics
 from .synthetic import label_timeline, make_synthetic
 from .windowing import sliding_windows
 
 __all__ = [
-    "HARDataset", "SubjectData", "PROFILES", "TARGETS", "Profile", "get_profile", "find_subject_files",
+    "HARDataset", "SubjectData", "DATA_ENV", "EXCERPT_FILES", "data_dir", "load_excerpts", "read_excerpt_csv", "PROFILES", "TARGETS", "Profile", "get_profile", "find_subject_files",
     "load_real", "read_subject_csv", "bout_table", "class_shares", "distinct_per_batch", "label_statistics",
     "label_timeline", "make_synthetic", "SCALINGS", "check_scaling", "scale_batch", "sliding_windows", "load_dataset",
 ]
