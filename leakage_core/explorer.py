@@ -149,9 +149,9 @@ def _check(profile, model, state, sampler, batch_size, n_steps, sigma, rho, atta
 
 @functools.lru_cache(maxsize=2)
 def _dataset(profile: str):
-    from .data import make_synthetic
+    from .data import book_dataset
 
-    return make_synthetic(profile, **EXPLORER_DATA)
+    return book_dataset(profile, **EXPLORER_DATA)
 
 
 def _client_ids(profile: str) -> list[int]:

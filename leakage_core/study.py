@@ -96,11 +96,13 @@ def study_dataset(profile: str, seed: int = 0, minutes: float | None = None):
     """The study's clients of one profile: :data:`N_SUBJECTS` subjects of real recording length.
 
     Introduced in Chapter 8. ``minutes`` shortens every recording (the reconciliation's short-client
-    grid: 10 minutes, as in the excerpts that Chapters 1-7 imitate).
+    grid: 10 minutes, as in the excerpts that Chapters 1-7 imitate). With ``$LEAKAGE_HAR_SOURCE=real``
+    and the data downloaded, the first :data:`N_SUBJECTS` real subjects (see
+    :func:`leakage_core.data.book_dataset`).
     """
-    from .data import make_synthetic
+    from .data import book_dataset
 
-    return make_synthetic(profile, n_subjects=N_SUBJECTS, minutes=minutes, seed=seed)
+    return book_dataset(profile, n_subjects=N_SUBJECTS, minutes=minutes, seed=seed)
 
 
 def _setting(model: str, state: str, **fields) -> Setting:
@@ -191,16 +193,28 @@ def results_dir(root: str | os.PathLike | None = None) -> Path:
     """Where the committed results are: ``root``, else ``$LEAKAGE_HAR_RESULTS``, else the repository's ``results/``.
 
     Not used in a chapter yet. The repository's folder is found next to the installed package (an
-    editable install or a clone) or above the current folder (a chapter runs in ``chapters/``).
+    editable install or a clone) or above the current folder (a chapter runs in ``chapters/``). With
+    ``$LEAKAGE_HAR_SOURCE=real`` the default is ``results-real/`` instead: grids computed on the real
+    data by ``LEAKAGE_HAR_SOURCE=real python -m leakage_core.study --out results-real``.
     """
+    from .data import SOURCE_ENV, data_source
+
     if root is not None:
         return Path(root).expanduser()
     if os.environ.get(RESULTS_ENV):
         return Path(os.environ[RESULTS_ENV]).expanduser()
-    candidates = [Path(__file__).resolve().parents[1] / "results", Path.cwd() / "results", Path.cwd().parent / "results"]
+    folder = "results-real" if data_source() == "real" else "results"
+    candidates = [Path(__file__).resolve().parents[1] / folder, Path.cwd() / folder, Path.cwd().parent / folder]
     for path in candidates:
         if (path / "provenance.json").is_file():
             return path
+    if folder == "results-real":
+        raise FileNotFoundError(
+            f"${SOURCE_ENV}=real, but the study's grids on the real data were not found (looked in "
+            + ", ".join(str(p) for p in candidates)
+            + "). Download the data (python data_download.py all), then compute them once in the repository "
+            f"folder with `{SOURCE_ENV}=real python -m leakage_core.study --out results-real --jobs 2` (hours on a "
+            f"CPU; see Chapter 14), or set ${RESULTS_ENV} to a folder that holds them.")
     raise FileNotFoundError(
         "the study's precomputed results were not found (looked in "
         + ", ".join(str(p) for p in candidates)
@@ -425,7 +439,7 @@ def run_study(out: str | os.PathLike = "results", grids: Sequence[StudyGrid] | N
             wall, timings = previous["wall_time_s"], previous["engine_timings_s"]
         entry = {
             "grid": grid.name, "dataset": grid.profile, "subjects": list(grid.subjects), "minutes": grid.minutes,
-            "dataset_fingerprint": data.fingerprint(),
+            "dataset_fingerprint": data.fingerprint(), "data_source": data.source,
             "minutes_per_subject": {str(s): round(data.subjects[s].n_windows * data.window_step / data.sampling_rate / 60, 1)
                                     for s in data.subject_ids},
             "attacks": list(grid.attacks) if not isinstance(grid.attacks, Mapping) else

@@ -186,7 +186,7 @@ def make_synthetic(
 ) -> HARDataset:
     """Generate a HAR-like federated dataset: one continuous 50 Hz recording per subject.
 
-    Introduced in Chapter 1.
+    Introduced in Chapter 2.
 
     Parameters
     ----------
