@@ -36,7 +36,7 @@ _LAYOUTS = ("", "raw/inertial/50hz", "raw/inertial", "data/{name}/raw/inertial/5
 def data_dir(root: str | os.PathLike | None = None) -> Path:
     """The data folder: ``root`` if given, else ``$LEAKAGE_HAR_DATA``, else ``$XDG_DATA_HOME/leakage_har``.
 
-    Not used in a chapter yet. Nothing is created here (no work at import or lookup).
+    Introduced in Chapter 14. Nothing is created here (no work at import or lookup).
     """
     if root is not None:
         return Path(root).expanduser()
@@ -116,7 +116,7 @@ def load_real(
 ) -> HARDataset:
     """Load the real WEAR or Wetlab data into the same dataset object the generator returns.
 
-    Not used in a chapter yet.
+    Introduced in Chapter 14.
 
     Parameters
     ----------
@@ -184,7 +184,7 @@ def load_excerpts(
 ) -> HARDataset:
     """Load the two public 10-minute excerpts of one dataset as a 3-channel :class:`HARDataset`.
 
-    Not used in a chapter yet. Each file becomes one client (ids 1 and 2, minutes 0-10 and 10-20 of
+    Introduced in Chapter 14. Each file becomes one client (ids 1 and 2, minutes 0-10 and 10-20 of
     the *same* recording, so the two clients are one person: never train on one and call the other
     unseen). The excerpts hold one wrist's three axes, also for WEAR (whose full data has 12 channels):
     a model for them is built with ``data.num_channels == 3``.
@@ -192,7 +192,8 @@ def load_excerpts(
     Parameters
     ----------
     root : path, optional
-        Folder holding the excerpt CSVs; default ``data_dir() / "excerpts"`` (where
+        Folder holding the excerpt CSVs (or gzip-compressed ``<name>.csv.gz`` copies, as the book's
+        ``chapters/data/real_excerpts/``); default ``data_dir() / "excerpts"`` (where
         ``python data_download.py excerpts`` puts them).
     dataset : {"wear", "wetlab"}
         Which excerpts (and class list).
@@ -201,7 +202,8 @@ def load_excerpts(
     """
     prof = get_profile(dataset)
     root = data_dir() / "excerpts" if root is None else Path(root)
-    paths = [root / name for name in EXCERPT_FILES[prof.name]]
+    paths = [root / name if (root / name).is_file() or not (root / f"{name}.gz").is_file() else root / f"{name}.gz"
+             for name in EXCERPT_FILES[prof.name]]
     missing = [p.name for p in paths if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"excerpt files {missing} not found in {root}; download them with "

@@ -28,7 +28,7 @@ SOURCES = ("synthetic", "real")
 def data_source() -> str:
     """``"synthetic"`` or ``"real"``: the value of ``$LEAKAGE_HAR_SOURCE`` (default ``"synthetic"``).
 
-    Not used in a chapter yet.
+    Introduced in Chapter 14.
     """
     value = os.environ.get(SOURCE_ENV, "synthetic").strip().lower() or "synthetic"
     if value not in SOURCES:
@@ -40,7 +40,7 @@ def data_source() -> str:
 def real_data_available(profile: str) -> bool:
     """Whether ``data_dir()/<profile>`` holds per-subject CSVs that :func:`load_real` can read.
 
-    Not used in a chapter yet.
+    Introduced in Chapter 14.
     """
     try:
         find_subject_files(data_dir() / get_profile(profile).name, get_profile(profile).name)
