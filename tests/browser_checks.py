@@ -182,12 +182,11 @@ _PHONE = r"""
     if (r.width === 0 || r.height === 0 || r.right <= vw + slack) continue;
     const s = getComputedStyle(e);
     if (s.visibility === 'hidden' || s.position === 'fixed') continue;
-    let box = null;
+    let box = null;  // the nearest ancestor that scrolls or clips and fits on the screen
     for (let a = e.parentElement; a && a !== document.body; a = a.parentElement) {
-      const as = getComputedStyle(a);
-      if (as.overflowX !== 'visible') { box = a; break; }
+      if (getComputedStyle(a).overflowX !== 'visible' && a.getBoundingClientRect().right <= vw + slack) { box = a; break; }
     }
-    if (box && box.getBoundingClientRect().right <= vw + slack) {
+    if (box) {
       if (e.tagName === 'TABLE' && !scrolls(getComputedStyle(box)))
         problems.push('table cut off instead of scrolling in its box: ' + describe(e));
       continue;
