@@ -11,12 +11,14 @@ Registered in _config.yml (`sphinx.local_extensions`). It
   stopped with "Identifier 'THEBE_JS_URL' has already been declared";
 - gives the figures that notebook cells draw their alt text from `chapters/figure_alt.yml`, keyed by
   notebook and cell id, so the notebooks' code cells and outputs stay as executed (myst-nb would use the
-  image's file name).
+  image's file name); a figure inside a saved widget (the explorer panel) gets its text through
+  `widget_alt.js`, loaded with the widgets embedder.
 
 Nothing here reaches the network.
 """
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -72,12 +74,19 @@ def _set_figure_alt(app: Sphinx, doctree: nodes.document) -> None:
             continue
         texts = alts[cell_id]
         texts = [texts] if isinstance(texts, str) else list(texts)
+        texts = [" ".join(str(t).split()) for t in texts]
         images = [im for im in container.findall(nodes.image) if im.get("alt") in (None, "", im.get("uri"))]
-        if len(images) != len(texts):
+        widgets = [r for r in container.findall(nodes.raw) if "widget-view+json" in r.astext()]
+        if len(images) + (1 if widgets else 0) != len(texts):
             logger.warning(f"{source.name} cell {cell_id}: {len(texts)} alt text(s) in "
-                           f"{app.config.figure_alt_file} for {len(images)} figure(s)", location=docname)
+                           f"{app.config.figure_alt_file} for {len(images)} figure(s) and "
+                           f"{len(widgets)} widget(s)", location=docname)
         for image, text in zip(images, texts):
-            image["alt"] = " ".join(str(text).split())
+            image["alt"] = text
+        if widgets and len(texts) > len(images):
+            # The widgets embedder draws saved figures without alt text; widget_alt.js copies this one onto them.
+            note = f'<span class="widget-image-alt" hidden>{html.escape(texts[len(images)])}</span>'
+            widgets[-1].parent.append(nodes.raw("", note, format="html"))
         used.add(cell_id)
     for cell_id in sorted(set(alts) - used):
         logger.warning(f"{app.config.figure_alt_file}: {source.stem} has no code cell {cell_id!r}",
