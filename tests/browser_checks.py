@@ -61,13 +61,13 @@ class BrowserMissing(RuntimeError):
 
 def chromium_path() -> str:
     """The system Chromium (Playwright's own browser download is not used)."""
-    candidates = [os.environ.get("LEAKAGE_HAR_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
-                  shutil.which("chromium-browser")]
+    chosen = os.environ.get("LEAKAGE_HAR_CHROMIUM")
+    candidates = [chosen] if chosen else ["/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")]
     for path in candidates:
         if path and os.access(path, os.X_OK):
             return path
     raise BrowserMissing(
-        f"Chromium not found (looked for /usr/bin/chromium). Install it from the system packages: "
+        f"Chromium not found (looked for {', '.join(p for p in candidates if p) or '/usr/bin/chromium'}). Install it from the system packages: "
         f"`{INSTALL_CHROMIUM}` (Debian; .ci/run does this), or set LEAKAGE_HAR_CHROMIUM=/path/to/chromium.")
 
 
@@ -214,31 +214,43 @@ class PageReport:
         return f"{self.path}:\n" + "\n".join(f"  - {p}" for p in self.problems) if self.problems else self.path
 
 
+@contextlib.contextmanager
+def launch_browser():
+    """The system Chromium under Playwright, with a fresh empty profile; one per process is enough."""
+    executable = chromium_path()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
 class BookChecker:
-    """One Chromium for a whole run; pages are checked one after the other.
+    """Checks pages one after the other, each in a fresh browser context, in one Chromium.
 
     root: the built HTML (e.g. `_build/html`); source_root: the folder whose notebooks the Colab links name;
     repository: `{"url": ..., "branch": ..., "path_to_book": ...}` as in _config.yml (None: skip Colab checks);
-    screenshots: a folder for one JPEG per page (None: no screenshots).
+    screenshots: a folder for one JPEG per page (None: no screenshots); browser: a running one from
+    `launch_browser()` to share (Playwright's synchronous API allows one per thread), or None to start one.
     """
 
     def __init__(self, root: Path, *, source_root: Path | None = None, repository: dict | None = None,
-                 screenshots: Path | None = None, timeout_ms: int = 20_000):
+                 screenshots: Path | None = None, timeout_ms: int = 20_000, browser=None):
         self.root = Path(root).resolve()
         self.source_root = Path(source_root).resolve() if source_root else None
         self.repository = repository
         self.screenshots = Path(screenshots) if screenshots else None
         self.timeout_ms = timeout_ms
+        self.browser = browser
         self._stack = contextlib.ExitStack()
 
     # -- set-up -------------------------------------------------------------------------------------------
     def __enter__(self) -> "BookChecker":
-        executable = chromium_path()
-        pw = self._stack.enter_context(sync_playwright())
+        if self.browser is None:
+            self.browser = self._stack.enter_context(launch_browser())
         self.base = self._stack.enter_context(serve(self.root))
         self.host = urlsplit(self.base).netloc
-        self.browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS, headless=True)
-        self._stack.callback(self.browser.close)
         if self.screenshots:
             self.screenshots.mkdir(parents=True, exist_ok=True)
         return self

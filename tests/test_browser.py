@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from browser_checks import BookChecker, BrowserMissing
+from browser_checks import BookChecker, BrowserMissing, launch_browser
 
 pytestmark = pytest.mark.browser
 
@@ -35,11 +35,16 @@ SEARCHES = [("reconciliation", "chapters/12_reproducing_the_paper.html"),
             ("clipping", "chapters/11_local_dp.html")]
 
 
-def _open(checker: BookChecker) -> BookChecker:
+@pytest.fixture(scope="module")
+def browser():
+    """One Chromium for the module (Playwright's synchronous API allows one per thread)."""
     try:
-        return checker.__enter__()
+        context = launch_browser()
+        running = context.__enter__()
     except BrowserMissing as exc:
         (pytest.fail if REQUIRED else pytest.skip)(str(exc))
+    yield running
+    context.__exit__(None, None, None)
 
 
 def _png(width: int, height: int) -> bytes:
@@ -112,10 +117,9 @@ def fixture_site(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def fixture_checker(fixture_site):
-    checker = _open(BookChecker(fixture_site, source_root=fixture_site, repository=REPOSITORY))
-    yield checker
-    checker.__exit__(None, None, None)
+def fixture_checker(fixture_site, browser):
+    with BookChecker(fixture_site, source_root=fixture_site, repository=REPOSITORY, browser=browser) as checker:
+        yield checker
 
 
 def test_a_clean_page_passes_every_check(fixture_checker):
@@ -153,12 +157,13 @@ def test_a_notebook_page_without_its_colab_link_is_flagged(fixture_site, fixture
 # The built book
 
 
-def test_the_built_book_in_a_browser_without_network():
+def test_the_built_book_in_a_browser_without_network(browser):
     if not (BUILD / "index.html").is_file():
         (pytest.fail if REQUIRED else pytest.skip)(f"no built book in {BUILD}: run `make book-check` first")
     repository = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))["repository"]
     start = time.perf_counter()
-    checker = _open(BookChecker(BUILD, source_root=ROOT, repository=repository, screenshots=ARTEFACTS))
+    checker = BookChecker(BUILD, source_root=ROOT, repository=repository, screenshots=ARTEFACTS, browser=browser)
+    checker.__enter__()
     reports, summary = [], {}
     try:
         for path in checker.pages():
