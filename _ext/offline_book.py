@@ -4,11 +4,13 @@ Registered in _config.yml (`sphinx.local_extensions`). It
 
 - puts `_ext/static` on the HTML static path: the vendored KaTeX style sheet and fonts (the mathematics is
   rendered to HTML at build time by sphinxcontrib-katex, so pages need no script for it), the vendored
-  Jupyter widgets embedder (`nb_ipywidgets_js` in _config.yml points to it; myst-nb adds it only to pages
-  whose notebook saved widget state), and `book.css`, added to every page (phone-width layout);
+  Jupyter widgets embedder (`nb_ipywidgets_js` in _config.yml points to it; myst-nb adds it to pages whose
+  notebook saved widget state), and `book.css`, added to every page (phone-width layout);
 - drops a second copy of an identical inline script: sphinx-thebe 0.3.1 registers its configuration script
   after the builder is set up, so Sphinx 7.4 adds it twice (once as filename None, once as ''), and every page
   stopped with "Identifier 'THEBE_JS_URL' has already been declared";
+- drops the widget scripts and saved state from a page that shows no widget (chapter 5's notebook saved the
+  state of a progress bar that none of its outputs shows);
 - gives the figures that notebook cells draw their alt text from `chapters/figure_alt.yml`, keyed by
   notebook and cell id, so the notebooks' code cells and outputs stay as executed (myst-nb would use the
   image's file name); a figure inside a saved widget (the explorer panel) gets its text through
@@ -36,13 +38,21 @@ def _add_static(app: Sphinx) -> None:
     app.add_css_file("book.css", priority=900)
 
 
-def _drop_duplicate_scripts(app: Sphinx, pagename, templatename, context, doctree) -> None:
+def _tidy_scripts(app: Sphinx, pagename, templatename, context, doctree) -> None:
+    """Drop a repeated identical script, and the widget scripts of a page that shows no widget."""
     scripts = context.get("script_files")
     if not scripts:
         return
+    shows_widgets = doctree is not None and any(
+        "widget-view+json" in node.astext() for node in doctree.findall(nodes.raw))
+    widget_files = {f"_static/{path}" for path in app.config.nb_ipywidgets_js} | set(app.config.nb_ipywidgets_js)
     seen, kept = set(), []
     for js in scripts:
-        key = (getattr(js, "filename", js) or "", tuple(sorted(getattr(js, "attributes", {}).items())))
+        filename = getattr(js, "filename", js) or ""
+        attributes = getattr(js, "attributes", {})
+        if not shows_widgets and (filename in widget_files or "widget-state+json" in attributes.get("type", "")):
+            continue
+        key = (filename, tuple(sorted(attributes.items())))
         if key not in seen:
             seen.add(key)
             kept.append(js)
@@ -96,6 +106,6 @@ def _set_figure_alt(app: Sphinx, doctree: nodes.document) -> None:
 def setup(app: Sphinx) -> dict:
     app.add_config_value("figure_alt_file", "chapters/figure_alt.yml", "env")
     app.connect("builder-inited", _add_static)
-    app.connect("html-page-context", _drop_duplicate_scripts, priority=900)
+    app.connect("html-page-context", _tidy_scripts, priority=900)
     app.connect("doctree-read", _set_figure_alt)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -187,5 +187,9 @@ def test_the_built_book_in_a_browser_without_network(browser):
     (ARTEFACTS / "report.json").write_text(json.dumps(
         {"seconds": seconds, "pages": summary, "problems": {r.path: r.problems for r in failing}}, indent=1))
     assert len(summary) >= 15, f"only {len(summary)} pages found in {BUILD}"
+    for path in summary:  # the widgets embedder only where a widget is shown
+        html = (BUILD / path).read_text(encoding="utf-8")
+        shows, loads = "application/vnd.jupyter.widget-view+json" in html, "html-manager" in html
+        assert shows == loads, f"{path}: {'shows widgets without' if shows else 'loads'} the widgets embedder"
     assert not failing, f"{len(failing)} page(s) with problems ({seconds} s; screenshots in {ARTEFACTS}):\n" + \
         "\n".join(map(str, failing))
