@@ -1,7 +1,7 @@
 # The two commands of the README:
 #   make book   create .venv, install everything, execute every chapter, build _build/html
 #   make test   create/reuse .venv, run unit tests, strict nbval on every chapter, build the book
-#               with execution off and warnings as errors
+#               with execution off and warnings as errors, then open every page in Chromium offline
 #   make results  recompute the study's committed grids (results/, read by chapters 8-12)
 # Both use the pinned CPU toolchain in .ci/constraints.txt.
 
@@ -12,14 +12,14 @@ STAMP  := $(VENV)/.installed
 PIP_FLAGS := --quiet --disable-pip-version-check
 JOBS   ?= 2
 
-.PHONY: all book test unit nbval book-check env benchmarks diagrams clean
+.PHONY: all book test unit nbval book-check browser env benchmarks diagrams clean
 
 all: book
 
 $(STAMP): pyproject.toml requirements.txt .ci/constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python >= 3.10 needed (3.11 recommended): run make PYTHON=/path/to/python3.11"'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install $(PIP_FLAGS) -c .ci/constraints.txt -r requirements.txt -e ".[test]"
+	$(BIN)/python -m pip install $(PIP_FLAGS) -c .ci/constraints.txt -r requirements.txt -e ".[book,test]"
 	@touch $(STAMP)
 
 env: $(STAMP)
@@ -29,11 +29,11 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build . --all -W -n --keep-going
 	@echo "Book built: open _build/html/index.html"
 
-## make test: unit tests + strict nbval + book build with execution off
-test: unit nbval book-check
+## make test: unit tests + strict nbval + book build with execution off + the book in a browser
+test: unit nbval book-check browser
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests -n $(JOBS) -q -p no:cacheprovider
+	$(BIN)/python -m pytest tests -n $(JOBS) -q -p no:cacheprovider -m "not browser"
 
 # One notebook at a time: two kernels on two cores oversubscribe torch's threads and run many times
 # slower; the committed outputs were also produced one notebook at a time with torch's default threads.
@@ -45,6 +45,11 @@ book-check: $(STAMP)
 	@mkdir -p _build
 	$(BIN)/python .ci/noexec_config.py _config.yml _build/_config.noexec.yml
 	$(BIN)/jupyter-book build . --config _build/_config.noexec.yml --all -W -n --keep-going -q
+
+## make browser: every page of the built book in Chromium with the network blocked (tests/test_browser.py);
+## screenshots and a report in _build/browser/. Needs the system Chromium: apt-get install chromium
+browser: book-check
+	LEAKAGE_HAR_BROWSER=required $(BIN)/python -m pytest tests/test_browser.py -m browser -q -p no:cacheprovider
 
 benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/bench_updates.py

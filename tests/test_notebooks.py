@@ -2,7 +2,9 @@
 
 A notebook committed without outputs would pass strict nbval trivially, so this file checks that
 every chapter was executed in order, has outputs and no errors, uses the python3 kernel, stays under a
-size budget, and points its Colab badge and install cell to the repository named in _config.yml.
+size budget, and points its Colab link and install cell to the repository named in _config.yml. The book must
+read offline (tests/test_browser.py opens it with the network blocked), so no markdown cell embeds an image from
+the network, and every figure a code cell draws has alt text in chapters/figure_alt.yml.
 """
 from __future__ import annotations
 
@@ -77,13 +79,47 @@ def test_colab_badge_and_install_cell_point_to_the_repository(path: Path):
     nb = _load(path)
     first = "".join(nb["cells"][0]["source"])
     assert nb["cells"][0]["cell_type"] == "markdown" and first.startswith("# ")
-    badge = f"https://colab.research.google.com/github/{slug}/blob/{cfg['branch']}/chapters/{path.name}"
-    assert badge in first, f"first cell must carry the Colab badge {badge}"
+    link = f"https://colab.research.google.com/github/{slug}/blob/{cfg['branch']}/chapters/{path.name}"
+    assert f"]({link})" in first, f"first cell must carry the Colab link {link}"
     setup = next(c for c in nb["cells"] if c["cell_type"] == "code")
     src = "".join(setup["source"])
     assert "remove-cell" in _tags(setup)
     assert f"git+{cfg['url']}@{cfg['branch']}" in src
     assert "setup_notebook(seed=" in src
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_markdown_cell_embeds_an_image_from_the_network(path: Path):
+    """A remote image (such as Colab's badge) is a broken image for a reader without a network."""
+    for cell in _load(path)["cells"]:
+        if cell["cell_type"] == "markdown":
+            src = "".join(cell["source"])
+            assert not re.search(r"!\[[^\]]*\]\(\s*https?://", src), f"{path.name}: remote image in {src[:80]!r}"
+            assert not re.search(r"<img[^>]+src=[\"']https?://", src), f"{path.name}: remote image in {src[:80]!r}"
+
+
+def _figures(cell: dict) -> int:
+    """Figures a code cell shows: its image outputs, plus one for saved widgets (the explorer panel's figure)."""
+    outputs = cell.get("outputs", [])
+    images = sum(any(k.startswith("image/") for k in o.get("data", {})) for o in outputs)
+    widget = any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
+    return images + (1 if widget and "explorer_panel(" in "".join(cell["source"]) else 0)
+
+
+def test_every_figure_has_alt_text():
+    """chapters/figure_alt.yml: one text per figure of each code cell, keyed by notebook and cell id."""
+    alts = yaml.safe_load((CHAPTERS / "figure_alt.yml").read_text(encoding="utf-8"))
+    for path in NOTEBOOKS:
+        cells = {c.get("id"): c for c in _load(path)["cells"] if c["cell_type"] == "code"}
+        mine = alts.get(path.stem, {})
+        for cell_id in mine:
+            assert cell_id in cells, f"figure_alt.yml: {path.stem} has no code cell {cell_id!r}"
+        for cell_id, cell in cells.items():
+            texts = mine.get(cell_id, [])
+            texts = [texts] if isinstance(texts, str) else texts
+            assert len(texts) == _figures(cell), (
+                f"{path.name} cell {cell_id}: {_figures(cell)} figure(s), {len(texts)} alt text(s) in figure_alt.yml")
+            assert all(len(t.split()) >= 8 for t in texts), f"{path.name} cell {cell_id}: alt text too short"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
