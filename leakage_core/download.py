@@ -236,8 +236,11 @@ def _reason(err: BaseException) -> str:
     import requests
 
     if isinstance(err, requests.exceptions.HTTPError) and err.response is not None:
-        r = err.response
-        return f"the server answered HTTP {r.status_code} {r.reason} (the file moved or was removed?)"
+        from http import HTTPStatus
+
+        code = err.response.status_code
+        phrase = HTTPStatus(code).phrase if code in HTTPStatus._value2member_map_ else err.response.reason
+        return f"the server answered HTTP {code} {phrase} (the file moved or was removed?)"
     if isinstance(err, requests.exceptions.Timeout):
         return "the server did not answer in time (slow or blocked network?)"
     if isinstance(err, requests.exceptions.ConnectionError):
@@ -258,7 +261,9 @@ def _reason(err: BaseException) -> str:
                          "size while it is unpacked) or choose another folder with --dest")
         raise _Fatal(f"cannot write: {err.strerror or err} ({err.filename or 'file system'}); "
                      "choose a writable folder with --dest or $LEAKAGE_HAR_DATA")
-    if isinstance(err, (zipfile.BadZipFile, tarfile.TarError, EOFError)):
+    import zlib
+
+    if isinstance(err, (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error)):
         return f"the archive is damaged ({err}); it was deleted"
     return f"{err}"
 
