@@ -904,6 +904,12 @@ def main(argv: Sequence[str] | None = None, **overrides) -> int:
     except DownloadError as err:
         print(str(err), file=sys.stderr)
         return 1
+    except BrokenPipeError:  # output piped into a command that stopped reading (e.g. head)
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        except (OSError, ValueError):
+            pass
+        return 1
     except KeyboardInterrupt:
         print("data_download.py: interrupted; temporary files were removed, nothing partial was left.", file=sys.stderr)
         return 130
