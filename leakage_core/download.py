@@ -600,7 +600,7 @@ def load_downloaded(target: str = "all", dest: str | os.PathLike | None = None) 
 def summary_table(datasets: Mapping[str, "HARDataset"]) -> "pd.DataFrame":
     """One row per dataset: subjects, minutes (total, shortest and longest subject), windows, classes, NULL share.
 
-    Not used in a chapter yet. ``datasets`` as returned by :func:`load_downloaded` (or :func:`download`).
+    Introduced in Chapter 14. ``datasets`` as returned by :func:`load_downloaded` (or :func:`download`).
     """
     import numpy as np
     import pandas as pd
