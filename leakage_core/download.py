@@ -277,6 +277,8 @@ def _manual_steps(kind: str | Sequence[str], opts: _Options) -> str:
         raw = "\n".join(f"       {opts.registry.get('excerpts/' + n).source}" for n in names)
         return (f"Manual steps:\n  1. Open {EXCERPT_PAGE} and download {', '.join(names)}:\n{raw}\n"
                 f"  2. Put them, unchanged, into {opts.dest / 'excerpts'}/\n"
+                f"     (offline, from a clone of the book: gunzip -k chapters/data/real_excerpts/*.csv.gz and move the\n"
+                f"     four .csv files there; they are the same files)\n"
                 f"  3. Run: {opts.check_cmd('excerpts')}")
     pages = [opts.registry.get(b).source.removesuffix("/download") for b in BUNDLES
              if any(e.name == b for e in opts.registry.entries)]
