@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from leakage_core.data import (DATA_ENV, EXCERPT_FILES, PROFILES, data_dir, get_profile, load_dataset, load_excerpts,
-                               load_real, read_excerpt_csv)
+                               load_real, make_synthetic, read_excerpt_csv, write_real)
 
 #: 400 rows of each public excerpt (licence: tests/fixtures/excerpts/README.md)
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "excerpts"
@@ -159,3 +159,16 @@ def test_excerpt_bad_input(tmp_path):
     (tmp_path / "label.csv").write_text("\n".join(lines) + "\n")
     with pytest.raises(ValueError, match=r"unknown label\(s\) \['dancing'\]"):
         read_excerpt_csv(tmp_path / "label.csv", "wear")
+
+
+@pytest.mark.parametrize("profile,null_label", [("wear", ""), ("wear", "null"), ("wetlab", "null_class")])
+def test_write_real_round_trips_through_load_real(tmp_path, profile, null_label):
+    d = make_synthetic(profile, n_subjects=2, minutes=2, seed=3)
+    paths = write_real(d, tmp_path, null_label=null_label)
+    assert [p.name for p in paths] == ["sbj_1.csv", "sbj_2.csv"] and not list(tmp_path.glob(".*"))
+    back = load_real(tmp_path, profile)
+    for k in d.subject_ids:
+        np.testing.assert_allclose(back.subjects[k].signals, d.subjects[k].signals, rtol=1e-6)
+        np.testing.assert_array_equal(back.subjects[k].labels, d.subjects[k].labels)
+    with pytest.raises(ValueError, match="null_label must be one of"):
+        write_real(d, tmp_path, null_label="none")

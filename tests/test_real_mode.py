@@ -7,22 +7,10 @@ import json
 from pathlib import Path
 
 import nbformat
-import pandas as pd
-import pytest
 
-from leakage_core.data import DATA_ENV, SOURCE_ENV, make_synthetic
+from leakage_core.data import DATA_ENV, SOURCE_ENV, make_synthetic, write_real
 
 CHAPTER = Path(__file__).resolve().parents[1] / "chapters" / "01_introduction.ipynb"
-
-
-def write_wear_folder(root: Path) -> None:
-    d = make_synthetic("wear", n_subjects=1, minutes=11, seed=7)
-    (root / "wear").mkdir(parents=True)
-    s = d.subjects[1]
-    df = pd.DataFrame(s.signals, columns=list(d.channels))
-    df.insert(0, "sbj_id", 1)
-    df["label"] = ["" if d.class_names[i] == "null" else d.class_names[i] for i in s.sample_labels]
-    df.to_csv(root / "wear" / "sbj_1.csv", index=False)
 
 
 def _texts(nb) -> list[str]:
@@ -36,7 +24,7 @@ def _texts(nb) -> list[str]:
 def test_chapter_runs_on_real_format_data(tmp_path, monkeypatch):
     from nbclient import NotebookClient
 
-    write_wear_folder(tmp_path / "data")
+    write_real(make_synthetic("wear", n_subjects=1, minutes=11, seed=7), tmp_path / "data" / "wear", null_label="")
     monkeypatch.setenv(SOURCE_ENV, "real")
     monkeypatch.setenv(DATA_ENV, str(tmp_path / "data"))
     committed = nbformat.read(CHAPTER, as_version=4)

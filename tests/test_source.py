@@ -1,24 +1,15 @@
 """The book's data switch ($LEAKAGE_HAR_SOURCE): generator by default, real data when downloaded."""
 import numpy as np
-import pandas as pd
 import pytest
 
 from leakage_core.data import (DATA_ENV, SOURCE_ENV, book_dataset, data_source, first_minutes, make_synthetic,
-                               real_data_available)
+                               real_data_available, write_real)
 from leakage_core.study import N_SUBJECTS, results_dir, study_dataset
 
 
-def write_real(folder, n_subjects=3, minutes=2.0):
-    """Per-subject CSVs in the processed Wetlab format (3 channels, string labels incl. null_class)."""
-    folder.mkdir(parents=True)
-    n = int(minutes * 60 * 50)
-    for k in range(1, n_subjects + 1):
-        rng = np.random.default_rng(k)
-        labels = np.where(np.arange(n) // 700 % 2 == 0, "null_class", ["pipetting", "stirring", "cutting"][k % 3])
-        df = pd.DataFrame(rng.normal(size=(n, 3)), columns=["acc_x", "acc_y", "acc_z"])
-        df.insert(0, "sbj_id", k)
-        df["label"] = labels
-        df.to_csv(folder / f"sbj_{k}.csv", index=False)
+def write_wetlab(folder, n_subjects=3, minutes=2.0):
+    """Generated Wetlab-like clients (another seed) in the processed real format, NULL spelled null_class."""
+    write_real(make_synthetic("wetlab", n_subjects=n_subjects, minutes=minutes, seed=5), folder, null_label="null_class")
 
 
 def test_default_is_the_generator(monkeypatch):
@@ -44,7 +35,7 @@ def test_real_without_data_falls_back_with_a_note(monkeypatch, tmp_path, capsys)
 
 
 def test_real_data_when_downloaded(monkeypatch, tmp_path):
-    write_real(tmp_path / "wetlab", n_subjects=3, minutes=2.0)
+    write_wetlab(tmp_path / "wetlab", n_subjects=3, minutes=2.0)
     monkeypatch.setenv(SOURCE_ENV, "real")
     monkeypatch.setenv(DATA_ENV, str(tmp_path))
     assert real_data_available("wetlab")

@@ -147,6 +147,30 @@ def load_real(
                       source=str(Path(root)))
 
 
+def write_real(data: HARDataset, folder: str | Path, null_label: str = "null") -> list[Path]:
+    """Write a dataset in the processed real format, one ``sbj_<k>.csv`` per subject: the inverse of :func:`load_real`.
+
+    Not used in a chapter yet. Columns ``sbj_id``, the channels, ``label`` (class names; NULL written as
+    ``null_label``: ``"null"``, ``""`` or ``"null_class"``, the spellings of the releases). Each file is
+    written to a temporary name and renamed. Use it to try the real-data path with other data, or to
+    export generated clients for another tool.
+    """
+    from ..cache import atomic_write
+
+    if null_label.strip().lower() not in NULL_SPELLINGS:
+        raise ValueError(f"null_label must be one of {NULL_SPELLINGS}, got {null_label!r}.")
+    folder = Path(folder)
+    names = np.array([null_label, *data.class_names[1:]], dtype=object)
+    paths = []
+    for k in data.subject_ids:
+        sub = data.subjects[k]
+        df = pd.DataFrame(sub.signals, columns=list(data.channels))
+        df.insert(0, "sbj_id", k)
+        df["label"] = names[sub.sample_labels]
+        paths.append(atomic_write(folder / f"sbj_{k}.csv", lambda tmp, df=df: df.to_csv(tmp, index=False)))
+    return paths
+
+
 def read_excerpt_csv(path: str | Path, dataset: str) -> tuple[np.ndarray, np.ndarray]:
     """Read one public excerpt: ``(signals (T, 3) float32, labels (T,) int64)``.
 

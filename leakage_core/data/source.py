@@ -86,11 +86,10 @@ def book_dataset(profile: str = "wear", n_subjects: int | None = None, minutes: 
     name = get_profile(profile).name
     if data_source() == "real":
         if real_data_available(name):
-            data = load_real(dataset=name)
-            if n_subjects is not None:
-                keep = data.subject_ids[: int(n_subjects)]
-                data = HARDataset(data.name, data.class_names, data.channels, data.sampling_rate, data.window_size,
-                                  data.window_step, {k: data.subjects[k] for k in keep}, source=data.source)
+            files = find_subject_files(data_dir() / name, name)
+            ids = sorted(int(p.stem.split("_")[1]) for p in files)
+            keep = None if n_subjects is None else ids[: int(n_subjects)]  # read only the subjects kept
+            data = load_real(dataset=name, subjects=keep)
             return data if minutes is None else first_minutes(data, minutes)
         print(f"Note: {SOURCE_ENV}=real, but no {name} data in {data_dir() / name}; using the embedded "
               f"generator. Get the data with: python data_download.py {name}")
