@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .attacks import ATTACKS, PAPER_ATTACKS, AttackSpec, resolve_attacks
-from .metrics import summarize
+from .attacks import ATTACKS, PAPER_ATTACKS, AttackSpec, is_blind, resolve_attacks
+from .metrics import ADVANTAGE_METRICS, advantage, summarize
 from .sampling import make_batches
 from .updates import LDP, LastLayerUpdate, client_update, privatize
 
@@ -23,7 +23,7 @@ AttackList = Iterable[str] | Mapping[str, Mapping[str, Any]]
 
 def needs_aux(specs: Sequence[AttackSpec]) -> bool:
     """Whether any of these attacks needs auxiliary labelled data. Not used in a chapter yet."""
-    return any(ATTACKS[s.name].requires(**s.kwargs) == "model+aux" for s in specs)
+    return any(ATTACKS[s.name].requires(**s.kwargs) in ("aux", "model+aux") for s in specs)
 
 
 def prepare_attacks(specs: Sequence[AttackSpec], model=None, aux=None) -> list[tuple[AttackSpec, Any]]:
@@ -211,10 +211,11 @@ def attack_clients(
 
 
 def client_scores(results: pd.DataFrame, by: Iterable[str] = ("attack",)) -> pd.DataFrame:
-    """LnAcc, LeAcc, LeRecall and ClassAcc of every client (one row per ``by`` group and subject).
+    """LnAcc, LeAcc, LeRecall, ClassAcc and count-F1 of every client (one row per ``by`` group and subject).
 
-    Not used in a chapter yet. ClassAcc is computed over a client's batches, so it is a per-client
-    quantity; the other metrics are per batch, averaged over the client's batches.
+    Not used in a chapter yet. ClassAcc and count-F1 are computed over a client's batches, so they are
+    per-client quantities; the other metrics are per batch, averaged over the client's batches. When
+    the results hold the blind references, :func:`add_advantage` adds the advantage over them.
     """
     by = list(by)
     client_cols = by + (["subject"] if "subject" in results.columns else [])
@@ -222,11 +223,41 @@ def client_scores(results: pd.DataFrame, by: Iterable[str] = ("attack",)) -> pd.
     for key, grp in results.groupby(client_cols, sort=True, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
         rows.append({**dict(zip(client_cols, key)), **summarize(np.stack(grp["true"]), np.stack(grp["pred"]))})
-    return pd.DataFrame(rows)
+    return add_advantage(pd.DataFrame(rows), by)
+
+
+def add_advantage(per_client: pd.DataFrame, by: Iterable[str] = ("attack",)) -> pd.DataFrame:
+    """Per-client scores with ``blind_<m>`` and ``adv_<m>`` for every metric of ``ADVANTAGE_METRICS``.
+
+    Not used in a chapter yet. ``blind_<m>`` is the better of the blind references' scores for the same
+    client and setting (the rows whose ``attack`` is a blind reference, see
+    :data:`leakage_core.attacks.BLIND`), ``adv_<m>`` the attack's :func:`~leakage_core.metrics.advantage`
+    over it. Returned unchanged when ``by`` has no ``attack`` column or no blind reference was run.
+    """
+    by = list(by)
+    if "attack" not in by or per_client.empty:
+        return per_client
+    blind_rows = per_client["attack"].map(is_blind)
+    if not blind_rows.any():
+        return per_client
+    keys = [c for c in by if c != "attack"] + (["subject"] if "subject" in per_client.columns else [])
+    metrics = list(ADVANTAGE_METRICS)
+    if keys:
+        best = per_client[blind_rows].groupby(keys, dropna=False)[metrics].max()
+        blind = per_client[keys].join(best, on=keys)[metrics]
+    else:
+        best = per_client.loc[blind_rows, metrics].max()
+        blind = pd.DataFrame({m: best[m] for m in metrics}, index=per_client.index)
+    out = per_client.copy()
+    for m in metrics:
+        out[f"blind_{m}"] = blind[m].to_numpy()
+        out[f"adv_{m}"] = advantage(out[m], out[f"blind_{m}"])
+    return out
 
 
 def score(results: pd.DataFrame, by: Iterable[str] = ("attack",)) -> pd.DataFrame:
-    """LnAcc, LeAcc, LeRecall and ClassAcc: per client first, then the mean over clients.
+    """LnAcc, LeAcc, LeRecall, ClassAcc, count-F1 (and the advantage over the blind guess, when the
+    blind references were run): per client first, then the mean over clients.
 
     Introduced in Chapter 4. ``results`` comes from :func:`attack_clients` (or has its columns);
     ``by`` are the grouping columns kept in the output besides the client. For the spread over

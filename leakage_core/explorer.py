@@ -189,7 +189,7 @@ def _prepared(profile, model, state, client, seed, cache_dir, attack):
     net = _model_for(profile, model, state, client, seed, cache_dir)
     data = _dataset(profile)
     aux = None
-    if ATTACKS[attack].requires() == "model+aux":  # the server's own data: every subject but the client
+    if ATTACKS[attack].requires() in ("aux", "model+aux"):  # the server's own data: every subject but the client
         aux = data.windows_of([s for s in data.subject_ids if s != client])
     return ATTACKS[attack].prepare_with(net, aux)
 

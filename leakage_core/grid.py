@@ -32,16 +32,15 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .attacks import ATTACKS, PAPER_ATTACKS, AttackSpec, resolve_attacks
+from .attacks import ATTACKS, BLIND, PAPER_ATTACKS, AttackSpec, counts_only_update, resolve_attacks
 from .cache import CorruptCacheError, cache_root, read_json_checked, stable_hash, write_json_atomic
 from .data.scaling import check_scaling, scale_batch
 from .experiments import attack_batches, client_scores, needs_aux, prepare_attacks
+from .metrics import METRICS
 from .sampling import SAMPLERS
 from .updates import LDP, MODES, ldp_label
 
 STATES: tuple[str, ...] = ("untrained", "trained")
-#: the metrics of :func:`score`
-METRICS: tuple[str, ...] = ("ln_acc", "le_acc", "le_recall", "class_acc")
 
 
 @dataclass(frozen=True)
@@ -452,7 +451,7 @@ def _assemble(done: dict, settings: Sequence[Setting], subjects: list[int], spec
 
 
 def score(results: pd.DataFrame, by: Iterable[str] | None = None, per_client: bool = False) -> pd.DataFrame:
-    """LnAcc, LeAcc, LeRecall and ClassAcc per client, then their mean and spread over clients.
+    """LnAcc, LeAcc, LeRecall, ClassAcc, count-F1 per client, then their mean and spread over clients.
 
     Introduced in Chapter 8.
 
@@ -469,7 +468,10 @@ def score(results: pd.DataFrame, by: Iterable[str] | None = None, per_client: bo
     -------
     pandas.DataFrame
         Summary: indexed by ``by``; columns ``(metric, stat)`` with stat in ``mean, std, min, max``
-        over clients (``std`` with ``ddof=1``; NaN for one client) and ``("clients", "n")``.
+        over clients (``std`` with ``ddof=1``; NaN for one client) and ``("clients", "n")``. When the
+        results hold the blind references (:data:`leakage_core.attacks.BLIND`), also ``blind_<m>`` (the
+        better reference's score) and ``adv_<m>`` (the advantage over it, per client first; see
+        :func:`leakage_core.experiments.add_advantage`) for LnAcc, LeAcc, ClassAcc and count-F1.
     """
     if by is None:
         candidates = [f.name for f in fields(Setting)]
@@ -479,9 +481,32 @@ def score(results: pd.DataFrame, by: Iterable[str] | None = None, per_client: bo
     if per_client:
         return per
     grouped = per.groupby(by, sort=False)
-    table = grouped[list(METRICS)].agg(["mean", "std", "min", "max"])
+    columns = list(METRICS) + [c for c in per.columns if c.startswith(("blind_", "adv_"))]
+    table = grouped[columns].agg(["mean", "std", "min", "max"])
     table[("clients", "n")] = grouped["subject"].nunique() if "subject" in per else 1
     return table
+
+
+def add_blind_references(results: pd.DataFrame, dataset) -> pd.DataFrame:
+    """``results`` plus the rows of every blind reference (:data:`~leakage_core.attacks.BLIND`) not in them.
+
+    Not used in a chapter yet. A blind reference reads only ``N``, ``C`` and the other subjects' labels,
+    so its rows follow from each stored batch's true counts: they are exactly what :func:`run_grid`
+    computes when the blind references are among its attacks (tested). ``dataset`` must be the data the
+    results were computed on (the other subjects' labels give the prior).
+    """
+    specs = [s for s in resolve_attacks(ATTACKS, BLIND) if s.key not in set(results["attack"])]
+    if not specs or results.empty:
+        return results
+    base = results[results["attack"] == results["attack"].iloc[0]]
+    frames = [results]
+    for subject, rows in base.groupby("subject", sort=False):
+        others = [k for k in dataset.subject_ids if k != subject]
+        prepared = prepare_attacks(specs, None, dataset.windows_of(others))
+        for spec, prep in prepared:
+            preds = [ATTACKS[spec.name].count(counts_only_update(int(t.sum()), t.size), prep) for t in rows["true"]]
+            frames.append(rows.assign(attack=spec.key, pred=preds))
+    return pd.concat(frames, ignore_index=True)
 
 
 def with_setting(settings: Sequence[Setting], **changes) -> list[Setting]:

@@ -8,6 +8,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+#: what :func:`summarize` returns, per client
+METRICS: tuple[str, ...] = ("ln_acc", "le_acc", "le_recall", "class_acc", "count_f1")
+#: the metrics whose advantage over the blind guess is reported (``adv_<metric>``, :func:`advantage`)
+ADVANTAGE_METRICS: tuple[str, ...] = ("ln_acc", "le_acc", "class_acc", "count_f1")
+
 
 def _pair(true_counts, pred_counts) -> tuple[np.ndarray, np.ndarray]:
     t = np.asarray(true_counts)
@@ -84,6 +89,52 @@ def class_acc(true_counts_per_batch, pred_counts_per_batch) -> float:
     if np.all(np.isnan(per_class)):
         raise ValueError("the client has no windows.")
     return float(np.nanmean(per_class))
+
+
+def count_f1_per_class(true_counts_per_batch, pred_counts_per_batch) -> np.ndarray:
+    """Per class: the F1 of count matches over one client's batches (NaN if neither true nor predicted).
+
+    Not used in a chapter yet. With ``hits_c = sum_b min(n_bc, nhat_bc)``, recall ``hits_c / sum_b n_bc``
+    (ClassAcc's per-class value) and precision ``hits_c / sum_b nhat_bc``, the F1 is
+    ``2 hits_c / (sum_b n_bc + sum_b nhat_bc)``. Windows predicted for a class the client never did
+    are charged to that class, which recall alone never does.
+    """
+    t, p = _pair(true_counts_per_batch, pred_counts_per_batch)
+    if t.ndim != 2:
+        raise ValueError("count_f1 takes (batches, C) arrays of one client's true and predicted counts.")
+    hits = np.minimum(t, p).sum(axis=0)
+    total = t.sum(axis=0) + p.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, 2 * hits / np.where(total > 0, total, 1), np.nan)
+
+
+def count_f1(true_counts_per_batch, pred_counts_per_batch) -> float:
+    """Macro count-F1 of one client: the mean of :func:`count_f1_per_class` over every class that the
+    client has *or* that the attack predicted.
+
+    Not used in a chapter yet. A class-balanced count metric that a uniform guess cannot game: spreading
+    windows over classes the client never did costs precision in each of them (ClassAcc does not
+    charge it).
+    """
+    per_class = count_f1_per_class(true_counts_per_batch, pred_counts_per_batch)
+    if np.all(np.isnan(per_class)):
+        raise ValueError("the client has no windows.")
+    return float(np.nanmean(per_class))
+
+
+def advantage(score, blind):
+    """Leakage beyond the blind guess: ``(score - blind) / (1 - blind)``; NaN where ``blind >= 1``.
+
+    Not used in a chapter yet. 0: the gradient told the server nothing it could not guess; 1: perfect
+    recovery; below 0: worse than guessing. ``blind`` is the better blind reference's score on the same
+    batches (:mod:`leakage_core.attacks.blind`). Works on floats, arrays and pandas objects alike.
+    """
+    score = np.asarray(score, dtype=np.float64) if not isinstance(score, pd.Series) else score.astype(float)
+    blind = np.asarray(blind, dtype=np.float64) if not isinstance(blind, pd.Series) else blind.astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = (score - blind) / (1.0 - blind)
+    out = out.where(blind < 1) if isinstance(out, pd.Series) else np.where(blind < 1, out, np.nan)
+    return float(out) if np.ndim(out) == 0 else out
 
 
 def label_confusion(true_counts_per_batch, pred_counts_per_batch) -> np.ndarray:
@@ -163,7 +214,7 @@ def class_acc_sorted(true_counts_per_batch, pred_counts_per_batch) -> float:
 
 
 def summarize(true_counts_per_batch, pred_counts_per_batch) -> dict[str, float]:
-    """LnAcc and LeAcc averaged over a client's batches, LeRecall, and the client's ClassAcc.
+    """LnAcc, LeAcc and LeRecall averaged over a client's batches, and the client's ClassAcc and count-F1.
 
     Not used in a chapter yet.
     """
@@ -175,6 +226,7 @@ def summarize(true_counts_per_batch, pred_counts_per_batch) -> dict[str, float]:
         "le_acc": float(np.mean([le_acc(a, b) for a, b in zip(t, p)])),
         "le_recall": float(np.mean([le_recall(a, b) for a, b in zip(t, p)])),
         "class_acc": class_acc(t, p),
+        "count_f1": count_f1(t, p),
     }
 
 

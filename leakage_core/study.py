@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from .cache import atomic_write
-from .grid import Setting, run_grid
+from .grid import Setting, add_blind_references, run_grid
 from .sampling import SAMPLERS
 from .updates import LDP, ldp_label
 
@@ -50,14 +50,17 @@ TRAIN_LR: float = 1e-3
 PROFILES: tuple[str, ...] = ("wear", "wetlab")
 MODELS: tuple[str, ...] = ("deepconvlstm", "tinyhar")
 STATES: tuple[str, ...] = ("untrained", "trained")
-#: the book's attacks plus the two baselines
-BOOK_ATTACKS: tuple[str, ...] = ("llg", "llg_star", "llbg", "ebi", "ilrg", "idlg", "existence")
+#: the book's attacks, the two baselines and the two blind references (which read no gradient)
+BOOK_ATTACKS: tuple[str, ...] = ("llg", "llg_star", "llbg", "ebi", "ilrg", "idlg", "existence", "blind_uniform",
+                                 "blind_prior")
 #: attacks that use the server's auxiliary data (the other subjects' windows), run on trained models
-AUX_ATTACKS: dict[str, dict[str, Any]] = {"llbg:aux": {"confidence": "aux"}, "llg_plus": {}}
+AUX_ATTACKS: dict[str, dict[str, Any]] = {"llbg:aux": {"confidence": "aux"}, "llg_plus": {},
+                                          "blind_uniform": {}, "blind_prior": {}}
 #: the attacks as the seed paper's public code ran them (leakage_core.attacks.paper_code); EBI is unchanged
 PAPER_CODE_ATTACKS: dict[str, dict[str, Any]] = {
     "llg:code": {"variant": "paper_code"}, "llg_star:code": {"variant": "paper_code"},
     "llbg:code": {"variant": "paper_code"}, "ebi": {}, "ilrg:code": {"variant": "paper_code"},
+    "blind_uniform": {}, "blind_prior": {},
 }
 #: minutes per client of the reconciliation's short-client grid
 SHORT_MINUTES: float = 10.0
@@ -459,6 +462,46 @@ def run_study(out: str | os.PathLike = "results", grids: Sequence[StudyGrid] | N
     return _assemble_provenance(folder)
 
 
+def add_blind_to_results(out: str | os.PathLike = "results", progress: bool = True) -> dict:
+    """Add the blind references' rows to committed grids computed before they existed; returns the provenance.
+
+    Not used in a chapter yet. For every study grid in ``out`` whose file lacks them, the rows follow from the
+    stored true counts and the study data (:func:`leakage_core.grid.add_blind_references`); the data's
+    fingerprint must match the one recorded with the grid. The file and its record are rewritten
+    atomically (the record notes when and by which revision the rows were added), so the command can
+    be interrupted and re-run. ``make results`` computes them with the grid directly.
+    """
+    folder = Path(out)
+    datasets = {}
+    for grid in study_grids():
+        path, sidecar = folder / grid.file, folder / grid.file.replace(".csv.gz", ".json")
+        if not (path.is_file() and sidecar.is_file()):
+            continue
+        results = from_tidy(pd.read_csv(path, keep_default_na=False)).drop(columns="dataset")
+        if (grid.profile, grid.minutes) not in datasets:
+            datasets[grid.profile, grid.minutes] = study_dataset(grid.profile, minutes=grid.minutes)
+        data = datasets[grid.profile, grid.minutes]
+        entry = json.loads(sidecar.read_text(encoding="utf-8"))
+        if data.fingerprint() != entry["dataset_fingerprint"]:
+            raise ValueError(f"{path.name} was computed on other data (fingerprint {entry['dataset_fingerprint']}, "
+                             f"now {data.fingerprint()}); recompute it with `make results`.")
+        augmented = add_blind_references(results, data)
+        if len(augmented) == len(results):
+            continue
+        tidy = to_tidy(augmented, grid.profile)
+        atomic_write(path, lambda p: tidy.to_csv(p, index=False, compression="gzip"))
+        os.chmod(path, 0o644)
+        entry.update(rows=int(len(tidy)), attacks=list(grid.attacks) if not isinstance(grid.attacks, Mapping) else
+                     {k: dict(v) for k, v in grid.attacks.items()},
+                     blind_references_added={"command": "python -m leakage_core.study --add-blind",
+                                             "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                                             "git_revision": _git_revision()})
+        _write_json(sidecar, entry)
+        if progress:
+            print(f"{grid.file}: blind references added ({len(tidy) - len(results)} rows)", flush=True)
+    return _assemble_provenance(folder)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m leakage_core.study``: compute the study's results (see :func:`run_study`)."""
     parser = argparse.ArgumentParser(prog="python -m leakage_core.study", description=__doc__.split("\n\n")[0])
@@ -467,7 +510,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cache", default=None, help="cache folder (default: $LEAKAGE_HAR_CACHE or the user cache)")
     parser.add_argument("--only", nargs="*", default=None,
                         help="grid files to compute, e.g. single_step-wear (default: all)")
+    parser.add_argument("--add-blind", action="store_true",
+                        help="only add the blind references' rows to the committed grids that lack them")
     args = parser.parse_args(argv)
+    if args.add_blind:
+        add_blind_to_results(args.out)
+        return 0
     grids = study_grids()
     if args.only:
         wanted = {w.removesuffix(".csv.gz") for w in args.only}

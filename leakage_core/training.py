@@ -66,7 +66,7 @@ def _check_float(name: str, value: Any, low: float, strict: bool, high: float | 
 class TrainConfig:
     """Hyperparameters of one training run; the defaults are the paper's.
 
-    Not used in a chapter yet. Every field is checked on creation (a clear ``ValueError`` names the
+    Introduced in Chapter 3. Every field is checked on creation (a clear ``ValueError`` names the
     field); ``asdict(config)`` is part of every checkpoint's cache key.
 
     Attributes
@@ -265,7 +265,7 @@ def train_model(
 ) -> list[float]:
     """Train ``model`` in place with Adam on shuffled mini-batches; return the mean loss per epoch.
 
-    Introduced in Chapter 3. Defaults follow the paper: Adam (lr 1e-4, weight decay 1e-6),
+    Not used in a chapter yet. Defaults follow the paper: Adam (lr 1e-4, weight decay 1e-6),
     StepLR(10, 0.9), mini-batches of 100 and *unweighted* cross-entropy. Batches of fewer than 2
     windows (a last, incomplete one) are skipped because BatchNorm needs more than one window. The
     model is left in eval mode, on the device it came from.
@@ -396,7 +396,7 @@ def _one_epoch(model: nn.Module, x: np.ndarray, y: torch.Tensor, cfg: TrainConfi
 def train_on_subjects(model: nn.Module, dataset: "HARDataset", subjects: list[int], **kwargs: Any) -> list[float]:
     """:func:`train_model` on some subjects' windows, recording them as ``model.training_subjects``.
 
-    Introduced in Chapter 5. The experiment functions refuse to attack a client in
+    Not used in a chapter yet. The experiment functions refuse to attack a client in
     ``model.training_subjects`` (the attacked client must be unseen: leave-one-subject-out), so train
     through this function, or :func:`fold_model`, whenever a model will be attacked.
     """
@@ -542,6 +542,24 @@ def checkpoint_info(path: str | Path) -> dict[str, Any]:
     return dict(_read_checkpoint(Path(path))["info"])
 
 
+def committed_checkpoint(name: str) -> Path | None:
+    """The committed copy of checkpoint file ``name`` in ``<results>/checkpoints``, or None.
+
+    Not used in a chapter yet. A trained model's numbers depend on the CPU's vector instructions (AVX-512
+    or not), so the chapters' trained models are trained once and committed with the results
+    (``python -m leakage_core.study --checkpoints``); :func:`fold_model` loads such a copy, read-only,
+    before it would train. Never raises: no results folder means no committed copy.
+    """
+    try:
+        from .study import results_dir
+
+        folder = results_dir() / "checkpoints"
+    except FileNotFoundError:
+        return None
+    path = folder / name
+    return path if path.is_file() else None
+
+
 def _attach(model: nn.Module, info: dict[str, Any]) -> nn.Module:
     model.training_subjects = tuple(int(s) for s in info["training_subjects"])
     model.checkpoint_info = dict(info)
@@ -572,13 +590,15 @@ def fold_model(
     cache_dir: str | Path | None = None,
     progress: bool = True,
     device: str | torch.device | None = None,
+    committed: bool = True,
 ) -> nn.Module:
     """The LOSO model that attacks subject ``held_out``: trained on every other subject, cached.
 
-    Not used in a chapter yet. Builds ``build_model(model_name, channels, classes, seed=config.seed)``
+    Introduced in Chapter 3. Builds ``build_model(model_name, channels, classes, seed=config.seed)``
     and trains it with :func:`train_model` on the windows of all subjects except ``held_out`` — the
     attacked client is never seen in training. The result is saved atomically as a checkpoint (see
-    :func:`checkpoint_path`) and later calls load it instead of training. An unreadable checkpoint is
+    :func:`checkpoint_path`) and later calls load it instead of training; a checkpoint committed with the
+    results (:func:`committed_checkpoint`) is loaded instead of training too. An unreadable checkpoint is
     reported with a warning naming the file and retrained. An interrupted training resumes from the
     ``<checkpoint>.partial`` state file next to it (deleted once the checkpoint is written).
 
@@ -597,6 +617,8 @@ def fold_model(
         Show a tqdm bar over epochs while training.
     device : str or torch.device, optional
         Training device; default CUDA if available, else CPU.
+    committed : bool
+        Whether to look for a committed copy (:func:`committed_checkpoint`) before training.
 
     Returns
     -------
@@ -617,6 +639,12 @@ def fold_model(
             return cached
         except CorruptCacheError as err:
             warnings.warn(f"{err} Retraining fold {k} and overwriting {path}.", stacklevel=2)
+    copy = committed_checkpoint(path.name) if committed else None
+    if copy is not None:
+        try:
+            return _load_fold_model(copy, model, dataset, key)
+        except CorruptCacheError as err:
+            warnings.warn(f"{err} Training fold {k} instead.", stacklevel=2)
     dev = resolve_device(device)
     return _train_fold(dataset, model, k, others, cfg, key, path, progress, dev)
 

@@ -51,7 +51,7 @@ def test_attack_clients_and_score(setup):
                          aux_from_others=True, progress=False)
     assert set(res["subject"]) == {1, 2, 3} and set(res["sampler"]) == {"shuffle", "sequential"}
     table = score(res, by=["sampler", "attack"])
-    assert list(table.columns) == ["ln_acc", "le_acc", "le_recall", "class_acc"]
+    assert list(table.columns) == ["ln_acc", "le_acc", "le_recall", "class_acc", "count_f1"]
     assert table.loc[("shuffle", "llbg"), "class_acc"] == 1.0
     assert ((table >= 0) & (table <= 1)).all().all()
 

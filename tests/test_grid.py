@@ -239,7 +239,7 @@ def test_prepare_once_equals_per_batch_call(data, name):
     [(spec, prepared)] = prepare_attacks(resolve_attacks(ATTACKS, [name]), model, aux)
     attack = ATTACKS[name]
     assert attack.family in ("weight", "bias", "baseline")
-    assert attack.requires() in ("update", "model", "model+aux")
+    assert attack.requires() in ("update", "model", "aux", "model+aux")
     for b, idx in enumerate(make_batches(client.labels, 100, "shuffle", seed=0)):
         for steps in (1, 2):
             u, _ = client_update(model, client.windows[idx], client.labels[idx], n_steps=steps, lr=1e-4, seed=b)

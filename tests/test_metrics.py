@@ -46,10 +46,12 @@ def test_label_confusion_of_sorted_sequences():
 def test_summarize_and_table():
     true_b = np.array([[6, 3, 1, 0], [10, 0, 0, 0]])
     s = summarize(true_b, true_b)
-    assert s == {"ln_acc": 1.0, "le_acc": 1.0, "le_recall": 1.0, "class_acc": 1.0}
+    assert s == {"ln_acc": 1.0, "le_acc": 1.0, "le_recall": 1.0, "class_acc": 1.0, "count_f1": 1.0}
     t = metrics_table(true_b, {"perfect": true_b, "null only": np.array([[10, 0, 0, 0], [10, 0, 0, 0]])})
     assert t.loc["null only", "ln_acc"] == pytest.approx((0.6 + 1.0) / 2)
     assert t.loc["null only", "class_acc"] == pytest.approx((16 / 16 + 0 + 0) / 3)
+    # count-F1: null 2*16/(16+20), classes 1 and 2 predicted never: 0
+    assert t.loc["null only", "count_f1"] == pytest.approx((32 / 36 + 0 + 0) / 3)
 
 
 def test_bad_input():

@@ -14,6 +14,10 @@ from __future__ import annotations
 
 from ._common import greedy_counts, no_preparation, round_to_total
 from .baselines import count_existence, count_idlg, existence, idlg
+from .blind import (
+    blind_prior, blind_uniform, class_shares, count_prior, count_uniform, counts_only_update, needs_prior,
+    prepare_prior, prepare_uniform,
+)
 from .bias_based import class_confidences, count_ebi, count_llbg, ebi, llbg, prepare_llbg
 from .ilrg import class_mean_probabilities, count_ilrg, ilrg, ilrg_probabilities, prepare_ilrg
 from .paper_code import (
@@ -62,6 +66,8 @@ ATTACKS: dict[str, Attack] = {
         Attack("ilrg", "bias", _ilrg_needs, prepare_ilrg_variant, count_ilrg_variant, in_paper=True),
         Attack("idlg", "baseline", "update", no_preparation, count_idlg),
         Attack("existence", "baseline", "update", no_preparation, count_existence),
+        Attack("blind_uniform", "baseline", "update", prepare_uniform, count_uniform, reads_gradient=False),
+        Attack("blind_prior", "baseline", needs_prior, prepare_prior, count_prior, reads_gradient=False),
     )
 }
 #: the paper's attacks, in its order
@@ -69,10 +75,18 @@ PAPER_ATTACKS: tuple[str, ...] = tuple(name for name, a in ATTACKS.items() if a.
 #: the paper groups LLG and LLG* as weight-based, LLBG, EBI and iLRG as bias-based
 WEIGHT_BASED: tuple[str, ...] = tuple(n for n in PAPER_ATTACKS if ATTACKS[n].family == "weight")
 BIAS_BASED: tuple[str, ...] = tuple(n for n in PAPER_ATTACKS if ATTACKS[n].family == "bias")
+#: the blind references: guesses that read no gradient (leakage is measured beyond the better of them)
+BLIND: tuple[str, ...] = tuple(name for name, a in ATTACKS.items() if not a.reads_gradient)
+
+
+def is_blind(key: str) -> bool:
+    """Whether a result key (``"blind_prior"`` or a variant ``"blind_prior:label"``) names a blind reference."""
+    name = str(key).split(":")[0]
+    return name in ATTACKS and not ATTACKS[name].reads_gradient
 
 __all__ = [
     "ATTACKS", "Attack", "AttackSpec", "FAMILIES", "NEEDS", "resolve_attacks", "WEIGHT_BASED", "BIAS_BASED",
-    "PAPER_ATTACKS", "llg", "llg_star", "llg_plus", "llbg", "ebi", "class_confidences", "ilrg",
+    "PAPER_ATTACKS", "BLIND", "is_blind", "blind_uniform", "blind_prior", "class_shares", "counts_only_update", "llg", "llg_star", "llg_plus", "llbg", "ebi", "class_confidences", "ilrg",
     "ilrg_probabilities", "class_mean_probabilities", "idlg", "existence", "class_impacts", "estimate_impacts",
     "solve_with_impacts", "STAGE1_RULES", "greedy_counts", "round_to_total", "VARIANTS", "llg_code", "llg_star_code",
     "llbg_code", "ilrg_code",

@@ -9,7 +9,7 @@ Used by the experiment functions of Chapter 4 on and by the grid engine. Every a
 
 ``ATTACKS[name](update, **options)`` runs both, so one call still attacks one update. A record also
 says the attack's family (``"weight"``, ``"bias"``, ``"baseline"``) and what the threat model must
-grant it (``"update"``, ``"model"`` or ``"model+aux"``), which may depend on its options.
+grant it (``"update"``, ``"model"``, ``"aux"`` or ``"model+aux"``), which may depend on its options.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ import numpy as np
 from ..updates.update import LastLayerUpdate
 
 FAMILIES: tuple[str, ...] = ("weight", "bias", "baseline")
-NEEDS: tuple[str, ...] = ("update", "model", "model+aux")
+NEEDS: tuple[str, ...] = ("update", "model", "aux", "model+aux")
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,8 @@ class Attack:
     family : {"weight", "bias", "baseline"}
         Which gradient the attack reads (the paper's grouping), or a baseline.
     needs : str or callable
-        ``"update"``, ``"model"`` or ``"model+aux"``; a callable ``needs(**options) -> str`` when it
+        ``"update"``, ``"model"``, ``"aux"`` (labelled data the server holds, no model: the prior
+        guess) or ``"model+aux"``; a callable ``needs(**options) -> str`` when it
         depends on the options (LLBG needs auxiliary data only with ``confidence="aux"``).
     prepare : callable
         ``prepare(model, aux, **options) -> prepared``, run once per model and auxiliary data.
@@ -44,6 +45,9 @@ class Attack:
         ``count(update, prepared) -> counts``: int64, length C, non-negative, summing to N.
     in_paper : bool
         Whether the seed paper evaluates it.
+    reads_gradient : bool
+        ``False`` for the blind references (:mod:`leakage_core.attacks.blind`), which guess from ``N``,
+        ``C`` and the population alone: the bar every attack's leakage is measured against.
     """
 
     name: str
@@ -52,6 +56,7 @@ class Attack:
     prepare: Callable[..., Any]
     count: Callable[[LastLayerUpdate, Any], np.ndarray]
     in_paper: bool = False
+    reads_gradient: bool = True
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -66,7 +71,7 @@ class Attack:
         return tuple(p for p in params if p not in ("model", "aux"))
 
     def requires(self, **options) -> str:
-        """What the attack needs with these options: ``"update"``, ``"model"`` or ``"model+aux"``."""
+        """What the attack needs with these options: one of :data:`NEEDS`."""
         self.check_options(options)
         return self.needs(**options) if callable(self.needs) else self.needs
 
