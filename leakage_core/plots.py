@@ -253,7 +253,7 @@ def plot_confusion(matrix: np.ndarray, class_names: Sequence[str], title: str = 
 
 def plot_metric_bars(summary, metric: str, groups: Sequence[str], hues: Sequence[str], ax=None,
                      group_level: str = "attack", hue_level: str = "sampler", colors: dict | None = None,
-                     ylabel: str | None = None, legend: bool = True):
+                     ylabel: str | None = None, legend: bool = True, blind: bool = True):
     """Grouped bars of one metric's mean over clients, with the clients' min-max range as error bars.
 
     Introduced in Chapter 8.
@@ -269,6 +269,10 @@ def plot_metric_bars(summary, metric: str, groups: Sequence[str], hues: Sequence
         Values of ``group_level`` along the x axis, and of ``hue_level`` as bars within a group.
     colors : dict, optional
         Hue value -> colour.
+    blind : bool
+        Mark the blind guess on every bar (a black tick at the better blind reference's mean score on the
+        same batches, column ``blind_<metric>``) when the summary has it: the part of a bar above its tick
+        is what the gradient told the server; a bar below its tick is worse than guessing.
     """
     import matplotlib.pyplot as plt
 
@@ -283,10 +287,14 @@ def plot_metric_bars(summary, metric: str, groups: Sequence[str], hues: Sequence
         x = np.arange(len(groups)) + (j - (len(hues) - 1) / 2) * width
         ax.bar(x, mean, width, label=str(hue), color=None if colors is None else colors.get(hue),
                yerr=np.vstack([mean - low, high - mean]), capsize=2, error_kw={"elinewidth": 0.8})
+        if blind and (f"blind_{metric}", "mean") in summary.columns:
+            ref = np.array([r[(f"blind_{metric}", "mean")].iloc[0] for r in rows])
+            ax.hlines(ref, x - width / 2, x + width / 2, colors="black", linewidth=2,
+                      label="blind guess" if j == 0 else None)
     ax.set_xticks(range(len(groups)), [str(g) for g in groups])
     ax.set_ylim(0, 1.05)
     ax.set_ylabel(ylabel or metric)
     ax.set_xlabel(group_level)
     if legend:
-        ax.legend(title=hue_level, fontsize=8, ncols=len(hues))
+        ax.legend(title=hue_level, fontsize=8, ncols=len(hues) + 1)
     return ax

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from .cache import atomic_write
+from .attacks import BLIND
 from .grid import Setting, add_blind_references, run_grid
 from .sampling import SAMPLERS
 from .updates import LDP, ldp_label
@@ -333,6 +334,30 @@ def distinct_labels_table(results: pd.DataFrame) -> pd.DataFrame:
     real = {(d, s): TARGETS[d].get(f"distinct_labels_{s}", (np.nan,))[0] if n == 100 else np.nan
             for d, s in study_values.index}
     return pd.DataFrame({"study clients": study_values, "real dataset": pd.Series(real)}).rename_axis(["dataset", "sampler"])
+
+
+def leakage_table(summary: pd.DataFrame, metric: str = "class_acc") -> pd.DataFrame:
+    """One metric of a :func:`leakage_core.grid.score` summary next to the blind guess and the advantage over it.
+
+    Not used in a chapter yet. Columns: ``score`` (mean over clients) and ``± sd`` (their standard
+    deviation), ``blind`` (the better blind reference's mean score on the same batches), ``advantage``
+    (mean of the per-client advantage) with ``adv min`` and ``adv max`` over clients, and ``beyond blind``:
+    True when the advantage is above 0 for *every* client (the gradient told the server more than it could
+    guess, whatever the client), False when it is at or below 0 for every client, NaN when clients
+    disagree or no blind reference was run. The index is the summary's.
+    """
+    if (f"adv_{metric}", "mean") not in summary.columns:
+        raise ValueError(f"the summary has no advantage for {metric!r}: run the blind references "
+                         f"({', '.join(BLIND)}) with the attacks (they are in BOOK_ATTACKS).")
+    adv = summary[f"adv_{metric}"]
+    verdict = np.where(adv["min"] > 0, 1.0, np.where(adv["max"] <= 0, 0.0, np.nan))
+    out = pd.DataFrame({
+        "score": summary[(metric, "mean")], "± sd": summary[(metric, "std")],
+        "blind": summary[(f"blind_{metric}", "mean")], "advantage": adv["mean"],
+        "adv min": adv["min"], "adv max": adv["max"],
+        "beyond blind": pd.Series(verdict, index=summary.index).map({1.0: True, 0.0: False}),
+    }, index=summary.index)
+    return out
 
 
 def _git_revision() -> str:
