@@ -125,7 +125,7 @@ def count_f1(true_counts_per_batch, pred_counts_per_batch) -> float:
 def advantage(score, blind):
     """Leakage beyond the blind guess: ``(score - blind) / (1 - blind)``; NaN where ``blind >= 1``.
 
-    Not used in a chapter yet. 0: the gradient told the server nothing it could not guess; 1: perfect
+    Introduced in Chapter 12. 0: the gradient told the server nothing it could not guess; 1: perfect
     recovery; below 0: worse than guessing. ``blind`` is the better blind reference's score on the same
     batches (:mod:`leakage_core.attacks.blind`). Works on floats, arrays and pandas objects alike.
     """
@@ -189,7 +189,9 @@ def class_acc_sorted(true_counts_per_batch, pred_counts_per_batch) -> float:
     ``single_step_leakage.py`` and ``multi_step_leakage.py``, ``Leakage.main``: ``per_class_correct`` /
     ``final_classAvgAcc``). The code uses the position-wise pairing only for its confusion matrices
     (the paper's Fig. 4, :func:`label_confusion`), and its ``conf_mat.diagonal().mean()`` — which
-    would also have averaged in a 0 for every class the client lacks — is commented out.
+    would also have averaged in a 0 for every class the client lacks — is commented out. An earlier
+    version of the same file (commit ``60b2ecc``) logged exactly that line as ``final_classAvgAcc``,
+    i.e. this function's definition; Chapter 12 shows that the paper's Table 1 fits it best.
 
     Position-wise pairing is stricter: a class's hits can never exceed ``min(n_bc, nhat_bc)``, and
     one miscounted class shifts every later position of the batch, so a batch with every class
