@@ -12,7 +12,8 @@ Three layers, introduced in Chapter 13:
 
 - :func:`explore` — a plain function: settings in, an :class:`ExplorerView` of plain values out;
 - :func:`plot_explorer` — draws a view (true vs recovered histogram beside the blind guesses, bias gradient,
-  metrics with the blind guess's and the advantage over it);
+  metrics with the blind guess's and the advantage over it); :func:`views_table` puts several views' scores,
+  blind scores and advantages in one table;
 - :func:`explorer_panel` — ipywidgets controls that call the two on every change.
 
 Expensive objects (the dataset, the server's model, each attack's preparation, each batch's clean
@@ -158,6 +159,21 @@ class ExplorerView:
     def scores(self) -> Scores:
         """The attack's :class:`Scores` (``ln_acc``, ``le_acc``, ``class_acc``, ``count_f1``)."""
         return Scores(self.ln_acc, self.le_acc, self.class_acc, self.count_f1)
+
+    def score_table(self):
+        """The attack's scores, both blind guesses', the blind guess (the better per metric) and the advantage.
+
+        A pandas DataFrame: one row each, one column per metric (LnAcc, LeAcc, ClassAcc, count-F1);
+        an advantage that is None (the blind guess already scores 1) shows as NaN.
+        """
+        import pandas as pd
+
+        rows = {self.attack: self.scores, "blind: uniform": self.blind_uniform_scores,
+                "blind: prior": self.blind_prior_scores, "blind guess (better of the two)": self.blind_scores,
+                "advantage over the blind guess": self.advantage}
+        table = pd.DataFrame([[np.nan if v is None else v for v in r] for r in rows.values()], index=list(rows),
+                             columns=[_METRIC_LABELS[m] for m in Scores._fields])
+        return table.rename_axis(f"client {self.client}, batch {self.batch}")
 
     @property
     def ldp_label(self) -> str:
@@ -404,6 +420,7 @@ def explore(
 
 
 _MODEL_NAMES = {"deepconvlstm": "DeepConvLSTM", "tinyhar": "TinyHAR"}
+_METRIC_LABELS = {"ln_acc": "LnAcc", "le_acc": "LeAcc", "class_acc": "ClassAcc", "count_f1": "count-F1"}
 
 
 def describe(view: ExplorerView) -> str:
@@ -416,12 +433,38 @@ def describe(view: ExplorerView) -> str:
             f"N={view.batch_size}, S={view.n_steps}, {view.ldp_label}; client {view.client}, batch {view.batch}")
 
 
-_METRIC_LABELS = {"ln_acc": "LnAcc", "le_acc": "LeAcc", "class_acc": "ClassAcc", "count_f1": "count-F1"}
-
-
 def _score_line(label: str, scores: Scores) -> str:
     values = ", ".join(f"{_METRIC_LABELS[m]} {'n/a' if v is None else f'{v:.2f}'}" for m, v in zip(Scores._fields, scores))
     return f"{label}: {values}"
+
+
+def views_table(views: Mapping[str, ExplorerView], metrics=("ln_acc", "class_acc", "count_f1")):
+    """Several views side by side: per metric, the attack's score, the blind guess's and the advantage.
+
+    Introduced in Chapter 13. ``views`` maps a row name to an :class:`ExplorerView`; ``metrics`` are
+    fields of :class:`Scores`. Returns a pandas DataFrame with one row per view and columns
+    ``(metric, "score" | "blind" | "advantage")``; the blind guess is the better of the two guesses per
+    metric, and an undefined advantage (blind guess = 1) is NaN.
+    """
+    import pandas as pd
+
+    unknown = [m for m in metrics if m not in Scores._fields]
+    if unknown:
+        raise ValueError(f"unknown metric {unknown[0]!r}; choose from {Scores._fields}.")
+    rows = {}
+    for name, view in views.items():
+        if not isinstance(view, ExplorerView):
+            raise ValueError(f"views_table takes ExplorerViews from explore(...), got {type(view).__name__} for {name!r}.")
+        row = {}
+        for m in metrics:
+            adv = getattr(view.advantage, m)
+            row[_METRIC_LABELS[m], "score"] = getattr(view.scores, m)
+            row[_METRIC_LABELS[m], "blind"] = getattr(view.blind_scores, m)
+            row[_METRIC_LABELS[m], "advantage"] = np.nan if adv is None else adv
+        rows[name] = row
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.columns = pd.MultiIndex.from_tuples(table.columns)
+    return table
 
 
 def plot_explorer(view: ExplorerView, axes=None, legend: bool = True, title: bool = True):

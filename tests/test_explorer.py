@@ -20,7 +20,7 @@ from leakage_core.attacks import ATTACKS, BLIND, blind_prior, blind_uniform, cla
 from leakage_core.data import make_synthetic
 from leakage_core.experiments import attack_client
 from leakage_core.explorer import (EXPLORER_DATA, EXPLORER_TRAINING, ExplorerView, Scores, advantage_scores, explore,
-                                   plot_explorer)
+                                   plot_explorer, views_table)
 from leakage_core.metrics import ADVANTAGE_METRICS, advantage, class_acc, count_f1, le_acc, ln_acc
 from leakage_core.models import build_model
 from leakage_core.updates import LDP, fedavg_update, fedsgd_update
@@ -129,6 +129,24 @@ def test_blind_scores_and_advantage():
     # no room beyond a perfect guess: None, not NaN (views stay comparable)
     adv = advantage_scores(Scores(1.0, 0.5, 0.9, 0.2), Scores(1.0, 0.0, 0.8, 0.6))
     assert adv.ln_acc is None and adv[1:] == pytest.approx((0.5, 0.5, -1.0))
+
+
+def test_score_tables_hold_the_view_values():
+    exact, ebi = explore(), explore(attack="ebi", batch=2)
+    table = ebi.score_table()
+    assert list(table.columns) == ["LnAcc", "LeAcc", "ClassAcc", "count-F1"]
+    assert table.loc["ebi"].tolist() == list(ebi.scores)
+    assert table.loc["blind guess (better of the two)"].tolist() == list(ebi.blind_scores)
+    assert table.loc["advantage over the blind guess"].tolist() == list(ebi.advantage)
+    both = views_table({"exact": exact, "ebi": ebi})
+    assert list(both.index) == ["exact", "ebi"] and both.shape == (2, 9)
+    assert both.loc["ebi", ("count-F1", "advantage")] == ebi.advantage.count_f1
+    assert both.loc["exact", ("LnAcc", "blind")] == exact.blind_scores.ln_acc
+    assert (both.xs("advantage", axis=1, level=1).loc["exact"] == 1).all()
+    with pytest.raises(ValueError, match="metric"):
+        views_table({"exact": exact}, metrics=("f1",))
+    with pytest.raises(ValueError, match="ExplorerView"):
+        views_table({"x": exact.scores})
 
 
 def test_trained_state_is_the_loso_checkpoint_and_never_attacks_a_training_subject(tmp_path):
