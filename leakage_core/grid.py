@@ -453,7 +453,7 @@ def _assemble(done: dict, settings: Sequence[Setting], subjects: list[int], spec
 def score(results: pd.DataFrame, by: Iterable[str] | None = None, per_client: bool = False) -> pd.DataFrame:
     """LnAcc, LeAcc, LeRecall, ClassAcc, count-F1 per client, then their mean and spread over clients.
 
-    Introduced in Chapter 8.
+    Introduced in Chapter 7.
 
     Parameters
     ----------
@@ -490,7 +490,7 @@ def score(results: pd.DataFrame, by: Iterable[str] | None = None, per_client: bo
 def add_blind_references(results: pd.DataFrame, dataset) -> pd.DataFrame:
     """``results`` plus the rows of every blind reference (:data:`~leakage_core.attacks.BLIND`) not in them.
 
-    Not used in a chapter yet. A blind reference reads only ``N``, ``C`` and the other subjects' labels,
+    Introduced in Chapter 7. A blind reference reads only ``N``, ``C`` and the other subjects' labels,
     so its rows follow from each stored batch's true counts: they are exactly what :func:`run_grid`
     computes when the blind references are among its attacks (tested). ``dataset`` must be the data the
     results were computed on (the other subjects' labels give the prior).

@@ -94,7 +94,7 @@ def class_acc(true_counts_per_batch, pred_counts_per_batch) -> float:
 def count_f1_per_class(true_counts_per_batch, pred_counts_per_batch) -> np.ndarray:
     """Per class: the F1 of count matches over one client's batches (NaN if neither true nor predicted).
 
-    Not used in a chapter yet. With ``hits_c = sum_b min(n_bc, nhat_bc)``, recall ``hits_c / sum_b n_bc``
+    Introduced in Chapter 7. With ``hits_c = sum_b min(n_bc, nhat_bc)``, recall ``hits_c / sum_b n_bc``
     (ClassAcc's per-class value) and precision ``hits_c / sum_b nhat_bc``, the F1 is
     ``2 hits_c / (sum_b n_bc + sum_b nhat_bc)``. Windows predicted for a class the client never did
     are charged to that class, which recall alone never does.
@@ -112,7 +112,7 @@ def count_f1(true_counts_per_batch, pred_counts_per_batch) -> float:
     """Macro count-F1 of one client: the mean of :func:`count_f1_per_class` over every class that the
     client has *or* that the attack predicted.
 
-    Not used in a chapter yet. A class-balanced count metric that a uniform guess cannot game: spreading
+    Introduced in Chapter 7. A class-balanced count metric that a uniform guess cannot game: spreading
     windows over classes the client never did costs precision in each of them (ClassAcc does not
     charge it).
     """
@@ -125,7 +125,7 @@ def count_f1(true_counts_per_batch, pred_counts_per_batch) -> float:
 def advantage(score, blind):
     """Leakage beyond the blind guess: ``(score - blind) / (1 - blind)``; NaN where ``blind >= 1``.
 
-    Not used in a chapter yet. 0: the gradient told the server nothing it could not guess; 1: perfect
+    Introduced in Chapter 7. 0: the gradient told the server nothing it could not guess; 1: perfect
     recovery; below 0: worse than guessing. ``blind`` is the better blind reference's score on the same
     batches (:mod:`leakage_core.attacks.blind`). Works on floats, arrays and pandas objects alike.
     """
@@ -189,7 +189,9 @@ def class_acc_sorted(true_counts_per_batch, pred_counts_per_batch) -> float:
     ``single_step_leakage.py`` and ``multi_step_leakage.py``, ``Leakage.main``: ``per_class_correct`` /
     ``final_classAvgAcc``). The code uses the position-wise pairing only for its confusion matrices
     (the paper's Fig. 4, :func:`label_confusion`), and its ``conf_mat.diagonal().mean()`` — which
-    would also have averaged in a 0 for every class the client lacks — is commented out.
+    would also have averaged in a 0 for every class the client lacks — is commented out. An earlier
+    version of the same file (commit ``60b2ecc``) logged exactly that line as ``final_classAvgAcc``,
+    i.e. this function's definition; Chapter 12 shows that the paper's Table 1 fits it best.
 
     Position-wise pairing is stricter: a class's hits can never exceed ``min(n_bc, nhat_bc)``, and
     one miscounted class shifts every later position of the batch, so a batch with every class

@@ -256,7 +256,7 @@ def plot_metric_bars(summary, metric: str, groups: Sequence[str], hues: Sequence
                      ylabel: str | None = None, legend: bool = True, blind: bool = True):
     """Grouped bars of one metric's mean over clients, with the clients' min-max range as error bars.
 
-    Introduced in Chapter 8.
+    Introduced in Chapter 7.
 
     Parameters
     ----------
@@ -264,7 +264,8 @@ def plot_metric_bars(summary, metric: str, groups: Sequence[str], hues: Sequence
         From :func:`leakage_core.grid.score` (columns ``(metric, "mean" | "min" | "max")``), indexed by at
         least ``group_level`` and ``hue_level`` (other index levels must be fixed beforehand).
     metric : str
-        ``"ln_acc"``, ``"le_acc"``, ``"le_recall"`` or ``"class_acc"``.
+        ``"ln_acc"``, ``"le_acc"``, ``"le_recall"``, ``"class_acc"``, ``"count_f1"``, or an advantage
+        ``"adv_<m>"`` (then set the y limits afterwards: advantages can be negative).
     groups, hues : sequence of str
         Values of ``group_level`` along the x axis, and of ``hue_level`` as bars within a group.
     colors : dict, optional

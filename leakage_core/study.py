@@ -229,7 +229,7 @@ def results_dir(root: str | os.PathLike | None = None) -> Path:
 def load_results(name: str, profile: str | None = None, root: str | os.PathLike | None = None) -> pd.DataFrame:
     """A precomputed grid as :func:`leakage_core.grid.run_grid` returns it (plus a ``dataset`` column).
 
-    Introduced in Chapter 8.
+    Introduced in Chapter 7.
 
     Parameters
     ----------
@@ -339,7 +339,7 @@ def distinct_labels_table(results: pd.DataFrame) -> pd.DataFrame:
 def leakage_table(summary: pd.DataFrame, metric: str = "class_acc") -> pd.DataFrame:
     """One metric of a :func:`leakage_core.grid.score` summary next to the blind guess and the advantage over it.
 
-    Not used in a chapter yet. Columns: ``score`` (mean over clients) and ``± sd`` (their standard
+    Introduced in Chapter 7. Columns: ``score`` (mean over clients) and ``± sd`` (their standard
     deviation), ``blind`` (the better blind reference's mean score on the same batches), ``advantage``
     (mean of the per-client advantage) with ``adv min`` and ``adv max`` over clients, and ``beyond blind``:
     True when the advantage is above 0 for *every* client (the gradient told the server more than it could

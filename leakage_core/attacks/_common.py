@@ -161,7 +161,7 @@ def _greedy_picks(v: np.ndarray, m: np.ndarray, r: int) -> np.ndarray:
 def round_to_total(x: np.ndarray, n: int) -> np.ndarray:
     """Clip at zero and round real-valued counts to integers summing exactly to ``n``.
 
-    Introduced in Chapter 7 (iLRG's rounding, explained in Chapter 6). Largest-remainder rounding: floor everything, then give the
+    Not used in a chapter yet (iLRG's rounding is explained in Chapter 6). Largest-remainder rounding: floor everything, then give the
     missing windows to the largest fractional parts, or — when the floors already exceed ``n`` — take
     windows from the classes with the smallest fractional parts. (Public iLRG code repairs the total
     with a sign error when the sum falls short; both directions are tested.) Values are first clipped

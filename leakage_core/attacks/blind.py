@@ -18,7 +18,7 @@ from ._common import check_aux, check_update, round_to_total
 def blind_uniform(update: LastLayerUpdate) -> np.ndarray:
     """``N / C`` windows per class, rounded to integers that sum to ``N`` (ties: lowest class first).
 
-    Not used in a chapter yet. Uses ``update.n_windows`` and ``update.num_classes`` only.
+    Introduced in Chapter 7. Uses ``update.n_windows`` and ``update.num_classes`` only.
     """
     check_update(update)
     c = update.num_classes
@@ -28,7 +28,7 @@ def blind_uniform(update: LastLayerUpdate) -> np.ndarray:
 def class_shares(labels: np.ndarray, num_classes: int) -> np.ndarray:
     """The share of each class among ``labels`` (length ``num_classes``, sums to 1).
 
-    Not used in a chapter yet. Raises if ``labels`` is empty or holds a label outside ``[0, num_classes)``.
+    Introduced in Chapter 7. Raises if ``labels`` is empty or holds a label outside ``[0, num_classes)``.
     """
     labels = np.asarray(labels)
     if labels.ndim != 1 or labels.size == 0:
@@ -41,7 +41,7 @@ def class_shares(labels: np.ndarray, num_classes: int) -> np.ndarray:
 def blind_prior(update: LastLayerUpdate, shares: np.ndarray) -> np.ndarray:
     """``N`` times the population's class ``shares``, rounded to integers that sum to ``N``.
 
-    Not used in a chapter yet. ``shares`` (length ``C``, non-negative, summing to 1) is what an honest
+    Introduced in Chapter 7. ``shares`` (length ``C``, non-negative, summing to 1) is what an honest
     server knows without the update: the class shares of the subjects it trained on, or of the
     other clients (see :func:`prepare_prior`).
     """
@@ -95,7 +95,7 @@ def count_prior(update: LastLayerUpdate, prepared: dict) -> np.ndarray:
 def counts_only_update(n_windows: int, num_classes: int) -> LastLayerUpdate:
     """An update that carries only ``N`` and ``C`` (zero gradients): all a blind reference reads.
 
-    Not used in a chapter yet. Used to add the blind references to results stored without them
+    Introduced in Chapter 7. Used to add the blind references to results stored without them
     (:func:`leakage_core.grid.add_blind_references`).
     """
     return LastLayerUpdate(np.zeros((int(num_classes), 1)), np.zeros(int(num_classes)), int(n_windows))

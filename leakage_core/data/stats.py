@@ -10,7 +10,7 @@ from .dataset import HARDataset
 def bout_table(sample_labels: np.ndarray, sampling_rate: int = 50) -> pd.DataFrame:
     """Runs of constant label: ``label, start_s, end_s, duration_s`` (one row per run, NULL included).
 
-    Not used in a chapter yet.
+    Introduced in Chapter 7.
     """
     y = np.asarray(sample_labels)
     if y.size == 0:
