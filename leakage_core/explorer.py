@@ -11,7 +11,9 @@ the attack registry :data:`~leakage_core.attacks.ATTACKS`, and :mod:`leakage_cor
 Three layers, introduced in Chapter 13:
 
 - :func:`explore` — a plain function: settings in, an :class:`ExplorerView` of plain values out;
-- :func:`plot_explorer` — draws a view (true vs recovered histogram, bias gradient, metrics);
+- :func:`plot_explorer` — draws a view (true vs recovered histogram beside the blind guesses, bias gradient,
+  metrics with the blind guess's and the advantage over it); :func:`views_table` puts several views' scores,
+  blind scores and advantages in one table;
 - :func:`explorer_panel` — ipywidgets controls that call the two on every change.
 
 Expensive objects (the dataset, the server's model, each attack's preparation, each batch's clean
@@ -25,7 +27,7 @@ import functools
 import math
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 
@@ -39,6 +41,43 @@ EXPLORER_DATA: Mapping[str, Any] = MappingProxyType({"n_subjects": 4, "minutes":
 EXPLORER_TRAINING: Mapping[str, Any] = MappingProxyType({"epochs": 3, "lr": 1e-3})
 #: local learning rate of multi-step (FedAvg) updates, the paper's
 FEDAVG_LR = 1e-4
+
+
+class Scores(NamedTuple):
+    """LnAcc, LeAcc, ClassAcc and count-F1 of one batch (a named tuple of floats; None: undefined).
+
+    Not used in a chapter yet (the score fields of :class:`ExplorerView` hold it). ClassAcc and count-F1
+    are computed over this one batch (:func:`leakage_core.metrics.class_acc`,
+    :func:`leakage_core.metrics.count_f1` of a one-batch client). A list of them makes a pandas
+    DataFrame with one column per metric. The fields are those of
+    :data:`leakage_core.metrics.ADVANTAGE_METRICS`, in the same order.
+    """
+
+    ln_acc: float | None
+    le_acc: float | None
+    class_acc: float | None
+    count_f1: float | None
+
+
+
+def batch_scores(true_counts, pred_counts) -> Scores:
+    """The :class:`Scores` of one batch's reconstruction. Not used in a chapter yet."""
+    from .metrics import class_acc, count_f1, le_acc, ln_acc
+
+    t, p = np.asarray(true_counts)[None, :], np.asarray(pred_counts)[None, :]
+    return Scores(ln_acc(t[0], p[0]), le_acc(t[0], p[0]), class_acc(t, p), count_f1(t, p))
+
+
+def advantage_scores(scores: Scores, blind: Scores) -> Scores:
+    """Per metric, :func:`leakage_core.metrics.advantage` of ``scores`` over ``blind``; None where the blind
+    score is 1 (no room to leak beyond the guess). Not used in a chapter yet."""
+    from .metrics import advantage
+
+    out = []
+    for m, b in zip(scores, blind):
+        a = advantage(m, b)
+        out.append(None if math.isnan(a) else a)
+    return Scores(*out)
 
 
 @dataclass(frozen=True)
@@ -62,9 +101,22 @@ class ExplorerView:
         The batch's label histogram and the attack's reconstruction (both sum to ``N``).
     bias_grad : tuple of float
         The last-layer bias gradient the server received (after LDP).
-    ln_acc, le_acc, class_acc : float
-        LnAcc and LeAcc of the batch, and ClassAcc computed over this one batch (every class present
-        in the batch weighs equally; Chapter 7's ClassAcc averages over all of a client's batches).
+    ln_acc, le_acc, class_acc, count_f1 : float
+        LnAcc and LeAcc of the batch, and ClassAcc and count-F1 computed over this one batch (every class
+        present in the batch weighs equally; Chapter 7's ClassAcc averages over all of a client's batches).
+    blind_uniform_counts, blind_prior_counts : tuple of int
+        The two guesses that read no gradient (attacks ``"blind_uniform"`` and ``"blind_prior"``):
+        ``round(N / C)`` per class, and ``N`` times the class shares of the other subjects (those a
+        leave-one-subject-out server trained on). Both sum to ``N`` and depend on neither the attack, the
+        model nor LDP.
+    blind_uniform_scores, blind_prior_scores : Scores
+        The two guesses' scores on the batch.
+    blind_scores : Scores
+        The blind guess: per metric, the better of the two (as :func:`leakage_core.grid.score` does).
+    advantage : Scores
+        The attack's advantage over the blind guess per metric, ``(M - M_blind) / (1 - M_blind)``
+        (:func:`leakage_core.metrics.advantage`): 0 = no better than guessing, 1 = perfect, below 0 =
+        worse than guessing; None where the blind guess already scores 1.
     n_batches : int
         How many batches of ``N`` windows the client has under this sampler.
     training_subjects : tuple of int
@@ -92,9 +144,36 @@ class ExplorerView:
     ln_acc: float
     le_acc: float
     class_acc: float
+    count_f1: float
+    blind_uniform_counts: tuple[int, ...]
+    blind_prior_counts: tuple[int, ...]
+    blind_uniform_scores: Scores
+    blind_prior_scores: Scores
+    blind_scores: Scores
+    advantage: Scores
     n_batches: int
     training_subjects: tuple[int, ...]
     model_macro_f1: float | None
+
+    @property
+    def scores(self) -> Scores:
+        """The attack's :class:`Scores` (``ln_acc``, ``le_acc``, ``class_acc``, ``count_f1``)."""
+        return Scores(self.ln_acc, self.le_acc, self.class_acc, self.count_f1)
+
+    def score_table(self):
+        """The attack's scores, both blind guesses', the blind guess (the better per metric) and the advantage.
+
+        A pandas DataFrame: one row each, one column per metric (LnAcc, LeAcc, ClassAcc, count-F1);
+        an advantage that is None (the blind guess already scores 1) shows as NaN.
+        """
+        import pandas as pd
+
+        rows = {self.attack: self.scores, "blind: uniform": self.blind_uniform_scores,
+                "blind: prior": self.blind_prior_scores, "blind guess (better of the two)": self.blind_scores,
+                "advantage over the blind guess": self.advantage}
+        table = pd.DataFrame([[np.nan if v is None else v for v in r] for r in rows.values()], index=list(rows),
+                             columns=[_METRIC_LABELS[m] for m in Scores._fields])
+        return table.rename_axis(f"client {self.client}, batch {self.batch}")
 
     @property
     def ldp_label(self) -> str:
@@ -280,7 +359,9 @@ def explore(
     Returns
     -------
     ExplorerView
-        Plain values: the setting, true and recovered counts, the bias gradient, LnAcc, LeAcc, ClassAcc.
+        Plain values: the setting, true and recovered counts, the bias gradient, LnAcc, LeAcc, ClassAcc,
+        count-F1, and the same for the two blind guesses (uniform and prior, which read no gradient) with
+        the attack's advantage over the better of them.
 
     Raises
     ------
@@ -289,7 +370,6 @@ def explore(
         batch that does not exist), or if the server's model was trained on the attacked client.
     """
     from .attacks import ATTACKS
-    from .metrics import class_acc, le_acc, ln_acc
     from .updates import LDP, privatize
 
     sigma, rho = _check(profile, model, state, sampler, batch_size, n_steps, sigma, rho, attack, client, batch, seed)
@@ -313,6 +393,12 @@ def explore(
     if sigma is not None or rho is not None:
         update = privatize(clean, LDP(sigma=sigma, rho=rho), seed=seed + batch)
     pred = ATTACKS[attack].count(update, _prepared(*key, attack))
+    scores = batch_scores(true, pred)
+    # the blind guesses get the same update as the attack, and read only N and C from it (tested)
+    uniform = ATTACKS["blind_uniform"].count(update, _prepared(*key, "blind_uniform"))
+    prior = ATTACKS["blind_prior"].count(update, _prepared(*key, "blind_prior"))
+    uniform_scores, prior_scores = batch_scores(true, uniform), batch_scores(true, prior)
+    blind = Scores(*(max(u, p) for u, p in zip(uniform_scores, prior_scores)))
     info = getattr(net, "checkpoint_info", None)
     return ExplorerView(
         profile=profile, model=model, state=state, sampler=sampler, batch_size=batch_size, n_steps=n_steps,
@@ -320,7 +406,10 @@ def explore(
         class_names=tuple(_dataset(profile).class_names),
         true_counts=tuple(int(v) for v in true), recovered_counts=tuple(int(v) for v in pred),
         bias_grad=tuple(float(v) for v in update.bias_grad),
-        ln_acc=ln_acc(true, pred), le_acc=le_acc(true, pred), class_acc=class_acc(true[None, :], np.asarray(pred)[None, :]),
+        ln_acc=scores.ln_acc, le_acc=scores.le_acc, class_acc=scores.class_acc, count_f1=scores.count_f1,
+        blind_uniform_counts=tuple(int(v) for v in uniform), blind_prior_counts=tuple(int(v) for v in prior),
+        blind_uniform_scores=uniform_scores, blind_prior_scores=prior_scores, blind_scores=blind,
+        advantage=advantage_scores(scores, blind),
         n_batches=n_batches, training_subjects=tuple(int(s) for s in getattr(net, "training_subjects", ())),
         model_macro_f1=None if info is None else float(info["macro_f1"]),
     )
@@ -331,6 +420,7 @@ def explore(
 
 
 _MODEL_NAMES = {"deepconvlstm": "DeepConvLSTM", "tinyhar": "TinyHAR"}
+_METRIC_LABELS = {"ln_acc": "LnAcc", "le_acc": "LeAcc", "class_acc": "ClassAcc", "count_f1": "count-F1"}
 
 
 def describe(view: ExplorerView) -> str:
@@ -343,12 +433,50 @@ def describe(view: ExplorerView) -> str:
             f"N={view.batch_size}, S={view.n_steps}, {view.ldp_label}; client {view.client}, batch {view.batch}")
 
 
+def _score_line(label: str, scores: Scores) -> str:
+    values = ", ".join(f"{_METRIC_LABELS[m]} {'n/a' if v is None else f'{v:.2f}'}" for m, v in zip(Scores._fields, scores))
+    return f"{label}: {values}"
+
+
+def views_table(views: Mapping[str, ExplorerView], metrics=("ln_acc", "class_acc", "count_f1")):
+    """Several views side by side: per metric, the attack's score, the blind guess's and the advantage.
+
+    Introduced in Chapter 13. ``views`` maps a row name to an :class:`ExplorerView`; ``metrics`` are
+    fields of :class:`Scores`. Returns a pandas DataFrame with one row per view and columns
+    ``(metric, "score" | "blind" | "advantage")``; the blind guess is the better of the two guesses per
+    metric, and an undefined advantage (blind guess = 1) is NaN.
+    """
+    import pandas as pd
+
+    unknown = [m for m in metrics if m not in Scores._fields]
+    if unknown:
+        raise ValueError(f"unknown metric {unknown[0]!r}; choose from {Scores._fields}.")
+    rows = {}
+    for name, view in views.items():
+        if not isinstance(view, ExplorerView):
+            raise ValueError(f"views_table takes ExplorerViews from explore(...), got {type(view).__name__} for {name!r}.")
+        row = {}
+        for m in metrics:
+            adv = getattr(view.advantage, m)
+            row[_METRIC_LABELS[m], "score"] = getattr(view.scores, m)
+            row[_METRIC_LABELS[m], "blind"] = getattr(view.blind_scores, m)
+            row[_METRIC_LABELS[m], "advantage"] = np.nan if adv is None else adv
+        rows[name] = row
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.columns = pd.MultiIndex.from_tuples(table.columns)
+    return table
+
+
 def plot_explorer(view: ExplorerView, axes=None, legend: bool = True, title: bool = True):
-    """Draw a view: true vs recovered label histogram (left) and the bias gradient the server saw (right).
+    """Draw a view: true vs recovered label histogram beside the blind guesses (left) and the bias gradient
+    the server saw (right).
 
     Introduced in Chapter 13. Bars take the book's class colours (:func:`leakage_core.plots.class_colors`;
-    NULL in its own light grey): the true count filled, the recovered count hatched beside it. The
-    histogram's title holds the setting and the three metrics.
+    NULL in its own light grey): the true count filled, the recovered count hatched beside it. The two
+    guesses that read no gradient are marked over each class: the uniform guess ``round(N / C)`` as a grey
+    dashed step, the prior guess (``N`` times the other subjects' class shares) as a black tick. The
+    histogram's title holds the setting, the attack's four scores, the blind guess's (per metric the better
+    of the two guesses) and the attack's advantage over it.
 
     Parameters
     ----------
@@ -359,7 +487,7 @@ def plot_explorer(view: ExplorerView, axes=None, legend: bool = True, title: boo
     legend : bool
         Draw the legend (pass False for all but one row of a multi-row figure: one legend per figure).
     title : bool
-        Put the setting and the metrics in the histogram's title.
+        Put the setting and the scores in the histogram's title.
 
     Returns
     -------
@@ -367,6 +495,7 @@ def plot_explorer(view: ExplorerView, axes=None, legend: bool = True, title: boo
         ``(histogram axes, bias-gradient axes)``.
     """
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
     from .plots import class_colors
@@ -376,23 +505,32 @@ def plot_explorer(view: ExplorerView, axes=None, legend: bool = True, title: boo
     names = list(view.class_names)
     c_ = len(names)
     if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(max(10.0, 0.75 * c_), 3.8), gridspec_kw={"width_ratios": [1.5, 1]})
+        _, axes = plt.subplots(1, 2, figsize=(max(10.0, 0.75 * c_), 4.4), gridspec_kw={"width_ratios": [1.5, 1]})
     ax_h, ax_b = axes
     colors = [class_colors(names)[n] for n in names]
     pos = np.arange(c_)
     ax_h.bar(pos - 0.2, view.true_counts, width=0.4, color=colors, edgecolor="0.25", linewidth=0.6)
     ax_h.bar(pos + 0.2, view.recovered_counts, width=0.4, color="white", edgecolor="0.15", hatch="////",
              linewidth=0.6)
+    edges = np.r_[pos - 0.5, pos[-1] + 0.5]
+    ax_h.stairs(view.blind_uniform_counts, edges, baseline=None, color="0.45", linestyle="--", linewidth=1.0)
+    ax_h.plot(pos, view.blind_prior_counts, linestyle="none", marker="_", markersize=16, markeredgewidth=2.0,
+              color="k")
     ax_h.set_xticks(pos, names, rotation=60, ha="right", fontsize=7)
     ax_h.set_xlabel("class")
     ax_h.set_ylabel(f"windows in batch (N = {view.batch_size})")
     if legend:
         handles = [Patch(facecolor="0.55", edgecolor="0.25", label="true count (secret)"),
-                   Patch(facecolor="white", edgecolor="0.15", hatch="////", label=f"recovered by {view.attack}")]
-        ax_h.legend(handles=handles, frameon=False, fontsize=8, loc="upper right")
+                   Patch(facecolor="white", edgecolor="0.15", hatch="////", label=f"recovered by {view.attack}"),
+                   Line2D([], [], color="0.45", linestyle="--", label="blind: uniform guess N/C"),
+                   Line2D([], [], color="k", linestyle="none", marker="_", markersize=12, markeredgewidth=2.0,
+                          label="blind: prior guess (other subjects' shares)")]
+        ax_h.legend(handles=handles, frameon=False, fontsize=7.5, loc="upper right")
     if title:
-        ax_h.set_title(f"{describe(view)}\n{view.attack}: LnAcc {view.ln_acc:.2f}, LeAcc {view.le_acc:.2f}, "
-                       f"ClassAcc {view.class_acc:.2f}", fontsize=8.5, loc="left")
+        lines = [describe(view), _score_line(view.attack, view.scores),
+                 _score_line("blind guess (better of the two)", view.blind_scores),
+                 _score_line("advantage over it", view.advantage)]
+        ax_h.set_title("\n".join(lines), fontsize=8, loc="left")
     ax_b.bar(pos, view.bias_grad, color=colors, edgecolor="0.25", linewidth=0.6)
     ax_b.axhline(0, color="k", lw=0.7)
     ax_b.set_xticks(pos, names, rotation=60, ha="right", fontsize=7)

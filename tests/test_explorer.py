@@ -16,11 +16,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from leakage_core import explorer
-from leakage_core.attacks import ATTACKS
+from leakage_core.attacks import ATTACKS, BLIND, blind_prior, blind_uniform, class_shares, counts_only_update
 from leakage_core.data import make_synthetic
 from leakage_core.experiments import attack_client
-from leakage_core.explorer import EXPLORER_DATA, EXPLORER_TRAINING, ExplorerView, explore, plot_explorer
-from leakage_core.metrics import class_acc, le_acc, ln_acc
+from leakage_core.explorer import (EXPLORER_DATA, EXPLORER_TRAINING, ExplorerView, Scores, advantage_scores, explore,
+                                   plot_explorer, views_table)
+from leakage_core.metrics import ADVANTAGE_METRICS, advantage, class_acc, count_f1, le_acc, ln_acc
 from leakage_core.models import build_model
 from leakage_core.updates import LDP, fedavg_update, fedsgd_update
 
@@ -55,6 +56,7 @@ def _check_against_reference(view: ExplorerView, model) -> None:
     assert view.ln_acc == ln_acc(true, pred)
     assert view.le_acc == le_acc(true, pred)
     assert view.class_acc == class_acc(true[None, :], pred[None, :])
+    assert view.count_f1 == count_f1(true[None, :], pred[None, :])
 
 
 @pytest.mark.parametrize("kwargs", [
@@ -71,6 +73,80 @@ def test_explore_equals_the_public_pipeline_untrained(kwargs):
     _check_against_reference(view, model)
     assert view.training_subjects == () and view.model_macro_f1 is None
     assert view.n_batches == data.subjects[view.client].n_windows // view.batch_size
+
+
+def _blind_reference(view: ExplorerView) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The two blind guesses of the view's batch from the public functions: N, C and the other subjects' labels."""
+    data = make_synthetic(view.profile, **EXPLORER_DATA)
+    update = counts_only_update(view.batch_size, data.num_classes)  # zero gradients: only N and C
+    others = data.windows_of([s for s in data.subject_ids if s != view.client])[1]
+    uniform = blind_uniform(update)
+    prior = blind_prior(update, class_shares(others, data.num_classes))
+    return tuple(int(v) for v in uniform), tuple(int(v) for v in prior)
+
+
+def test_blind_guesses_read_no_gradient():
+    """Same blind histograms whatever the attack, the model, its state, S or LDP: they read only N and C."""
+    base = explore()
+    assert (base.blind_uniform_counts, base.blind_prior_counts) == _blind_reference(base)
+    assert sum(base.blind_uniform_counts) == sum(base.blind_prior_counts) == base.batch_size
+    for kwargs in (dict(attack="ebi"), dict(attack="ilrg", sigma=0.1), dict(rho=0.01, sigma=1.0),
+                   dict(model="tinyhar", n_steps=5), dict(state="trained", attack="llg_star")):
+        view = explore(**kwargs)
+        assert view.true_counts == base.true_counts
+        assert (view.bias_grad != base.bias_grad) == (kwargs.keys() != {"attack"})  # another update, same guess
+        assert view.blind_uniform_counts == base.blind_uniform_counts
+        assert view.blind_prior_counts == base.blind_prior_counts
+        assert (view.blind_uniform_scores, view.blind_prior_scores, view.blind_scores) == (
+            base.blind_uniform_scores, base.blind_prior_scores, base.blind_scores)
+    # another batch and size: the guesses follow N, the prior the other subjects' shares
+    other = explore(client=3, batch_size=50, batch=2, sampler="sequential")
+    assert (other.blind_uniform_counts, other.blind_prior_counts) == _blind_reference(other)
+
+
+def test_blind_scores_and_advantage():
+    view = explore()  # LLBG on an untrained model recovers this batch exactly
+    assert view.recovered_counts == view.true_counts
+    assert view.scores == Scores(1.0, 1.0, 1.0, 1.0) and view.advantage == Scores(1.0, 1.0, 1.0, 1.0)
+    assert Scores._fields == ADVANTAGE_METRICS
+    true = np.array(view.true_counts)
+    for counts, scores in ((view.blind_uniform_counts, view.blind_uniform_scores),
+                           (view.blind_prior_counts, view.blind_prior_scores)):
+        pred = np.array(counts)
+        assert scores == Scores(ln_acc(true, pred), le_acc(true, pred), class_acc(true[None], pred[None]),
+                                count_f1(true[None], pred[None]))
+    assert view.blind_scores == Scores(*map(max, view.blind_uniform_scores, view.blind_prior_scores))
+    assert all(b < 1 for b in view.blind_scores)
+    # a blind guess attacking the batch has no advantage over the better guess (0 where it is the better one)
+    for name in BLIND:
+        guess = explore(attack=name)
+        own = guess.blind_uniform_scores if name == "blind_uniform" else guess.blind_prior_scores
+        assert guess.scores == own and all(a <= 0 for a in guess.advantage)
+        assert all(a == 0 for a, s, b in zip(guess.advantage, own, guess.blind_scores) if s == b)
+    # a real attack: the advantage is metrics.advantage per metric
+    ebi = explore(attack="ebi", batch=2)
+    assert ebi.advantage == Scores(*map(advantage, ebi.scores, ebi.blind_scores))
+    # no room beyond a perfect guess: None, not NaN (views stay comparable)
+    adv = advantage_scores(Scores(1.0, 0.5, 0.9, 0.2), Scores(1.0, 0.0, 0.8, 0.6))
+    assert adv.ln_acc is None and adv[1:] == pytest.approx((0.5, 0.5, -1.0))
+
+
+def test_score_tables_hold_the_view_values():
+    exact, ebi = explore(), explore(attack="ebi", batch=2)
+    table = ebi.score_table()
+    assert list(table.columns) == ["LnAcc", "LeAcc", "ClassAcc", "count-F1"]
+    assert table.loc["ebi"].tolist() == list(ebi.scores)
+    assert table.loc["blind guess (better of the two)"].tolist() == list(ebi.blind_scores)
+    assert table.loc["advantage over the blind guess"].tolist() == list(ebi.advantage)
+    both = views_table({"exact": exact, "ebi": ebi})
+    assert list(both.index) == ["exact", "ebi"] and both.shape == (2, 9)
+    assert both.loc["ebi", ("count-F1", "advantage")] == ebi.advantage.count_f1
+    assert both.loc["exact", ("LnAcc", "blind")] == exact.blind_scores.ln_acc
+    assert (both.xs("advantage", axis=1, level=1).loc["exact"] == 1).all()
+    with pytest.raises(ValueError, match="metric"):
+        views_table({"exact": exact}, metrics=("f1",))
+    with pytest.raises(ValueError, match="ExplorerView"):
+        views_table({"x": exact.scores})
 
 
 def test_trained_state_is_the_loso_checkpoint_and_never_attacks_a_training_subject(tmp_path):
@@ -126,8 +202,11 @@ def test_counts_are_non_negative_integers_summing_to_n(draw):
         assert len(counts) == c and all(isinstance(v, int) and v >= 0 for v in counts)
         assert sum(counts) == n
     assert len(view.bias_grad) == c and all(isinstance(v, float) and np.isfinite(v) for v in view.bias_grad)
-    for metric in (view.ln_acc, view.le_acc, view.class_acc):
-        assert isinstance(metric, float) and 0.0 <= metric <= 1.0
+    for counts in (view.blind_uniform_counts, view.blind_prior_counts):
+        assert len(counts) == c and all(isinstance(v, int) and v >= 0 for v in counts) and sum(counts) == n
+    for scores in (view.scores, view.blind_uniform_scores, view.blind_prior_scores, view.blind_scores):
+        assert all(isinstance(m, float) and 0.0 <= m <= 1.0 for m in scores)
+    assert all(a is None or (isinstance(a, float) and np.isfinite(a) and a <= 1.0) for a in view.advantage)
     assert view.sigma in (None, 0.01, 0.1) and view.rho in (None, 0.1)  # 0 means off
     hash(view)  # plain values only
 
@@ -168,11 +247,14 @@ def test_plot_explorer_draws_one_labelled_view():
     view = explore(attack="ebi")
     ax_h, ax_b = plot_explorer(view)
     c = len(view.class_names)
-    assert len(ax_h.patches) == 2 * c and len(ax_b.patches) == c
+    assert len(ax_h.patches) == 2 * c + 1 and len(ax_b.patches) == c  # true, recovered, the uniform guess's step
     for ax in (ax_h, ax_b):
         assert ax.get_xlabel() and ax.get_ylabel()
     assert ax_h.get_legend() is not None and ax_b.get_legend() is None
-    assert f"LnAcc {view.ln_acc:.2f}" in ax_h.get_title(loc="left")
+    title = ax_h.get_title(loc="left")
+    assert f"LnAcc {view.ln_acc:.2f}" in title and "blind guess" in title and "advantage" in title
+    assert f"count-F1 {view.blind_scores.count_f1:.2f}" in title
+    assert len(ax_h.lines) == 1 and ax_h.lines[0].get_ydata().tolist() == list(view.blind_prior_counts)  # prior
     assert ax_h.patches[0].get_facecolor() == (0.85, 0.85, 0.85, 1.0)  # NULL's colour
     plt.close("all")
     fig, axes = plt.subplots(2, 2)
