@@ -213,7 +213,7 @@ def attack_clients(
 def client_scores(results: pd.DataFrame, by: Iterable[str] = ("attack",)) -> pd.DataFrame:
     """LnAcc, LeAcc, LeRecall, ClassAcc and count-F1 of every client (one row per ``by`` group and subject).
 
-    Not used in a chapter yet. ClassAcc and count-F1 are computed over a client's batches, so they are
+    Introduced in Chapter 5. ClassAcc and count-F1 are computed over a client's batches, so they are
     per-client quantities; the other metrics are per batch, averaged over the client's batches. When
     the results hold the blind references, :func:`add_advantage` adds the advantage over them.
     """
