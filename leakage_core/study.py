@@ -59,6 +59,10 @@ PAPER_CODE_ATTACKS: dict[str, dict[str, Any]] = {
     "llg:code": {"variant": "paper_code"}, "llg_star:code": {"variant": "paper_code"},
     "llbg:code": {"variant": "paper_code"}, "ebi": {}, "ilrg:code": {"variant": "paper_code"},
 }
+#: numbers of training epochs of the ``training_length`` grid (snapshots of one run per fold)
+TRAINING_LENGTH_EPOCHS: tuple[int, ...] = (1, 3, 10, 30)
+#: profiles of the ``training_length`` grid (WEAR-like DeepConvLSTM folds cost ~3x more per epoch)
+TRAINING_LENGTH_PROFILES: tuple[str, ...] = ("wetlab",)
 #: minutes per client of the reconciliation's short-client grid
 SHORT_MINUTES: float = 10.0
 #: (N, S) of the multi-step grid (S = 1 is the single-step grid)
@@ -124,7 +128,10 @@ def study_grids(attacks: Sequence[str] | Mapping[str, Mapping[str, Any]] = BOOK_
       confidences and LLG+ with impacts estimated on the other subjects' windows);
     - ``reconcile`` (Chapter 12): the single-step settings with :data:`PAPER_CODE_ATTACKS`, plus untrained
       models with the paper code's per-batch min-max input scaling (book and paper-code attacks);
-    - ``short_clients`` (Chapter 12): untrained single-step settings on clients of :data:`SHORT_MINUTES`.
+    - ``short_clients`` (Chapter 12): untrained single-step settings on clients of :data:`SHORT_MINUTES`;
+    - ``training_length``: trained models after each of :data:`TRAINING_LENGTH_EPOCHS` epochs (snapshots of
+      one training run per fold, see :func:`leakage_core.training.fold_snapshots`), both models, the three
+      samplers, N=100, on the profiles of :data:`TRAINING_LENGTH_PROFILES`.
     """
     grids = []
     for profile in PROFILES:
@@ -152,6 +159,10 @@ def study_grids(attacks: Sequence[str] | Mapping[str, Mapping[str, Any]] = BOOK_
     for profile in PROFILES:
         short = [_setting(m, "untrained", sampler=sp) for m in MODELS for sp in SAMPLERS]
         grids.append(StudyGrid("short_clients", profile, tuple(short), BOOK_ATTACKS, minutes=SHORT_MINUTES))
+    for profile in TRAINING_LENGTH_PROFILES:
+        length = [replace(_setting(m, "trained", sampler=sp), epochs=e)
+                  for m in MODELS for e in TRAINING_LENGTH_EPOCHS for sp in SAMPLERS]
+        grids.append(StudyGrid("training_length", profile, tuple(length), attacks))
     return grids
 
 
@@ -332,6 +343,77 @@ def distinct_labels_table(results: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"study clients": study_values, "real dataset": pd.Series(real)}).rename_axis(["dataset", "sampler"])
 
 
+#: the quantities of :func:`training_length_table`, in its order
+TRAINING_LENGTH_METRICS: tuple[str, ...] = ("macro_f1", "ln_acc", "class_acc")
+
+
+def _fold_records(provenance: Mapping[str, Any], grid: str, datasets: Sequence[str]) -> list[dict]:
+    """The trained-fold records of ``<grid>-<dataset>`` in a provenance record (or of one grid's record)."""
+    if "trained_folds" in provenance:
+        return list(provenance["trained_folds"])
+    grids = provenance.get("grids", {})
+    if not datasets:
+        raise ValueError("results without a dataset column: pass one grid's record (with trained_folds).")
+    files = [f"{grid}-{d}.csv.gz" for d in datasets]
+    missing = [f for f in files if f not in grids]
+    if missing:
+        raise ValueError(f"the provenance record has no grid {missing}; it has {sorted(grids)}.")
+    return [fold for f in files for fold in grids[f]["trained_folds"]]
+
+
+def training_length_table(results: pd.DataFrame, provenance: Mapping[str, Any],
+                          by: Sequence[str] = ("model", "epochs"), grid: str = "training_length") -> pd.DataFrame:
+    """Held-out macro-F1 and every attack's LnAcc and ClassAcc per training length: mean and std over folds.
+
+    Not used in a chapter yet. One fold is one attacked client with its leave-one-subject-out model. Per
+    client, LnAcc and ClassAcc are computed over all its batches with :func:`leakage_core.grid.score`
+    (``per_client=True``; the samplers are pooled unless ``"sampler"`` is in ``by``), and the macro-F1 of
+    its model on it is looked up in the trained folds of ``provenance``; then mean, std (``ddof=1``) and
+    the number of clients are taken over the clients.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Trained rows, e.g. ``load_results("training_length", "wetlab")`` (or :func:`run_grid` output).
+    provenance : mapping
+        :func:`provenance` (the folds of ``<grid>-<dataset>.csv.gz`` are used) or one grid's record
+        (a mapping with ``trained_folds``).
+    by : sequence of str
+        Grouping columns of ``results`` besides ``dataset`` (default: model and epochs).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tidy: columns ``[dataset,] *by, metric, attack, mean, std, n``; ``metric`` is ``"macro_f1"``
+        (``attack`` empty), ``"ln_acc"`` or ``"class_acc"``; sorted by ``by``, metric and attack.
+    """
+    from .grid import score
+
+    if results.empty or (results["state"] != "trained").any():
+        raise ValueError("pass the rows of trained models only (macro-F1 exists for trained models).")
+    keys = (["dataset"] if "dataset" in results.columns else []) + [c for c in by if c != "dataset"]
+    per = score(results, by=keys + ["attack"], per_client=True)
+    match = [c for c in ("dataset", "model", "epochs", "train_lr") if c in results.columns] + ["subject"]
+    folds = pd.DataFrame(_fold_records(provenance, grid, sorted(set(results.get("dataset", [])))))
+    folds = folds.rename(columns={"held_out": "subject"})[match + ["macro_f1"]].drop_duplicates(match)
+    models = results[list(dict.fromkeys(keys + match))].drop_duplicates()
+    f1 = models.merge(folds, on=match, how="left")
+    if f1["macro_f1"].isna().any():
+        lost = f1.loc[f1["macro_f1"].isna(), match].drop_duplicates().to_dict("records")
+        raise ValueError(f"no trained-fold record (macro-F1) for {lost[:3]}{' ...' if len(lost) > 3 else ''}.")
+    f1 = f1.groupby(keys + ["subject"], as_index=False)["macro_f1"].mean()
+    long = [f1.rename(columns={"macro_f1": "value"}).assign(metric="macro_f1", attack="")]
+    for metric in TRAINING_LENGTH_METRICS[1:]:
+        long.append(per[keys + ["attack", "subject", metric]].rename(columns={metric: "value"}).assign(metric=metric))
+    tidy = pd.concat(long, ignore_index=True)
+    table = tidy.groupby(keys + ["metric", "attack"], sort=False)["value"].agg(
+        mean="mean", std=lambda v: v.std(ddof=1), n="count").reset_index()
+    attack_order = {a: i for i, a in enumerate([""] + list(dict.fromkeys(results["attack"])))}
+    table["_m"] = table["metric"].map(TRAINING_LENGTH_METRICS.index)
+    table["_a"] = table["attack"].map(attack_order)
+    return table.sort_values(keys + ["_m", "_a"], ignore_index=True).drop(columns=["_m", "_a"])
+
+
 def _git_revision() -> str:
     here = Path(__file__).resolve().parents[1]
     try:
@@ -354,12 +436,19 @@ def _versions() -> dict[str, str]:
 
 
 def _machine() -> dict[str, Any]:
+    from .costs import cpu_info
+
     return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count()}
+            **cpu_info()}
 
 
 def _fold_scores(dataset, grid: StudyGrid, cache_dir) -> list[dict]:
-    """Macro-F1 and accuracy of every trained model the grid used (from the checkpoints' records)."""
+    """Macro-F1 and accuracy of every trained model the grid used (from the checkpoints' records).
+
+    One record per distinct trained model and held-out subject: every number of epochs, learning rate,
+    weighting, scaling and seed of the grid's trained settings gets its own (the samplers share a model).
+    ``wall_time_s`` is the training time of all the model's epochs (those of the run it continued too).
+    """
     from .training import TrainConfig, fold_model
 
     out = []
@@ -367,7 +456,7 @@ def _fold_scores(dataset, grid: StudyGrid, cache_dir) -> list[dict]:
     for st in grid.settings:
         if st.state != "trained":
             continue
-        key = (st.model, st.scaling, st.seed)
+        key = (st.model, st.scaling, st.seed, st.epochs, st.train_lr, st.class_weighted)
         if key in seen:
             continue
         seen.add(key)
@@ -377,7 +466,8 @@ def _fold_scores(dataset, grid: StudyGrid, cache_dir) -> list[dict]:
             info = fold_model(dataset, st.model, s, config, cache_dir=cache_dir, progress=False).checkpoint_info
             out.append({"dataset": dataset.name, "model": st.model, "held_out": s, "epochs": st.epochs,
                         "train_lr": st.train_lr, "macro_f1": info["macro_f1"], "accuracy": info["accuracy"],
-                        "seconds_per_epoch": info["seconds_per_epoch"], "n_train_windows": info["n_train_windows"],
+                        "seconds_per_epoch": info["seconds_per_epoch"], "wall_time_s": info["wall_time_s"],
+                        "resumed_from": info.get("resumed_from", 0), "n_train_windows": info["n_train_windows"],
                         "training_subjects": info["training_subjects"]})
     return out
 
