@@ -60,7 +60,7 @@ PAPER_CODE_ATTACKS: dict[str, dict[str, Any]] = {
     "llbg:code": {"variant": "paper_code"}, "ebi": {}, "ilrg:code": {"variant": "paper_code"},
 }
 #: numbers of training epochs of the ``training_length`` grid (snapshots of one run per fold)
-TRAINING_LENGTH_EPOCHS: tuple[int, ...] = (1, 3, 10, 30)
+TRAINING_LENGTH_EPOCHS: tuple[int, ...] = (1, 3, 10)
 #: profiles of the ``training_length`` grid (WEAR-like DeepConvLSTM folds cost ~3x more per epoch)
 TRAINING_LENGTH_PROFILES: tuple[str, ...] = ("wetlab",)
 #: minutes per client of the reconciliation's short-client grid
