@@ -16,7 +16,9 @@ length (36-60 minutes: a shuffled WEAR-like batch then holds as many distinct la
 of which the :data:`ATTACKED` (every one longer than 40 minutes) are attacked. A trained model is the attacked client's
 leave-one-subject-out model, trained on the other subjects for :data:`TRAIN_EPOCHS` epoch(s) with
 Adam at :data:`TRAIN_LR` — far less than the paper's 100 epochs at 1e-4, which is ~100 CPU hours;
-the chapters report the macro-F1 these models reach on their held-out client.
+the chapters report the macro-F1 these models reach on their held-out client. The ``training_length``
+grid follows the same folds for :data:`TRAINING_LENGTH_EPOCHS` epochs (snapshots of one training run);
+:func:`training_length_table` and :func:`leakage_core.plots.plot_training_length` summarise it.
 """
 from __future__ import annotations
 
@@ -472,6 +474,18 @@ def _fold_scores(dataset, grid: StudyGrid, cache_dir) -> list[dict]:
     return out
 
 
+def _training_seconds(folds: Sequence[Mapping[str, Any]]) -> float:
+    """Seconds spent training the grid's LOSO models, whenever and in however many sessions they were trained.
+
+    Snapshots of one run record the time of all their epochs, so each run counts once, with its longest snapshot.
+    """
+    longest: dict[tuple, float] = {}
+    for f in folds:
+        key = (f["dataset"], f["model"], f["held_out"], f["train_lr"])
+        longest[key] = max(longest.get(key, 0.0), float(f.get("wall_time_s", 0.0)))
+    return round(sum(longest.values()), 1)
+
+
 def _write_json(path: Path, obj: Any) -> None:
     text = json.dumps(obj, indent=1, sort_keys=True, default=str)
     atomic_write(path, lambda p: Path(p).write_text(text, encoding="utf-8"))
@@ -504,7 +518,9 @@ def run_study(out: str | os.PathLike = "results", grids: Sequence[StudyGrid] | N
     wall time, the trained folds' scores) are written to a temporary name and renamed, and
     ``provenance.json`` is re-assembled from the records after every grid, so the folder never holds a
     half-written file and several runs on different grids can share it. A grid that comes entirely
-    from the cache keeps the wall time recorded when it was computed. Returns the provenance record.
+    from the cache keeps the wall time recorded when it was computed; ``wall_time_s`` is the wall time of
+    the session that finished the grid, while ``training_time_s`` adds up the training of its LOSO models
+    as recorded in their checkpoints (across sessions). Returns the provenance record.
     """
     from .cache import cache_root
 
@@ -524,6 +540,7 @@ def run_study(out: str | os.PathLike = "results", grids: Sequence[StudyGrid] | N
         tidy = to_tidy(results, grid.profile)
         timings = {k: round(v, 1) for k, v in results.attrs["timings"].items()}
         sidecar = folder / grid.file.replace(".csv.gz", ".json")
+        folds = _fold_scores(data, grid, cache)
         if timings["client"] == 0 and sidecar.is_file():  # everything came from the cache: keep the real cost
             previous = json.loads(sidecar.read_text(encoding="utf-8"))
             wall, timings = previous["wall_time_s"], previous["engine_timings_s"]
@@ -536,7 +553,7 @@ def run_study(out: str | os.PathLike = "results", grids: Sequence[StudyGrid] | N
             {k: dict(v) for k, v in grid.attacks.items()},
             "settings": [s.record() for s in grid.settings], "rows": int(len(tidy)),
             "wall_time_s": round(wall, 1), "engine_timings_s": timings,
-            "trained_folds": _fold_scores(data, grid, cache),
+            "trained_folds": folds, "training_time_s": _training_seconds(folds),
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "git_revision": _git_revision(), "versions": _versions(), "machine": _machine(),
         }

@@ -165,5 +165,6 @@ def test_training_length_grid_checks_that_hold_on_any_cpu(grid):
     assert folds.macro_f1.between(0, 1).all() and (folds.resumed_from < folds.epochs).all()
     for _, fold in folds.groupby(["model", "held_out"]):
         assert fold.sort_values("epochs").wall_time_s.is_monotonic_increasing  # snapshots of one run
+    assert study.provenance(RESULTS)["grids"][grid.file]["training_time_s"] >= folds.wall_time_s.max()
     summary = study.training_length_table(table, study.provenance(RESULTS))
     assert (summary["n"] == len(grid.subjects)).all() and summary["mean"].between(0, 1).all()

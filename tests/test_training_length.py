@@ -105,3 +105,11 @@ def test_plot_training_length(tiny):
     with pytest.raises(ValueError, match="several datasets"):
         plots.plot_training_length(pd.concat([table, table.assign(dataset="wear")]))
     matplotlib.pyplot.close("all")
+
+
+def test_training_seconds_count_each_run_once(tiny):
+    _, prov = tiny
+    folds = pd.DataFrame(prov["trained_folds"])
+    longest = folds[folds.epochs == max(EPOCHS)]  # the 2-epoch snapshots hold the 1-epoch ones' seconds too
+    assert study._training_seconds(prov["trained_folds"]) == pytest.approx(longest.wall_time_s.sum(), abs=0.1)
+    assert study._training_seconds([]) == 0.0
