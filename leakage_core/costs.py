@@ -24,6 +24,37 @@ REAL_SIZE: dict[str, dict[str, int]] = {"wear": {"subjects": 18, "windows_per_su
                                         "wetlab": {"subjects": 22, "windows_per_subject": 5_750}}
 
 
+def cpu_info() -> dict[str, object]:
+    """The CPU that measured numbers come from: model name, cores, AVX-512, torch's kernels and threads.
+
+    Not used in a chapter yet. Keys ``cpu_model`` (``/proc/cpuinfo``'s model name, else
+    ``platform.processor()``), ``cpu_count``, ``avx512`` (True/False, None where ``/proc/cpuinfo`` is
+    missing), ``torch_cpu_capability`` (``torch.backends.cpu.get_cpu_capability()``: the vector kernels
+    torch dispatches to, e.g. ``"AVX512"``) and ``torch_threads``. Trained models' last bits depend on
+    the last two.
+    """
+    import os
+    import platform
+
+    import torch
+
+    model, flags = None, None
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                name, _, value = line.partition(":")
+                if name.strip() == "model name" and model is None:
+                    model = value.strip()
+                elif name.strip() == "flags" and flags is None:
+                    flags = value.split()
+    except OSError:
+        pass
+    return {"cpu_model": model or platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+            "avx512": None if flags is None else any(f.startswith("avx512") for f in flags),
+            "torch_cpu_capability": str(torch.backends.cpu.get_cpu_capability()),
+            "torch_threads": torch.get_num_threads()}
+
+
 def _seconds(fn, repeat: int) -> float:
     """Best-of-``repeat`` wall time of ``fn()`` after one warm-up call (the minimum is the least disturbed)."""
     fn()

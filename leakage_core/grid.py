@@ -412,7 +412,9 @@ def _models_for(dataset, settings: Sequence[Setting], keys: list[tuple[int, tupl
 
     by_key = {st.model_key(): st for st in settings}
     models = {}
-    trained = [(s, k) for s, k in keys if by_key[k].state == "trained"]
+    # fewer epochs first (every client, then more epochs): a longer run of a fold continues the shorter
+    # one's checkpoint, and an interrupted grid has its short runs complete (stable: clients keep their order)
+    trained = sorted(((s, k) for s, k in keys if by_key[k].state == "trained"), key=lambda sk: by_key[sk[1]].epochs)
     for s, k in keys:
         st = by_key[k]
         if st.state == "untrained":

@@ -299,3 +299,75 @@ def plot_metric_bars(summary, metric: str, groups: Sequence[str], hues: Sequence
     if legend:
         ax.legend(title=hue_level, fontsize=8, ncols=len(hues) + 1)
     return ax
+
+
+#: row titles of :func:`plot_training_length`
+_TRAINING_LENGTH_LABELS = {"macro_f1": "macro-F1 (held-out client)", "ln_acc": "LnAcc", "class_acc": "ClassAcc"}
+
+
+def plot_training_length(table, attacks: Sequence[str] | None = None, models: Sequence[str] | None = None,
+                         axes=None, colors: dict | None = None):
+    """Macro-F1 and attack scores against training epochs (log x axis), one column per model.
+
+    Not used in a chapter yet. Rows: the models' macro-F1 on their held-out clients, then LnAcc and
+    ClassAcc of every attack; each point is the mean over folds with their standard deviation as error
+    bar (attacks are nudged sideways so the bars stay apart).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        From :func:`leakage_core.study.training_length_table` (columns ``model, epochs, metric, attack,
+        mean, std``), for one dataset.
+    attacks, models : sequence of str, optional
+        Which attacks (lines) and models (columns) to draw, in this order (default: all in ``table``).
+    axes : array of matplotlib Axes, optional
+        ``(3, len(models))`` axes to draw into.
+    colors : dict, optional
+        Attack -> colour.
+
+    Returns
+    -------
+    (matplotlib.figure.Figure, numpy.ndarray of Axes)
+    """
+    import matplotlib.pyplot as plt
+
+    if "dataset" in table.columns and table["dataset"].nunique() > 1:
+        raise ValueError("the table holds several datasets; pass the rows of one (table[table.dataset == ...]).")
+    rows = ("macro_f1", "ln_acc", "class_acc")
+    models = list(dict.fromkeys(table["model"])) if models is None else list(models)
+    scored = table[table["metric"] != "macro_f1"]
+    attacks = list(dict.fromkeys(scored["attack"])) if attacks is None else list(attacks)
+    if axes is None:
+        fig, axes = plt.subplots(len(rows), len(models), figsize=(4.2 * len(models), 7.5), sharex=True,
+                                 sharey="row", squeeze=False)
+    else:
+        axes = np.asarray(axes).reshape(len(rows), len(models))
+        fig = axes[0, 0].figure
+    nudge = {a: 1.06 ** (j - (len(attacks) - 1) / 2) for j, a in enumerate(attacks)}
+    for c, model in enumerate(models):
+        mine = table[table["model"] == model]
+        for r, metric in enumerate(rows):
+            ax = axes[r, c]
+            lines = [("", "k")] if metric == "macro_f1" else \
+                [(a, None if colors is None else colors.get(a)) for a in attacks]
+            for attack, color in lines:
+                pts = mine[(mine["metric"] == metric) & (mine["attack"] == attack)].sort_values("epochs")
+                x = pts["epochs"].to_numpy(dtype=float) * nudge.get(attack, 1.0)
+                ax.errorbar(x, pts["mean"], yerr=pts["std"].fillna(0.0), marker="o", ms=3.5, capsize=2,
+                            lw=1.2, color=color, label=attack or "macro-F1")
+            ax.set_xscale("log")
+            ax.set_ylim(0, 1.05)
+            if r == 0:
+                ax.set_title(model)
+            if c == 0:
+                ax.set_ylabel(_TRAINING_LENGTH_LABELS[metric])
+            if r == len(rows) - 1:
+                ax.set_xlabel("training epochs (log scale)")
+                epochs = sorted(set(table["epochs"]))
+                ax.set_xticks(epochs, [str(e) for e in epochs])
+                ax.minorticks_off()
+    handles, labels = axes[1, -1].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="center right", title="attack", fontsize=8)
+        fig.subplots_adjust(right=0.82)
+    return fig, axes

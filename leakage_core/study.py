@@ -16,7 +16,9 @@ length (36-60 minutes: a shuffled WEAR-like batch then holds as many distinct la
 of which the :data:`ATTACKED` (every one longer than 40 minutes) are attacked. A trained model is the attacked client's
 leave-one-subject-out model, trained on the other subjects for :data:`TRAIN_EPOCHS` epoch(s) with
 Adam at :data:`TRAIN_LR` — far less than the paper's 100 epochs at 1e-4, which is ~100 CPU hours;
-the chapters report the macro-F1 these models reach on their held-out client.
+the chapters report the macro-F1 these models reach on their held-out client. The ``training_length``
+grid follows the same folds for :data:`TRAINING_LENGTH_EPOCHS` epochs (snapshots of one training run);
+:func:`training_length_table` and :func:`leakage_core.plots.plot_training_length` summarise it.
 """
 from __future__ import annotations
 
@@ -63,6 +65,10 @@ PAPER_CODE_ATTACKS: dict[str, dict[str, Any]] = {
     "llbg:code": {"variant": "paper_code"}, "ebi": {}, "ilrg:code": {"variant": "paper_code"},
     "blind_uniform": {}, "blind_prior": {},
 }
+#: numbers of training epochs of the ``training_length`` grid (snapshots of one run per fold)
+TRAINING_LENGTH_EPOCHS: tuple[int, ...] = (1, 3, 10)
+#: profiles of the ``training_length`` grid (WEAR-like DeepConvLSTM folds cost ~3x more per epoch)
+TRAINING_LENGTH_PROFILES: tuple[str, ...] = ("wetlab",)
 #: minutes per client of the reconciliation's short-client grid
 SHORT_MINUTES: float = 10.0
 #: (N, S) of the multi-step grid (S = 1 is the single-step grid)
@@ -128,7 +134,10 @@ def study_grids(attacks: Sequence[str] | Mapping[str, Mapping[str, Any]] = BOOK_
       confidences and LLG+ with impacts estimated on the other subjects' windows);
     - ``reconcile`` (Chapter 12): the single-step settings with :data:`PAPER_CODE_ATTACKS`, plus untrained
       models with the paper code's per-batch min-max input scaling (book and paper-code attacks);
-    - ``short_clients`` (Chapter 12): untrained single-step settings on clients of :data:`SHORT_MINUTES`.
+    - ``short_clients`` (Chapter 12): untrained single-step settings on clients of :data:`SHORT_MINUTES`;
+    - ``training_length``: trained models after each of :data:`TRAINING_LENGTH_EPOCHS` epochs (snapshots of
+      one training run per fold, see :func:`leakage_core.training.fold_snapshots`), both models, the three
+      samplers, N=100, on the profiles of :data:`TRAINING_LENGTH_PROFILES`.
     """
     grids = []
     for profile in PROFILES:
@@ -156,6 +165,10 @@ def study_grids(attacks: Sequence[str] | Mapping[str, Mapping[str, Any]] = BOOK_
     for profile in PROFILES:
         short = [_setting(m, "untrained", sampler=sp) for m in MODELS for sp in SAMPLERS]
         grids.append(StudyGrid("short_clients", profile, tuple(short), BOOK_ATTACKS, minutes=SHORT_MINUTES))
+    for profile in TRAINING_LENGTH_PROFILES:
+        length = [replace(_setting(m, "trained", sampler=sp), epochs=e)
+                  for m in MODELS for e in TRAINING_LENGTH_EPOCHS for sp in SAMPLERS]
+        grids.append(StudyGrid("training_length", profile, tuple(length), attacks))
     return grids
 
 
@@ -360,6 +373,77 @@ def leakage_table(summary: pd.DataFrame, metric: str = "class_acc") -> pd.DataFr
     return out
 
 
+#: the quantities of :func:`training_length_table`, in its order
+TRAINING_LENGTH_METRICS: tuple[str, ...] = ("macro_f1", "ln_acc", "class_acc")
+
+
+def _fold_records(provenance: Mapping[str, Any], grid: str, datasets: Sequence[str]) -> list[dict]:
+    """The trained-fold records of ``<grid>-<dataset>`` in a provenance record (or of one grid's record)."""
+    if "trained_folds" in provenance:
+        return list(provenance["trained_folds"])
+    grids = provenance.get("grids", {})
+    if not datasets:
+        raise ValueError("results without a dataset column: pass one grid's record (with trained_folds).")
+    files = [f"{grid}-{d}.csv.gz" for d in datasets]
+    missing = [f for f in files if f not in grids]
+    if missing:
+        raise ValueError(f"the provenance record has no grid {missing}; it has {sorted(grids)}.")
+    return [fold for f in files for fold in grids[f]["trained_folds"]]
+
+
+def training_length_table(results: pd.DataFrame, provenance: Mapping[str, Any],
+                          by: Sequence[str] = ("model", "epochs"), grid: str = "training_length") -> pd.DataFrame:
+    """Held-out macro-F1 and every attack's LnAcc and ClassAcc per training length: mean and std over folds.
+
+    Not used in a chapter yet. One fold is one attacked client with its leave-one-subject-out model. Per
+    client, LnAcc and ClassAcc are computed over all its batches with :func:`leakage_core.grid.score`
+    (``per_client=True``; the samplers are pooled unless ``"sampler"`` is in ``by``), and the macro-F1 of
+    its model on it is looked up in the trained folds of ``provenance``; then mean, std (``ddof=1``) and
+    the number of clients are taken over the clients.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Trained rows, e.g. ``load_results("training_length", "wetlab")`` (or :func:`run_grid` output).
+    provenance : mapping
+        :func:`provenance` (the folds of ``<grid>-<dataset>.csv.gz`` are used) or one grid's record
+        (a mapping with ``trained_folds``).
+    by : sequence of str
+        Grouping columns of ``results`` besides ``dataset`` (default: model and epochs).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tidy: columns ``[dataset,] *by, metric, attack, mean, std, n``; ``metric`` is ``"macro_f1"``
+        (``attack`` empty), ``"ln_acc"`` or ``"class_acc"``; sorted by ``by``, metric and attack.
+    """
+    from .grid import score
+
+    if results.empty or (results["state"] != "trained").any():
+        raise ValueError("pass the rows of trained models only (macro-F1 exists for trained models).")
+    keys = (["dataset"] if "dataset" in results.columns else []) + [c for c in by if c != "dataset"]
+    per = score(results, by=keys + ["attack"], per_client=True)
+    match = [c for c in ("dataset", "model", "epochs", "train_lr") if c in results.columns] + ["subject"]
+    folds = pd.DataFrame(_fold_records(provenance, grid, sorted(set(results.get("dataset", [])))))
+    folds = folds.rename(columns={"held_out": "subject"})[match + ["macro_f1"]].drop_duplicates(match)
+    models = results[list(dict.fromkeys(keys + match))].drop_duplicates()
+    f1 = models.merge(folds, on=match, how="left")
+    if f1["macro_f1"].isna().any():
+        lost = f1.loc[f1["macro_f1"].isna(), match].drop_duplicates().to_dict("records")
+        raise ValueError(f"no trained-fold record (macro-F1) for {lost[:3]}{' ...' if len(lost) > 3 else ''}.")
+    f1 = f1.groupby(keys + ["subject"], as_index=False)["macro_f1"].mean()
+    long = [f1.rename(columns={"macro_f1": "value"}).assign(metric="macro_f1", attack="")]
+    for metric in TRAINING_LENGTH_METRICS[1:]:
+        long.append(per[keys + ["attack", "subject", metric]].rename(columns={metric: "value"}).assign(metric=metric))
+    tidy = pd.concat(long, ignore_index=True)
+    table = tidy.groupby(keys + ["metric", "attack"], sort=False)["value"].agg(
+        mean="mean", std=lambda v: v.std(ddof=1), n="count").reset_index()
+    attack_order = {a: i for i, a in enumerate([""] + list(dict.fromkeys(results["attack"])))}
+    table["_m"] = table["metric"].map(TRAINING_LENGTH_METRICS.index)
+    table["_a"] = table["attack"].map(attack_order)
+    return table.sort_values(keys + ["_m", "_a"], ignore_index=True).drop(columns=["_m", "_a"])
+
+
 def _git_revision() -> str:
     here = Path(__file__).resolve().parents[1]
     try:
@@ -382,12 +466,19 @@ def _versions() -> dict[str, str]:
 
 
 def _machine() -> dict[str, Any]:
+    from .costs import cpu_info
+
     return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count()}
+            **cpu_info()}
 
 
 def _fold_scores(dataset, grid: StudyGrid, cache_dir) -> list[dict]:
-    """Macro-F1 and accuracy of every trained model the grid used (from the checkpoints' records)."""
+    """Macro-F1 and accuracy of every trained model the grid used (from the checkpoints' records).
+
+    One record per distinct trained model and held-out subject: every number of epochs, learning rate,
+    weighting, scaling and seed of the grid's trained settings gets its own (the samplers share a model).
+    ``wall_time_s`` is the training time of all the model's epochs (those of the run it continued too).
+    """
     from .training import TrainConfig, fold_model
 
     out = []
@@ -395,7 +486,7 @@ def _fold_scores(dataset, grid: StudyGrid, cache_dir) -> list[dict]:
     for st in grid.settings:
         if st.state != "trained":
             continue
-        key = (st.model, st.scaling, st.seed)
+        key = (st.model, st.scaling, st.seed, st.epochs, st.train_lr, st.class_weighted)
         if key in seen:
             continue
         seen.add(key)
@@ -405,9 +496,22 @@ def _fold_scores(dataset, grid: StudyGrid, cache_dir) -> list[dict]:
             info = fold_model(dataset, st.model, s, config, cache_dir=cache_dir, progress=False).checkpoint_info
             out.append({"dataset": dataset.name, "model": st.model, "held_out": s, "epochs": st.epochs,
                         "train_lr": st.train_lr, "macro_f1": info["macro_f1"], "accuracy": info["accuracy"],
-                        "seconds_per_epoch": info["seconds_per_epoch"], "n_train_windows": info["n_train_windows"],
+                        "seconds_per_epoch": info["seconds_per_epoch"], "wall_time_s": info["wall_time_s"],
+                        "resumed_from": info.get("resumed_from", 0), "n_train_windows": info["n_train_windows"],
                         "training_subjects": info["training_subjects"]})
     return out
+
+
+def _training_seconds(folds: Sequence[Mapping[str, Any]]) -> float:
+    """Seconds spent training the grid's LOSO models, whenever and in however many sessions they were trained.
+
+    Snapshots of one run record the time of all their epochs, so each run counts once, with its longest snapshot.
+    """
+    longest: dict[tuple, float] = {}
+    for f in folds:
+        key = (f["dataset"], f["model"], f["held_out"], f["train_lr"])
+        longest[key] = max(longest.get(key, 0.0), float(f.get("wall_time_s", 0.0)))
+    return round(sum(longest.values()), 1)
 
 
 def _write_json(path: Path, obj: Any) -> None:
@@ -442,7 +546,9 @@ def run_study(out: str | os.PathLike = "results", grids: Sequence[StudyGrid] | N
     wall time, the trained folds' scores) are written to a temporary name and renamed, and
     ``provenance.json`` is re-assembled from the records after every grid, so the folder never holds a
     half-written file and several runs on different grids can share it. A grid that comes entirely
-    from the cache keeps the wall time recorded when it was computed. Returns the provenance record.
+    from the cache keeps the wall time recorded when it was computed; ``wall_time_s`` is the wall time of
+    the session that finished the grid, while ``training_time_s`` adds up the training of its LOSO models
+    as recorded in their checkpoints (across sessions). Returns the provenance record.
     """
     from .cache import cache_root
 
@@ -462,6 +568,7 @@ def run_study(out: str | os.PathLike = "results", grids: Sequence[StudyGrid] | N
         tidy = to_tidy(results, grid.profile)
         timings = {k: round(v, 1) for k, v in results.attrs["timings"].items()}
         sidecar = folder / grid.file.replace(".csv.gz", ".json")
+        folds = _fold_scores(data, grid, cache)
         if timings["client"] == 0 and sidecar.is_file():  # everything came from the cache: keep the real cost
             previous = json.loads(sidecar.read_text(encoding="utf-8"))
             wall, timings = previous["wall_time_s"], previous["engine_timings_s"]
@@ -474,7 +581,7 @@ def run_study(out: str | os.PathLike = "results", grids: Sequence[StudyGrid] | N
             {k: dict(v) for k, v in grid.attacks.items()},
             "settings": [s.record() for s in grid.settings], "rows": int(len(tidy)),
             "wall_time_s": round(wall, 1), "engine_timings_s": timings,
-            "trained_folds": _fold_scores(data, grid, cache),
+            "trained_folds": folds, "training_time_s": _training_seconds(folds),
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "git_revision": _git_revision(), "versions": _versions(), "machine": _machine(),
         }

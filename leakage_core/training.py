@@ -13,7 +13,9 @@ Two layers:
   it saves its full state after every epoch and resumes from it, bit-identically.
 - :func:`fold_model` (the experiment engine's trained settings) returns the LOSO model that attacks one held-out subject, trained
   once and cached as a checkpoint (see :mod:`leakage_core.cache`); ``python -m leakage_core.train``
-  is its command line.
+  is its command line. A checkpoint keeps the full training state, so a request for more epochs of the
+  same fold and hyperparameters continues it instead of starting again; :func:`fold_snapshots` gives
+  the models after several numbers of epochs of one training run.
 """
 from __future__ import annotations
 
@@ -22,10 +24,10 @@ import math
 import re
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import torch
@@ -353,12 +355,18 @@ def _fit(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: TrainConfig, dev: 
             epoch_seconds.append(time.perf_counter() - t0)
             if state_file is not None:
                 _save_state(state_file, {
-                    "format": STATE_FORMAT, "signature": signature, "epoch": epoch + 1,
+                    "format": STATE_FORMAT, "signature": signature, "epoch": epoch + 1, "package_version": _version(),
                     "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                     **_rng_states(rng, dev), "history": history, "epoch_seconds": epoch_seconds,
                     "device": str(dev),
                 })
     return history, epoch_seconds
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
 
 
 def _restore(saved: dict[str, Any], model: nn.Module, opt: torch.optim.Optimizer,
@@ -536,8 +544,11 @@ def checkpoint_info(path: str | Path) -> dict[str, Any]:
 
     Not used in a chapter yet. Keys: ``model, dataset, fingerprint, source, held_out,
     training_subjects, config, package_version, torch_version, device, wall_time_s,
-    seconds_per_epoch, n_train_windows, n_test_windows, macro_f1, accuracy, history, created, key``.
-    Raises :class:`~leakage_core.cache.CorruptCacheError` for an unreadable file.
+    seconds_per_epoch, n_train_windows, n_test_windows, macro_f1, accuracy, history, created, key``,
+    and in checkpoints written since snapshots exist ``run`` (the hash shared by every number of epochs
+    of one training run) and ``resumed_from`` (the epoch this training continued from; 0: from scratch).
+    ``wall_time_s`` is the training time of all ``config["epochs"]`` epochs, including those of the run
+    it continued. Raises :class:`~leakage_core.cache.CorruptCacheError` for an unreadable file.
     """
     return dict(_read_checkpoint(Path(path))["info"])
 
@@ -597,10 +608,16 @@ def fold_model(
     Introduced in Chapter 3. Builds ``build_model(model_name, channels, classes, seed=config.seed)``
     and trains it with :func:`train_model` on the windows of all subjects except ``held_out`` — the
     attacked client is never seen in training. The result is saved atomically as a checkpoint (see
-    :func:`checkpoint_path`) and later calls load it instead of training; a checkpoint committed with the
-    results (:func:`committed_checkpoint`) is loaded instead of training too. An unreadable checkpoint is
-    reported with a warning naming the file and retrained. An interrupted training resumes from the
-    ``<checkpoint>.partial`` state file next to it (deleted once the checkpoint is written).
+    :func:`checkpoint_path`) together with the full training state, and later calls load it instead of
+    training; a checkpoint committed with the results (:func:`committed_checkpoint`) is loaded instead of
+    training too. An unreadable checkpoint is reported with a warning naming the file and retrained.
+
+    Training starts from the furthest saved state of the *same run* (same data, fold, initial model
+    and hyperparameters but ``epochs``) that has at most ``config.epochs`` epochs: the checkpoint of
+    fewer epochs, the partial state of an interrupted run of more epochs, or this run's own
+    ``<checkpoint>.partial`` (deleted once the checkpoint is written). Weights, Adam, StepLR and both
+    RNGs continue exactly, so the result equals an uninterrupted ``config.epochs``-epoch run bit for
+    bit on the same machine and thread count (see :func:`fold_snapshots`).
 
     Parameters
     ----------
@@ -649,18 +666,94 @@ def fold_model(
     return _train_fold(dataset, model, k, others, cfg, key, path, progress, dev)
 
 
+def fold_snapshots(
+    dataset: "HARDataset",
+    model_name: str,
+    held_out: int,
+    epochs: Sequence[int],
+    config: TrainConfig = TrainConfig(),
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+    device: str | torch.device | None = None,
+) -> dict[int, nn.Module]:
+    """The LOSO model of ``held_out`` after each number of ``epochs``, all from one training run.
+
+    Not used in a chapter yet. ``{e: fold_model(..., replace(config, epochs=e))}`` for ``e`` in
+    ascending order (``config.epochs`` is ignored): each model continues the checkpoint of the one
+    before, so ``max(epochs)`` epochs are trained in all (none for cached snapshots), and each snapshot
+    equals a fresh run of its number of epochs. Every snapshot is its own checkpoint with its own
+    macro-F1 and accuracy on the held-out subject and its training seconds (``checkpoint_info``).
+    """
+    wanted = sorted({int(e) for e in epochs}) if not isinstance(epochs, (int, np.integer)) else [int(epochs)]
+    if not wanted:
+        raise ValueError("epochs must name at least one number of epochs, e.g. [1, 3, 10].")
+    cfg = _check_config(config)
+    return {e: fold_model(dataset, model_name, held_out, replace(cfg, epochs=e), cache_dir=cache_dir,
+                          progress=progress, device=device) for e in wanted}
+
+
+def _run_hash(key: dict[str, Any]) -> str:
+    """The hash of a fold's cache key without the number of epochs: shared by all snapshots of one run."""
+    config = {k: v for k, v in key["config"].items() if k != "epochs"}
+    return stable_hash({**key, "config": config})
+
+
+def _saved_state(path: Path) -> dict[str, Any] | None:
+    """The training state held by a partial state file or a checkpoint (``train_state``); None if there is none."""
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - an unreadable file is simply not a starting point
+        return None
+    if isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT:
+        obj = obj.get("train_state")
+    return obj if isinstance(obj, dict) and obj.get("format") == STATE_FORMAT else None
+
+
+def _fold_files(path: Path) -> list[Path]:
+    """The other checkpoints and partial states of the fold of checkpoint ``path`` (any hyperparameters)."""
+    prefix = path.name.rsplit("-", 1)[0] + "-"
+    return sorted(p for p in path.parent.glob(prefix + "*")
+                  if p.name.endswith((".pt", ".pt.partial")) and p.name not in (path.name, path.name + ".partial"))
+
+
+def _best_start(own: Path, others: list[Path], signature: dict[str, Any],
+                epochs: int) -> tuple[int, Path | None, dict[str, Any] | None]:
+    """``(epoch, file, state)`` of the furthest saved state of this run with ``epoch <= epochs``.
+
+    ``own`` (this run's partial file) wins ties; states in ``others`` count only if written by this
+    package version. ``(0, None, None)`` when there is none.
+    """
+    best: tuple[int, Path | None, dict[str, Any] | None] = (0, None, None)
+    for f in [own] + others:
+        state = _saved_state(f) if f.exists() else None
+        if state is None or state.get("signature") != signature:
+            continue
+        if f != own and state.get("package_version") != _version():
+            continue
+        e = int(state.get("epoch", 0))
+        if best[0] < e <= epochs:
+            best = (e, f, state)
+    return best
+
+
 def _train_fold(dataset: "HARDataset", model: str, held_out: int, others: list[int], cfg: TrainConfig,
                 key: dict[str, Any], path: Path, progress: bool, dev: torch.device) -> nn.Module:
-    """Train one fold, evaluate it on the held-out subject, write the checkpoint, drop the state file."""
+    """Train one fold (continuing the furthest saved state of its run), evaluate it, write the checkpoint."""
     from . import __version__
     from .models import build_model
 
     net = build_model(model, dataset.num_channels, dataset.num_classes, seed=cfg.seed)
     x, y = dataset.windows_of(others)
     partial = path.with_name(path.name + ".partial")
+    xc, yc = _check_training_data(x, y, dataset.num_classes)
+    signature = _run_signature(net, xc, yc, cfg)
+    start, source, state = _best_start(partial, _fold_files(path), signature, cfg.epochs)
+    if source is not None and source != partial:
+        _save_state(partial, state)  # continue from there: train_model resumes from its state file
     t0 = time.perf_counter()
     history = train_model(net, x, y, **asdict(cfg), progress=progress, device=dev, state_path=partial)
-    seconds = _epoch_seconds(partial, cfg.epochs, time.perf_counter() - t0)
+    final = _saved_state(partial)
+    seconds = _epoch_seconds(final, cfg.epochs, time.perf_counter() - t0)
     test = dataset.subjects[held_out]
     pred = predict(net, test.windows, batch_size=cfg.batch_size, scaling=cfg.scaling).argmax(axis=1)
     info = {
@@ -671,20 +764,19 @@ def _train_fold(dataset: "HARDataset", model: str, held_out: int, others: list[i
         "n_train_windows": int(x.shape[0]), "n_test_windows": int(test.n_windows),
         "macro_f1": macro_f1(test.labels, pred, dataset.num_classes), "accuracy": accuracy(test.labels, pred),
         "history": [float(v) for v in history], "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "key": stable_hash(key),
+        "key": stable_hash(key), "run": _run_hash(key), "resumed_from": int(start),
     }
     ckpt = {"format": CHECKPOINT_FORMAT, "state_dict": net.state_dict(), "info": info}
+    if final is not None and final.get("epoch") == cfg.epochs:
+        ckpt["train_state"] = final  # a longer run of the same fold continues from here
     atomic_write(path, lambda p: torch.save(ckpt, p))
     partial.unlink(missing_ok=True)
     return _attach(net, info)
 
 
-def _epoch_seconds(partial: Path, epochs: int, elapsed: float) -> list[float]:
-    """Seconds of every epoch, across resumed sessions (from the state file), else the elapsed time."""
-    try:
-        seconds = [float(s) for s in torch.load(partial, map_location="cpu", weights_only=True)["epoch_seconds"]]
-    except Exception:  # noqa: BLE001 - timing is informative only
-        seconds = []
+def _epoch_seconds(final: dict[str, Any] | None, epochs: int, elapsed: float) -> list[float]:
+    """Seconds of every epoch, across resumed sessions and continued runs (from the final state), else the elapsed time."""
+    seconds = [float(v) for v in (final or {}).get("epoch_seconds", [])]
     return seconds if len(seconds) == epochs else [elapsed / epochs] * epochs
 
 

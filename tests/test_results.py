@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from leakage_core import study
-from leakage_core.grid import Setting, run_grid
+from leakage_core.grid import Setting
 from leakage_core.updates import LDP
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -133,3 +133,38 @@ def test_study_grids_attack_only_unseen_clients_with_real_lengths():
     names = {g.file for g in study.study_grids()}
     assert len(names) == len(study.study_grids())
     assert any(isinstance(s.ldp, LDP) and s.ldp.scope == "all" for g in study.study_grids() for s in g.settings)
+
+
+def _length_grids() -> list[study.StudyGrid]:
+    return [g for g in study.study_grids() if g.name == "training_length"]
+
+
+@pytest.mark.parametrize("grid", _length_grids(), ids=lambda g: g.file)
+def test_training_length_grid_checks_that_hold_on_any_cpu(grid):
+    """What of the trained-only grid does not depend on the CPU's vector kernels: batches, folds, the table.
+
+    Its counts come from trained models (never recomputed here, see ``_affordable_cells``), but the true
+    counts of every batch depend only on the data and the sampler, and its provenance must hold one
+    record per snapshot (model, epochs, held-out client) with the time spent training up to it.
+    """
+    table = study.load_results(grid.name, grid.profile, root=RESULTS)
+    assert (table.state == "trained").all() and set(table.epochs) == {s.epochs for s in grid.settings}
+    first = table[(table.model == table.model.iloc[0]) & (table.epochs == table.epochs.iloc[0])
+                  & (table.attack == table.attack.iloc[0])]
+    key = ["subject", "sampler", "batch"]
+    reference = {tuple(r[key]): r["true"].tolist() for _, r in first.iterrows()}
+    assert all(reference[tuple(r[key])] == r["true"].tolist() for _, r in table.iterrows())
+    single = study.load_results("single_step", grid.profile, root=RESULTS)
+    single = single[(single.state == "untrained") & (single.attack == table.attack.iloc[0])
+                    & (single.model == table.model.iloc[0]) & single.subject.isin(grid.subjects)]
+    assert {tuple(r[key]): r["true"].tolist() for _, r in single.iterrows()} == reference
+
+    folds = pd.DataFrame(study.provenance(RESULTS)["grids"][grid.file]["trained_folds"])
+    wanted = {(s.model, s.epochs, k) for s in grid.settings for k in grid.subjects}
+    assert sorted(zip(folds.model, folds.epochs, folds.held_out)) == sorted(wanted)
+    assert folds.macro_f1.between(0, 1).all() and (folds.resumed_from < folds.epochs).all()
+    for _, fold in folds.groupby(["model", "held_out"]):
+        assert fold.sort_values("epochs").wall_time_s.is_monotonic_increasing  # snapshots of one run
+    assert study.provenance(RESULTS)["grids"][grid.file]["training_time_s"] >= folds.wall_time_s.max()
+    summary = study.training_length_table(table, study.provenance(RESULTS))
+    assert (summary["n"] == len(grid.subjects)).all() and summary["mean"].between(0, 1).all()

@@ -1,6 +1,6 @@
 """Training: paper defaults, resumable train_model, cached LOSO fold models and the training CLI."""
 import inspect
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
@@ -12,7 +12,8 @@ from leakage_core.data import make_synthetic
 from leakage_core.models import build_model
 from leakage_core.train import main
 from leakage_core.training import (
-    TrainConfig, checkpoint_info, checkpoint_path, fold_model, list_checkpoints, macro_f1, predict, train_model,
+    TrainConfig, checkpoint_info, checkpoint_path, fold_model, fold_snapshots, list_checkpoints, macro_f1, predict,
+    train_model,
 )
 
 TINY = TrainConfig(epochs=1, batch_size=50, lr=1e-3)
@@ -298,6 +299,77 @@ def test_interrupted_fold_resumes_from_its_partial_state(data, tmp_path, monkeyp
     assert path.exists() and not partial.exists()
 
 
+#: StepLR halves the rate after every epoch, so a continued run that restarted the schedule would differ
+SNAP = TrainConfig(epochs=1, batch_size=50, lr=1e-3, step_size=1, gamma=0.5)
+
+
+def count_epochs(monkeypatch):
+    """Count the training epochs actually run (snapshots must not retrain what a checkpoint holds)."""
+    calls = []
+    real = training._one_epoch
+    monkeypatch.setattr(training, "_one_epoch", lambda *a, **k: calls.append(1) or real(*a, **k))
+    return calls
+
+
+def test_snapshot_of_a_longer_run_equals_a_fresh_run(data, tmp_path, monkeypatch):
+    """1 then 2 epochs of one run = a fresh 1-epoch run and a fresh 2-epoch run, bit for bit."""
+    two = replace(SNAP, epochs=2)
+    fresh = {e: fold_model(data, "tinyhar", 1, config=replace(SNAP, epochs=e), cache_dir=tmp_path / f"fresh{e}",
+                           progress=False) for e in (1, 2)}
+    assert fresh[2].checkpoint_info["resumed_from"] == 0
+    epochs_run = count_epochs(monkeypatch)
+    snaps = fold_snapshots(data, "tinyhar", 1, [2, 1], config=SNAP, cache_dir=tmp_path / "snap", progress=False)
+    assert sorted(snaps) == [1, 2] and len(epochs_run) == 2  # one run: 2 epochs in all, not 1 + 2
+    assert snaps[2].checkpoint_info["resumed_from"] == 1
+    for e in (1, 2):
+        assert_same_weights(weights(snaps[e]), weights(fresh[e]))
+        info, ref = snaps[e].checkpoint_info, fresh[e].checkpoint_info
+        assert info["history"] == ref["history"] and info["macro_f1"] == ref["macro_f1"]
+        assert info["accuracy"] == ref["accuracy"] and info["config"]["epochs"] == e
+        assert len(info["history"]) == e and info["wall_time_s"] > 0
+    assert snaps[1].checkpoint_info["run"] == snaps[2].checkpoint_info["run"] == fresh[2].checkpoint_info["run"]
+    assert snaps[2].checkpoint_info["wall_time_s"] >= snaps[1].checkpoint_info["wall_time_s"]
+    # cached snapshots: no training at all, and the 2-epoch file is where fold_model(2) looks
+    assert fold_snapshots(data, "tinyhar", 1, [1, 2], config=SNAP, cache_dir=tmp_path / "snap", progress=False)
+    assert len(epochs_run) == 2 and checkpoint_path(data, "tinyhar", 1, two, tmp_path / "snap").exists()
+
+
+def test_an_interrupted_longer_run_gives_the_shorter_snapshot(data, tmp_path, monkeypatch):
+    """The partial state of a 2-epoch run stopped after epoch 1 is the 1-epoch model: no epoch is retrained."""
+    reference = fold_snapshots(data, "tinyhar", 2, [1, 2], config=SNAP, cache_dir=tmp_path / "ref", progress=False)
+    real_save = training._save_state
+
+    def save_then_stop(path, st):
+        real_save(path, st)
+        raise Interrupt
+
+    monkeypatch.setattr(training, "_save_state", save_then_stop)
+    with pytest.raises(Interrupt):
+        fold_model(data, "tinyhar", 2, config=replace(SNAP, epochs=2), cache_dir=tmp_path, progress=False)
+    monkeypatch.setattr(training, "_save_state", real_save)
+    epochs_run = count_epochs(monkeypatch)
+    one = fold_model(data, "tinyhar", 2, config=SNAP, cache_dir=tmp_path, progress=False)
+    assert not epochs_run and one.checkpoint_info["resumed_from"] == 1
+    assert_same_weights(weights(one), weights(reference[1]))
+    two = fold_model(data, "tinyhar", 2, config=replace(SNAP, epochs=2), cache_dir=tmp_path, progress=False)
+    assert len(epochs_run) == 1 and two.checkpoint_info["history"] == reference[2].checkpoint_info["history"]
+    assert_same_weights(weights(two), weights(reference[2]))
+    assert not list(tmp_path.glob("checkpoints/*.partial"))
+
+
+def test_snapshots_never_continue_another_run(data, tmp_path, monkeypatch):
+    """A checkpoint of other hyperparameters (here the learning rate) or another fold is not a starting point."""
+    fold_model(data, "tinyhar", 1, config=replace(SNAP, lr=1e-2), cache_dir=tmp_path, progress=False)
+    fold_model(data, "tinyhar", 2, config=SNAP, cache_dir=tmp_path, progress=False)
+    epochs_run = count_epochs(monkeypatch)
+    model = fold_model(data, "tinyhar", 1, config=replace(SNAP, epochs=2), cache_dir=tmp_path, progress=False)
+    assert len(epochs_run) == 2 and model.checkpoint_info["resumed_from"] == 0
+    with pytest.raises(ValueError, match="at least one"):
+        fold_snapshots(data, "tinyhar", 1, [], config=SNAP, cache_dir=tmp_path)
+    with pytest.raises(ValueError, match="epochs"):
+        fold_snapshots(data, "tinyhar", 1, [0, 1], config=SNAP, cache_dir=tmp_path)
+
+
 def test_fold_model_rejects_bad_folds(data, tmp_path):
     with pytest.raises(ValueError, match="not a subject"):
         fold_model(data, "tinyhar", 7, config=TINY, cache_dir=tmp_path)
@@ -356,3 +428,39 @@ def test_cli_help(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
     assert "--folds" in out and "resume" in out
+
+
+# ------------------------------------------------------------------ process settings of the long runs
+_DIGEST = """
+import hashlib, torch
+from leakage_core.data import make_synthetic
+from leakage_core.models import build_model
+from leakage_core.training import train_model
+torch.set_num_threads(2)
+data = make_synthetic("wetlab", n_subjects=3, minutes=1, seed=0)
+x, y = data.windows_of([2])
+h = hashlib.blake2b(digest_size=8)
+for name in ("tinyhar", "deepconvlstm"):
+    net = build_model(name, 3, 9, seed=0)
+    train_model(net, x, y, epochs=1, batch_size=50, lr=1e-3, progress=False)
+    for t in net.state_dict().values():
+        h.update(t.contiguous().numpy().tobytes())
+print(h.hexdigest())
+"""
+
+
+def test_run_environment_of_make_results_changes_no_bit():
+    """OMP_WAIT_POLICY=PASSIVE and glibc's malloc thresholds (Makefile RUN_ENV) train bit-identical weights."""
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    settings = dict(re.findall(r"(\w+)=(\S+)", re.search(r"^RUN_ENV\s*=(.*)$", makefile, re.M).group(1)))
+    assert settings.get("OMP_WAIT_POLICY") == "PASSIVE"
+    base = {k: v for k, v in os.environ.items() if k not in settings and k != "OMP_NUM_THREADS"}
+    digests = [subprocess.run([sys.executable, "-c", _DIGEST], env={**base, **extra}, capture_output=True, text=True,
+                              check=True).stdout.strip() for extra in ({}, settings)]
+    assert digests[0] and digests[0] == digests[1]
