@@ -309,7 +309,7 @@ def plot_training_length(table, attacks: Sequence[str] | None = None, models: Se
                          axes=None, colors: dict | None = None):
     """Macro-F1 and attack scores against training epochs (log x axis), one column per model.
 
-    Not used in a chapter yet. Rows: the models' macro-F1 on their held-out clients, then LnAcc and
+    Introduced in Chapter 9. Rows: the models' macro-F1 on their held-out clients, then LnAcc and
     ClassAcc of every attack; each point is the mean over folds with their standard deviation as error
     bar (attacks are nudged sideways so the bars stay apart).
 

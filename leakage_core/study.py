@@ -395,7 +395,7 @@ def training_length_table(results: pd.DataFrame, provenance: Mapping[str, Any],
                           by: Sequence[str] = ("model", "epochs"), grid: str = "training_length") -> pd.DataFrame:
     """Held-out macro-F1 and every attack's LnAcc and ClassAcc per training length: mean and std over folds.
 
-    Not used in a chapter yet. One fold is one attacked client with its leave-one-subject-out model. Per
+    Introduced in Chapter 9. One fold is one attacked client with its leave-one-subject-out model. Per
     client, LnAcc and ClassAcc are computed over all its batches with :func:`leakage_core.grid.score`
     (``per_client=True``; the samplers are pooled unless ``"sampler"`` is in ``by``), and the macro-F1 of
     its model on it is looked up in the trained folds of ``provenance``; then mean, std (``ddof=1``) and
