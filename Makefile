@@ -77,12 +77,8 @@ diagrams: $(STAMP)
 	$(BIN)/python chapters/images/make_diagrams.py
 
 ## make results: precompute the study's grids (chapters 8-12) into results/ (~1 h on 2 cores; resumable)
-# RUN_ENV changes no bit of a result (tests/test_training.py) but keeps training fast when another process
-# shares the cores: idle OpenMP threads sleep instead of spinning, and glibc's malloc keeps freed
-# activation buffers instead of page-faulting them in again every step (benchmarks/bench_tinyhar_variants.py).
-RUN_ENV = OMP_WAIT_POLICY=PASSIVE MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=1073741824
 results: $(STAMP)
-	$(RUN_ENV) $(BIN)/python -m leakage_core.study --out results --jobs $(JOBS)
+	$(BIN)/python -m leakage_core.study --out results --jobs $(JOBS)
 
 ## make checkpoints: train the chapters' models once and commit them (results/checkpoints, read on every CPU)
 checkpoints: $(STAMP)

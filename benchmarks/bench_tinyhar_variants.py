@@ -19,7 +19,13 @@ trained weights are bit-identical to the default's (the same training run):
   page-fault its activation buffers in again (the same kernels in the same order);
 - ``both``: the last two together.
 
-Other processes competing for the CPU change every number; the load average is printed.
+Other processes competing for the CPU change every number; the load average is printed. What one run on
+a 2-core AMD EPYC (AVX-512) shared with other work showed: no variant is a cheap speed-up of TinyHAR.
+One thread and channels-last are slower or no faster (and channels-last changes the rounding); passive
+OpenMP trains bit-identical weights and is several times faster while another process keeps both cores
+busy (OpenMP threads that spin then wait for a descheduled partner), but slower when the cores are
+mostly free; the malloc thresholds remove the page faults (tens of milliseconds of system time per
+DeepConvLSTM step) without a consistent gain in wall time. None is made a default.
 """
 from __future__ import annotations
 

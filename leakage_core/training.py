@@ -775,7 +775,7 @@ def _train_fold(dataset: "HARDataset", model: str, held_out: int, others: list[i
 
 
 def _epoch_seconds(final: dict[str, Any] | None, epochs: int, elapsed: float) -> list[float]:
-    """Seconds of every epoch, across resumed sessions and continued runs (from the final state), else the elapsed time."""
+    """Seconds of every epoch, across resumed sessions and continued runs (from the final state), else elapsed."""
     seconds = [float(v) for v in (final or {}).get("epoch_seconds", [])]
     return seconds if len(seconds) == epochs else [elapsed / epochs] * epochs
 

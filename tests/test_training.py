@@ -428,39 +428,3 @@ def test_cli_help(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
     assert "--folds" in out and "resume" in out
-
-
-# ------------------------------------------------------------------ process settings of the long runs
-_DIGEST = """
-import hashlib, torch
-from leakage_core.data import make_synthetic
-from leakage_core.models import build_model
-from leakage_core.training import train_model
-torch.set_num_threads(2)
-data = make_synthetic("wetlab", n_subjects=3, minutes=1, seed=0)
-x, y = data.windows_of([2])
-h = hashlib.blake2b(digest_size=8)
-for name in ("tinyhar", "deepconvlstm"):
-    net = build_model(name, 3, 9, seed=0)
-    train_model(net, x, y, epochs=1, batch_size=50, lr=1e-3, progress=False)
-    for t in net.state_dict().values():
-        h.update(t.contiguous().numpy().tobytes())
-print(h.hexdigest())
-"""
-
-
-def test_run_environment_of_make_results_changes_no_bit():
-    """OMP_WAIT_POLICY=PASSIVE and glibc's malloc thresholds (Makefile RUN_ENV) train bit-identical weights."""
-    import os
-    import re
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
-    settings = dict(re.findall(r"(\w+)=(\S+)", re.search(r"^RUN_ENV\s*=(.*)$", makefile, re.M).group(1)))
-    assert settings.get("OMP_WAIT_POLICY") == "PASSIVE"
-    base = {k: v for k, v in os.environ.items() if k not in settings and k != "OMP_NUM_THREADS"}
-    digests = [subprocess.run([sys.executable, "-c", _DIGEST], env={**base, **extra}, capture_output=True, text=True,
-                              check=True).stdout.strip() for extra in ({}, settings)]
-    assert digests[0] and digests[0] == digests[1]
