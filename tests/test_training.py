@@ -277,9 +277,8 @@ def test_corrupt_checkpoint_is_reported_and_retrained(data, tmp_path, monkeypatc
     assert checkpoint_info(path)["held_out"] == 3
 
 
-def test_interrupted_fold_resumes_from_its_partial_state(data, tmp_path, monkeypatch):
-    cfg = TrainConfig(epochs=2, batch_size=50, lr=1e-3)
-    reference = fold_model(data, "tinyhar", 1, config=cfg, cache_dir=tmp_path / "a", progress=False)
+def _stop_after_first_epoch(monkeypatch, train) -> None:
+    """Run ``train()`` until its first training state is saved, then stop it as Ctrl-C would."""
     real_save = training._save_state
 
     def save_then_stop(path, st):
@@ -288,8 +287,15 @@ def test_interrupted_fold_resumes_from_its_partial_state(data, tmp_path, monkeyp
 
     monkeypatch.setattr(training, "_save_state", save_then_stop)
     with pytest.raises(Interrupt):
-        fold_model(data, "tinyhar", 1, config=cfg, cache_dir=tmp_path / "b", progress=False)
+        train()
     monkeypatch.setattr(training, "_save_state", real_save)
+
+
+def test_interrupted_fold_resumes_from_its_partial_state(data, tmp_path, monkeypatch):
+    cfg = TrainConfig(epochs=2, batch_size=50, lr=1e-3)
+    reference = fold_model(data, "tinyhar", 1, config=cfg, cache_dir=tmp_path / "a", progress=False)
+    _stop_after_first_epoch(monkeypatch, lambda: fold_model(data, "tinyhar", 1, config=cfg, cache_dir=tmp_path / "b",
+                                                            progress=False))
     path = checkpoint_path(data, "tinyhar", 1, cfg, tmp_path / "b")
     partial = path.with_name(path.name + ".partial")
     assert partial.exists() and not path.exists()
@@ -337,16 +343,8 @@ def test_snapshot_of_a_longer_run_equals_a_fresh_run(data, tmp_path, monkeypatch
 def test_an_interrupted_longer_run_gives_the_shorter_snapshot(data, tmp_path, monkeypatch):
     """The partial state of a 2-epoch run stopped after epoch 1 is the 1-epoch model: no epoch is retrained."""
     reference = fold_snapshots(data, "tinyhar", 2, [1, 2], config=SNAP, cache_dir=tmp_path / "ref", progress=False)
-    real_save = training._save_state
-
-    def save_then_stop(path, st):
-        real_save(path, st)
-        raise Interrupt
-
-    monkeypatch.setattr(training, "_save_state", save_then_stop)
-    with pytest.raises(Interrupt):
-        fold_model(data, "tinyhar", 2, config=replace(SNAP, epochs=2), cache_dir=tmp_path, progress=False)
-    monkeypatch.setattr(training, "_save_state", real_save)
+    _stop_after_first_epoch(monkeypatch, lambda: fold_model(data, "tinyhar", 2, config=replace(SNAP, epochs=2),
+                                                            cache_dir=tmp_path, progress=False))
     epochs_run = count_epochs(monkeypatch)
     one = fold_model(data, "tinyhar", 2, config=SNAP, cache_dir=tmp_path, progress=False)
     assert not epochs_run and one.checkpoint_info["resumed_from"] == 1
