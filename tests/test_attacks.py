@@ -89,6 +89,35 @@ def test_zero_classifier_llbg_and_ilrg_exact(steps, seed):
     np.testing.assert_array_equal(ilrg(update, model=model), truth)
 
 
+def test_llbg_true_untrained_confidence_is_exact_on_a_zero_classifier():
+    # the true untrained confidence is 1/C: passed as an array it must give the same exact counts as None
+    c, d, n = 9, 16, 100
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        y = rng.choice(c, size=n, p=rng.dirichlet(np.ones(c) * 0.5))
+        update = summed_update(rng.normal(size=(n, d)), y, np.zeros((c, d)), np.zeros(c), 1)
+        truth = np.bincount(y, minlength=c)
+        np.testing.assert_array_equal(llbg(update), truth)
+        np.testing.assert_array_equal(llbg(update, confidence=np.full(c, 1.0 / c)), truth)
+        uniform = np.full(c, 1.0 / c)
+        np.testing.assert_array_equal(llbg(update, confidence=(uniform, uniform)), truth)
+
+
+def test_llbg_confidence_array_means_true_class_probability():
+    # a batch whose windows all give probability q to their true class and (1-q)/(C-1) to each other:
+    # the bias gradient is (off_c * N - n_c (1 - q + off_c)) / N with off_c = (1-q)/(C-1) exactly
+    c, n, q = 4, 40, 0.7
+    y = np.repeat(np.arange(c), [20, 10, 10, 0])
+    off = (1 - q) / (c - 1)
+    p = np.full((n, c), off)
+    p[np.arange(n), y] = q
+    b = (p.sum(0) - np.bincount(y, minlength=c)) / n
+    update = LastLayerUpdate(np.zeros((c, 1)), b, n)
+    np.testing.assert_array_equal(llbg(update, confidence=(np.full(c, q), np.full(c, off))), np.bincount(y, minlength=c))
+    with pytest.raises(ValueError, match="mean probability of its true class"):
+        llbg(update, confidence=np.full(c, 1.5))
+
+
 # ---- oracle 2: iLRG exact with the true per-class probability vectors ------------------------------
 
 @pytest.mark.parametrize("seed", range(5))

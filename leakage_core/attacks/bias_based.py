@@ -56,14 +56,15 @@ def llbg(
     2. subtract the offset, the bias gradient an absent class would have (``S / C`` untrained);
     3. stage 2: add windows greedily to the most negative compensated entry.
 
-    Per-window impact: ``impact="analytic"`` (the published method) uses ``-(1 - conf_c) / n_step``
-    with ``conf_c = 0`` for an untrained model, i.e. ``-S/N`` (``-1/N`` for FedSGD); it is exact for
-    a zero-initialised classifier. ``impact="empirical"`` replaces it by LLG's estimate
+    Per-window impact: ``impact="analytic"`` (the published method) uses ``-(1 - conf_c + off_c) / n_step``
+    with ``conf_c = off_c = 1/C`` for an untrained model, i.e. ``-S/N`` (``-1/N`` for FedSGD); it is
+    exact for a zero-initialised classifier. ``impact="empirical"`` replaces it by LLG's estimate
     ``(1 + 1/C) * sum_{b_c<0} b_c / N``: what the seed paper's code used, because ``-1/N`` was "too
     high" for its models.
 
-    ``confidence=None`` assumes an untrained model (uniform probabilities, offset ``1/C``); an array
-    ``(C,)`` gives ``conf_c`` directly; ``confidence="aux"`` estimates, from auxiliary labelled windows
+    ``confidence=None`` assumes an untrained model (``conf_c = off_c = 1/C``); an array ``(C,)`` gives
+    ``conf_c``, the mean probability of the true class, with the uninformed offset ``off_c = 1/C`` (so
+    ``np.full(C, 1/C)`` is the same as ``None``); ``confidence="aux"`` estimates, from auxiliary labelled windows
     ``aux=(windows, labels)`` and the server's ``model``, both ``conf_c`` (mean probability of the true
     class) and the offset ``off_c`` (mean probability of class ``c`` on other classes' windows), so that
     ``b_c ~ S * (off_c - n_c (1 - conf_c + off_c) / N)`` — the trained-model extension; a precomputed
@@ -95,23 +96,37 @@ def prepare_llbg(model=None, aux=None, impact: str = "analytic", confidence: obj
     return {"impact": impact, "confidence": confidence}
 
 
+def confidence_pair(confidence: object, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(conf, off)`` of LLBG's equation from the forms ``llbg`` accepts.
+
+    Introduced in Chapter 5. ``conf_c`` is the mean probability of the true class on class-``c``
+    windows, ``off_c`` the mean probability of class ``c`` on the other windows. ``None`` is the
+    untrained model (``conf = off = 1/C``); an array gives ``conf`` with the uninformed ``off = 1/C``;
+    a pair gives both. Raises ``ValueError`` naming the accepted forms for anything else.
+    """
+    uniform = np.full(num_classes, 1.0 / num_classes)
+    if confidence is None:
+        return uniform, uniform.copy()
+    conf, off = confidence if isinstance(confidence, tuple) and len(confidence) == 2 else (confidence, uniform)
+    conf, off = np.asarray(conf, dtype=np.float64), np.asarray(off, dtype=np.float64)
+    if conf.shape != (num_classes,) or off.shape != (num_classes,) or np.any(conf < 0) or np.any(conf >= 1) \
+            or np.any(off < 0) or np.any(off >= 1):
+        raise ValueError(
+            f"confidence must be None (untrained), 'aux' (estimated from auxiliary windows), {num_classes} values "
+            f"in [0, 1) (each class's mean probability of its true class) or a (conf, off) pair of such arrays, "
+            f"e.g. from class_confidences."
+        )
+    return conf, off
+
+
 def count_llbg(update: LastLayerUpdate, prepared: dict) -> np.ndarray:
     """LLBG's counts for one update from its preparation (see :func:`llbg`). Not used in a chapter yet."""
     check_update(update)
     b = update.bias_grad
     c_, n, s = update.num_classes, update.n_windows, update.n_steps
-    confidence = prepared["confidence"]
-    with_offset = isinstance(confidence, tuple)
-    if confidence is None:
-        conf, off = np.zeros(c_), np.full(c_, 1.0 / c_)
-    elif with_offset:
-        conf, off = confidence
-    else:
-        conf, off = confidence, np.full(c_, 1.0 / c_)
-    if conf.shape != (c_,) or off.shape != (c_,) or np.any(conf < 0) or np.any(conf >= 1) or np.any(off < 0):
-        raise ValueError(f"confidence must be None, 'aux', C={c_} values in [0, 1) or a (conf, off) pair of such.")
+    conf, off = confidence_pair(prepared["confidence"], c_)
     if prepared["impact"] == "analytic":
-        per_window = -(1.0 - conf + (off if with_offset else 0.0)) * s / n
+        per_window = -(1.0 - conf + off) * s / n
     else:
         neg = b[b < 0]
         per_window = np.full(c_, (1.0 + 1.0 / c_) * neg.sum() / n)
