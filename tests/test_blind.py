@@ -112,3 +112,18 @@ def test_grid_computes_blind_rows_equal_to_add_blind_references():
                                                         class_shares(others, data.num_classes)))
     table = score(full)
     assert ("adv_class_acc", "mean") in table.columns and ("count_f1", "mean") in table.columns
+
+
+def test_blind_guesses_match_the_single_update_functions():
+    from leakage_core.attacks import blind_guesses, blind_prior, blind_uniform, counts_only_update
+
+    truth = np.array([[3, 0, 7], [0, 0, 10], [1, 1, 1]])
+    shares = np.array([0.5, 0.25, 0.25])
+    out = blind_guesses(truth, shares)
+    for i, t in enumerate(truth):
+        u = counts_only_update(int(t.sum()), 3)
+        np.testing.assert_array_equal(out["blind_uniform"][i], blind_uniform(u))
+        np.testing.assert_array_equal(out["blind_prior"][i], blind_prior(u, shares))
+    assert out["blind_uniform"].sum(1).tolist() == [10, 10, 3]
+    with pytest.raises(ValueError, match="non-empty"):
+        blind_guesses(np.zeros((0, 3)), shares)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from ._common import greedy_counts, no_preparation, round_to_total
 from .baselines import count_existence, count_idlg, existence, idlg
 from .blind import (
-    blind_prior, blind_uniform, class_shares, count_prior, count_uniform, counts_only_update, needs_prior,
+    blind_guesses, blind_prior, blind_uniform, class_shares, count_prior, count_uniform, counts_only_update, needs_prior,
     prepare_prior, prepare_uniform,
 )
 from .bias_based import class_confidences, count_ebi, count_llbg, ebi, llbg, prepare_llbg
@@ -86,7 +86,7 @@ def is_blind(key: str) -> bool:
 
 __all__ = [
     "ATTACKS", "Attack", "AttackSpec", "FAMILIES", "NEEDS", "resolve_attacks", "WEIGHT_BASED", "BIAS_BASED",
-    "PAPER_ATTACKS", "BLIND", "is_blind", "blind_uniform", "blind_prior", "class_shares", "counts_only_update", "llg", "llg_star", "llg_plus", "llbg", "ebi", "class_confidences", "ilrg",
+    "PAPER_ATTACKS", "BLIND", "is_blind", "blind_uniform", "blind_prior", "blind_guesses", "class_shares", "counts_only_update", "llg", "llg_star", "llg_plus", "llbg", "ebi", "class_confidences", "ilrg",
     "ilrg_probabilities", "class_mean_probabilities", "idlg", "existence", "class_impacts", "estimate_impacts",
     "solve_with_impacts", "STAGE1_RULES", "greedy_counts", "round_to_total", "VARIANTS", "llg_code", "llg_star_code",
     "llbg_code", "ilrg_code",

@@ -99,7 +99,7 @@ def prepare_llbg(model=None, aux=None, impact: str = "analytic", confidence: obj
 def confidence_pair(confidence: object, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """``(conf, off)`` of LLBG's equation from the forms ``llbg`` accepts.
 
-    Introduced in Chapter 5. ``conf_c`` is the mean probability of the true class on class-``c``
+    Not used in a chapter yet. ``conf_c`` is the mean probability of the true class on class-``c``
     windows, ``off_c`` the mean probability of class ``c`` on the other windows. ``None`` is the
     untrained model (``conf = off = 1/C``); an array gives ``conf`` with the uninformed ``off = 1/C``;
     a pair gives both. Raises ``ValueError`` naming the accepted forms for anything else.

@@ -101,6 +101,22 @@ def counts_only_update(n_windows: int, num_classes: int) -> LastLayerUpdate:
     return LastLayerUpdate(np.zeros((int(num_classes), 1)), np.zeros(int(num_classes)), int(n_windows))
 
 
+def blind_guesses(true_counts_per_batch, shares: np.ndarray) -> dict[str, np.ndarray]:
+    """Both blind references for every batch: ``{"blind_uniform": (B, C), "blind_prior": (B, C)}``.
+
+    Not used in a chapter yet. Each guess reads only the batch's ``N`` (the row sum of
+    ``true_counts_per_batch``), ``C`` and the population's class ``shares`` (see :func:`class_shares`),
+    so the dictionary can be merged with attacks' predictions for :func:`leakage_core.metrics.metrics_table`.
+    """
+    truth = np.asarray(true_counts_per_batch)
+    if truth.ndim != 2 or truth.shape[0] == 0 or np.any(truth < 0):
+        raise ValueError("true_counts_per_batch must be a non-empty (batches, C) array of non-negative counts, "
+                         f"got shape {truth.shape}; stack np.bincount(labels, minlength=C) of each batch.")
+    updates = [counts_only_update(int(t.sum()), truth.shape[1]) for t in truth]
+    return {"blind_uniform": np.stack([blind_uniform(u) for u in updates]),
+            "blind_prior": np.stack([blind_prior(u, shares) for u in updates])}
+
+
 def needs_prior(shares=None, **_) -> str:
     """What :func:`blind_prior` needs: the other subjects' labels (``"aux"``) unless given ``shares``.
 
