@@ -112,9 +112,9 @@ def count_f1(true_counts_per_batch, pred_counts_per_batch) -> float:
     """Macro count-F1 of one client: the mean of :func:`count_f1_per_class` over every class that the
     client has *or* that the attack predicted.
 
-    Introduced in Chapter 7. A class-balanced count metric that a uniform guess cannot game: spreading
-    windows over classes the client never did costs precision in each of them (ClassAcc does not
-    charge it).
+    Introduced in Chapter 7. A class-balanced count metric that charges spreading: windows put on classes
+    the client never did cost precision in each of them (ClassAcc does not charge it). A uniform guess
+    still scores high where the batches really are uniform (balanced sampling, Chapter 7).
     """
     per_class = count_f1_per_class(true_counts_per_batch, pred_counts_per_batch)
     if np.all(np.isnan(per_class)):
