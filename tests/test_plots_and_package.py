@@ -36,11 +36,20 @@ def test_import_is_cheap_and_lazy():
     assert out.stdout.strip() == "ok"
 
 
-def test_top_level_exports_resolve():
+def test_top_level_exports_are_the_owners_objects():
+    import importlib
+
     import leakage_core
 
-    for name in ("HARDataset", "load_dataset", "make_synthetic", "LastLayerUpdate", "make_batches", "build_model"):
-        assert getattr(leakage_core, name) is not None
+    owners = {"HARDataset": "data", "SubjectData": "data", "load_dataset": "data", "load_real": "data",
+              "make_synthetic": "data", "LastLayerUpdate": "updates", "make_batches": "sampling",
+              "build_model": "models", "ATTACKS": "attacks", "Setting": "grid", "run_grid": "grid",
+              **{m: "metrics" for m in ("class_acc", "class_acc_per_class", "label_confusion", "le_acc",
+                                         "le_recall", "ln_acc")}}
+    assert set(leakage_core.__all__) == set(owners) | {"__version__"}
+    for name, owner in owners.items():
+        assert getattr(leakage_core, name) is getattr(importlib.import_module(f"leakage_core.{owner}"), name), name
+    assert isinstance(leakage_core.__version__, str) and leakage_core.__version__
     with pytest.raises(AttributeError):
         leakage_core.nope
 

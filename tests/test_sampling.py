@@ -26,11 +26,19 @@ def test_shuffle_is_disjoint_and_random():
     assert not np.array_equal(flat, np.arange(300))
 
 
-@pytest.mark.parametrize("strategy", SAMPLERS)
-def test_deterministic(strategy):
+@pytest.mark.parametrize("strategy", [s for s in SAMPLERS if s != "sequential"])
+def test_seeded_samplers_are_deterministic_and_depend_on_the_seed(strategy):
     a = make_batches(LABELS, 50, strategy, seed=3)
     b = make_batches(LABELS, 50, strategy, seed=3)
+    other = make_batches(LABELS, 50, strategy, seed=4)
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not all(np.array_equal(x, y) for x, y in zip(a, other))  # the seed is used
+
+
+def test_sequential_batches_are_the_time_order_whatever_the_seed():
+    for seed in (0, 3):
+        batches = make_batches(LABELS, 50, "sequential", seed=seed)
+        np.testing.assert_array_equal(np.concatenate(batches), np.arange(len(batches) * 50))
 
 
 def test_balanced_counts_and_replacement_only_when_needed():
