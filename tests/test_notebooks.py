@@ -85,6 +85,9 @@ def test_colab_badge_and_install_cell_point_to_the_repository(path: Path):
     src = "".join(setup["source"])
     assert "remove-cell" in _tags(setup)
     assert f"git+{cfg['url']}@{cfg['branch']}" in src
+    for line in src.splitlines():  # the chapters that fetch the committed results clone the same repository
+        if "git clone" in line:
+            assert f" {cfg['url']} /content/" in line, f"{path.name}: {line.strip()}"
     assert "setup_notebook(seed=" in src
 
 
