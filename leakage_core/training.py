@@ -558,8 +558,8 @@ def committed_checkpoint(name: str) -> Path | None:
 
     Not used in a chapter yet. A trained model's numbers depend on the CPU's vector instructions (AVX-512
     or not), so the chapters' trained models are trained once and committed with the results
-    (``python -m leakage_core.study --checkpoints``); :func:`fold_model` loads such a copy, read-only,
-    before it would train. Never raises: no results folder means no committed copy.
+    (``python -m leakage_core.checkpoints``); :func:`fold_model` loads such a copy, read-only, before
+    its local cache and before it would train. Never raises: no results folder means no committed copy.
     """
     try:
         from .study import results_dir
@@ -649,6 +649,12 @@ def fold_model(
     cfg = _check_config(config)
     key = _cache_key(dataset, model, k, cfg)
     path = _checkpoint_file(cache_dir, model, dataset.name, k, key)
+    copy = committed_checkpoint(path.name) if committed else None
+    if copy is not None:  # the committed copy first: the chapters' claims were checked on it, on every CPU
+        try:
+            return _load_fold_model(copy, model, dataset, key)
+        except CorruptCacheError as err:
+            warnings.warn(f"{err} Using the cache or training fold {k} instead.", stacklevel=2)
     if path.exists():
         try:
             cached = _load_fold_model(path, model, dataset, key)
@@ -656,12 +662,6 @@ def fold_model(
             return cached
         except CorruptCacheError as err:
             warnings.warn(f"{err} Retraining fold {k} and overwriting {path}.", stacklevel=2)
-    copy = committed_checkpoint(path.name) if committed else None
-    if copy is not None:
-        try:
-            return _load_fold_model(copy, model, dataset, key)
-        except CorruptCacheError as err:
-            warnings.warn(f"{err} Training fold {k} instead.", stacklevel=2)
     dev = resolve_device(device)
     return _train_fold(dataset, model, k, others, cfg, key, path, progress, dev)
 

@@ -47,3 +47,21 @@ def test_fold_model_loads_the_committed_copy_instead_of_training(tmp_path, monke
     assert not (tmp_path / "checkpoints" / name).exists()  # read in place, not copied into the cache
     with pytest.raises(AssertionError, match="trained although"):
         fold_model(data, spec.model, spec.held_out, spec.config, cache_dir=tmp_path, progress=False, committed=False)
+
+
+def test_the_committed_copy_wins_over_a_different_local_cache_file(tmp_path):
+    # a stale model trained locally (another CPU, another run) must not replace the committed one
+    spec = book_checkpoints()[0]
+    data = spec.dataset()
+    name = checkpoint_path(data, spec.model, spec.held_out, spec.config, cache_dir=tmp_path).name
+    local = checkpoint_path(data, spec.model, spec.held_out, spec.config, cache_dir=tmp_path)
+    local.parent.mkdir(parents=True, exist_ok=True)
+    ckpt = torch.load(FOLDER / name, map_location="cpu", weights_only=True)
+    ckpt["state_dict"] = {k: v + 1.0 if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
+    torch.save(ckpt, local)
+    model = fold_model(data, spec.model, spec.held_out, spec.config, cache_dir=tmp_path, progress=False)
+    saved = torch.load(FOLDER / name, map_location="cpu", weights_only=True)["state_dict"]
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value.numpy(), saved[key].numpy())
+    shifted = fold_model(data, spec.model, spec.held_out, spec.config, cache_dir=tmp_path, progress=False, committed=False)
+    assert not np.array_equal(next(iter(shifted.state_dict().values())).numpy(), next(iter(saved.values())).numpy())
