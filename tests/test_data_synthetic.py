@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-from leakage_core.data import PROFILES, TARGETS, class_shares, label_statistics, make_synthetic
+from leakage_core.data import PROFILES, REAL_TIMELINES, TARGETS, class_shares, label_statistics, make_synthetic
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +72,20 @@ def test_wetlab_class_order_follows_real_shares(real_size):
     shares = class_shares(real_size["wetlab"])
     assert shares["pestling"] > shares["cutting"] > shares["transfer"]
     assert shares["pipetting"] > shares["peeling"]
+
+
+def test_wetlab_real_timeline_figures_and_the_common_factor():
+    """REAL_TIMELINES holds every Wetlab action; the generator's action lengths are one common factor times
+    them, and with the real class shares that factor gives the real NULL share and change rate."""
+    prof, real = PROFILES["wetlab"], REAL_TIMELINES["wetlab"]
+    assert set(real["action_mean_s"]) == set(prof.class_names[1:]) == set(prof.class_weights)
+    factors = np.array([prof.bout_mean_s[c] / real["action_mean_s"][c] for c in prof.class_names[1:]])
+    assert np.allclose(factors, factors[0]) and 0 < factors[0] < 1
+    activity = sum(prof.class_weights.values()) / 100  # class_weights: % of the recording
+    assert abs((1 - activity) - TARGETS["wetlab"]["null_share"][0]) < 0.005
+    actions_per_min = 60 * sum(w / 100 / prof.bout_mean_s[c] for c, w in prof.class_weights.items())
+    assert abs(2 * actions_per_min - TARGETS["wetlab"]["label_changes_per_min"][0]) < 0.05  # NULL-flanked
+    assert real["null_gap_mean_s"] > 0
 
 
 def test_subject_variation(real_size):

@@ -146,7 +146,7 @@ def federated_round(out_dir: Path = HERE) -> Path:
     _arrow(ax, (17.3, 7.7), (17.3, 6.55), color=ACCENT)
     _arrow(ax, (19.75, 4.4), (20.35, 4.4), color=ACCENT, lw=1.6)
     ax.text(20.05, 4.85, "attack", ha="center", va="bottom", fontsize=8, color=ACCENT, weight="bold")
-    ax.text(18.6, 6.9, "negative entries = activities in the batch", ha="left", va="center", fontsize=7.5,
+    ax.text(18.6, 6.9, "negative entry $\\Rightarrow$ class in the batch", ha="left", va="center", fontsize=7.5,
             color="#555555", style="italic")
     return _save(fig, "federated_round.svg", out_dir)
 

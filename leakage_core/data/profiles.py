@@ -108,13 +108,23 @@ WEAR = Profile(
 
 # Wetlab: the real mean action lengths (pouring ~5 s ... pestling ~45 s) and NULL runs (mean 28 s)
 # cannot all hold together with ~2.7 label changes per minute and 74 % NULL when every action is
-# NULL-flanked; the generator keeps the real *ratios* between classes and scales action lengths so
-# that NULL share and change rate match (documented in Chapter 2).
+# NULL-flanked; the generator keeps the real class shares and *ratios* between action lengths and scales
+# the action lengths so that the expected NULL share and change rate are the real ones (Chapter 2).
 _WETLAB_SHARE = {"cutting": 3.1, "inverting": 1.34, "peeling": 1.09, "pestling": 7.7, "pipetting": 6.6,
                  "pouring": 1.35, "stirring": 4.5, "transfer": 0.60}
 _WETLAB_LEN = {"cutting": 17.0, "inverting": 8.0, "peeling": 12.0, "pestling": 45.0, "pipetting": 18.0,
                "pouring": 5.0, "stirring": 20.0, "transfer": 6.0}
 _WETLAB_LEN_SCALE = 0.70
+
+#: Real timeline figures that no band checks, because the generator gives them up by design (Chapter 2):
+#: Wetlab's mean action length per class and its mean NULL run, in seconds. With every action flanked by
+#: NULL they cannot hold together with Wetlab's NULL share and change rate (``TARGETS``). The generator
+#: keeps the class shares (``PROFILES["wetlab"].class_weights``, % of the recording) and the ratios between
+#: the action lengths, and multiplies every action length by one common factor
+#: (``PROFILES["wetlab"].bout_mean_s[c] / REAL_TIMELINES["wetlab"]["action_mean_s"][c]``).
+REAL_TIMELINES: dict[str, dict] = {
+    "wetlab": {"action_mean_s": dict(_WETLAB_LEN), "null_gap_mean_s": 28.0},
+}
 
 WETLAB = Profile(
     name="wetlab",
