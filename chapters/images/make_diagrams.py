@@ -199,6 +199,7 @@ def last_layer(out_dir: Path = HERE) -> Path:
 def main(out_dir: Path = HERE) -> list[Path]:
     """Write every diagram into ``out_dir`` (default: this folder) and return the paths."""
     with plt.rc_context():
+        plt.rcdefaults()  # independent of the caller's settings (a notebook's or a test's style)
         _style()
         return [federated_round(out_dir), last_layer(out_dir)]
 
