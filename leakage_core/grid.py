@@ -36,7 +36,7 @@ from .attacks import ATTACKS, BLIND, PAPER_ATTACKS, AttackSpec, counts_only_upda
 from .cache import CorruptCacheError, cache_root, read_json_checked, stable_hash, write_json_atomic
 from .data.scaling import check_scaling, scale_batch
 from .experiments import attack_batches, client_scores, needs_aux, prepare_attacks
-from .metrics import METRICS
+from .metrics import METRICS, ln_acc
 from .sampling import SAMPLERS
 from .updates import LDP, MODES, ldp_label
 
@@ -507,7 +507,10 @@ def add_blind_references(results: pd.DataFrame, dataset) -> pd.DataFrame:
         prepared = prepare_attacks(specs, None, dataset.windows_of(others))
         for spec, prep in prepared:
             preds = [ATTACKS[spec.name].count(counts_only_update(int(t.sum()), t.size), prep) for t in rows["true"]]
-            frames.append(rows.assign(attack=spec.key, pred=preds))
+            blind = rows.assign(attack=spec.key, pred=preds)
+            if "ln_acc" in blind.columns:  # a per-row score column must describe the blind guess, not the attack
+                blind["ln_acc"] = [ln_acc(t, p) for t, p in zip(blind["true"], blind["pred"])]
+            frames.append(blind)
     return pd.concat(frames, ignore_index=True)
 
 

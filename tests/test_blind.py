@@ -127,3 +127,18 @@ def test_blind_guesses_match_the_single_update_functions():
     assert out["blind_uniform"].sum(1).tolist() == [10, 10, 3]
     with pytest.raises(ValueError, match="non-empty"):
         blind_guesses(np.zeros((0, 3)), shares)
+
+
+def test_add_blind_references_scores_its_own_rows():
+    from leakage_core.metrics import ln_acc
+
+    truth = [np.array([5, 0, 5]), np.array([0, 10, 0])]
+    results = pd.DataFrame({"subject": [1, 1], "attack": ["llbg", "llbg"], "batch": [0, 1], "true": truth,
+                            "pred": truth, "ln_acc": [1.0, 1.0]})
+    data = make_synthetic("wetlab", n_subjects=2, minutes=1, seed=0)
+    rows = add_blind_references(results.assign(true=[np.pad(t, (0, 6)) for t in truth],
+                                               pred=[np.pad(t, (0, 6)) for t in truth]), data)
+    blind = rows[rows["attack"] == "blind_uniform"]
+    assert len(blind) == 2
+    assert [round(v, 6) for v in blind["ln_acc"]] == [round(ln_acc(t, p), 6) for t, p in zip(blind["true"], blind["pred"])]
+    assert (blind["ln_acc"] < 1).all()
