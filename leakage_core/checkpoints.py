@@ -53,7 +53,10 @@ def _chapter_config(epochs: int, class_weighted: bool = False) -> TrainConfig:
 
 
 def book_checkpoints() -> tuple[BookCheckpoint, ...]:
-    """Every trained model a chapter loads (Chapters 3, 5, 6 and the explorer of Chapters 10 and 13)."""
+    """Every trained model a chapter loads (Chapters 3, 5, 6 and the explorer of Chapters 10 and 13).
+
+    Introduced in Chapter 6, which checks that its model is the committed one.
+    """
     from .explorer import EXPLORER_DATA, EXPLORER_TRAINING
 
     ch = ("wetlab", 6, 10.0, "deepconvlstm")

@@ -125,7 +125,7 @@ def count_f1(true_counts_per_batch, pred_counts_per_batch) -> float:
 def advantage(score, blind):
     """Leakage beyond the blind guess: ``(score - blind) / (1 - blind)``; NaN where ``blind >= 1``.
 
-    Introduced in Chapter 7. 0: the gradient told the server nothing it could not guess; 1: perfect
+    Introduced in Chapter 6. 0: the gradient told the server nothing it could not guess; 1: perfect
     recovery; below 0: worse than guessing. ``blind`` is the better blind reference's score on the same
     batches (:mod:`leakage_core.attacks.blind`). Works on floats, arrays and pandas objects alike.
     """
@@ -233,5 +233,5 @@ def summarize(true_counts_per_batch, pred_counts_per_batch) -> dict[str, float]:
 
 
 def metrics_table(true_counts_per_batch, preds: dict[str, np.ndarray]) -> pd.DataFrame:
-    """One row per attack: :func:`summarize` of its predictions. Not used in a chapter yet."""
+    """One row per attack: :func:`summarize` of its predictions. Introduced in Chapter 6."""
     return pd.DataFrame({name: summarize(true_counts_per_batch, p) for name, p in preds.items()}).T

@@ -517,7 +517,7 @@ def checkpoint_path(dataset: "HARDataset", model_name: str, held_out: int, confi
                     cache_dir: str | Path | None = None) -> Path:
     """Where :func:`fold_model` keeps the checkpoint of this fold (the file need not exist).
 
-    Not used in a chapter yet. ``<cache>/checkpoints/<model>-<dataset>-heldout<k>-<hash>.pt``; the hash
+    Introduced in Chapter 6. ``<cache>/checkpoints/<model>-<dataset>-heldout<k>-<hash>.pt``; the hash
     covers the data's fingerprint, the model, the held-out subject, every training hyperparameter and
     the package version, so any change gives a new file instead of a stale model.
     """
@@ -542,7 +542,7 @@ def _read_checkpoint(path: Path) -> dict[str, Any]:
 def checkpoint_info(path: str | Path) -> dict[str, Any]:
     """The metadata recorded in a checkpoint written by :func:`fold_model`.
 
-    Not used in a chapter yet. Keys: ``model, dataset, fingerprint, source, held_out,
+    Introduced in Chapter 6. Keys: ``model, dataset, fingerprint, source, held_out,
     training_subjects, config, package_version, torch_version, device, wall_time_s,
     seconds_per_epoch, n_train_windows, n_test_windows, macro_f1, accuracy, history, created, key``,
     and in checkpoints written since snapshots exist ``run`` (the hash shared by every number of epochs
@@ -556,7 +556,7 @@ def checkpoint_info(path: str | Path) -> dict[str, Any]:
 def committed_checkpoint(name: str) -> Path | None:
     """The committed copy of checkpoint file ``name`` in ``<results>/checkpoints``, or None.
 
-    Not used in a chapter yet. A trained model's numbers depend on the CPU's vector instructions (AVX-512
+    Introduced in Chapter 6. A trained model's numbers depend on the CPU's vector instructions (AVX-512
     or not), so the chapters' trained models are trained once and committed with the results
     (``python -m leakage_core.checkpoints``); :func:`fold_model` loads such a copy, read-only, before
     its local cache and before it would train. Never raises: no results folder means no committed copy.
