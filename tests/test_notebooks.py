@@ -87,7 +87,7 @@ def test_colab_badge_and_install_cell_point_to_the_repository(path: Path):
     assert f"git+{cfg['url']}@{cfg['branch']}" in src
     for line in src.splitlines():  # the chapters that fetch the committed results clone the same repository
         if "git clone" in line:
-            assert f" {cfg['url']} /content/" in line, f"{path.name}: {line.strip()}"
+            assert f" --branch {cfg['branch']} {cfg['url']} /content/" in line, f"{path.name}: {line.strip()}"
     assert "setup_notebook(seed=" in src
 
 
