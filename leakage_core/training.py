@@ -517,7 +517,7 @@ def checkpoint_path(dataset: "HARDataset", model_name: str, held_out: int, confi
                     cache_dir: str | Path | None = None) -> Path:
     """Where :func:`fold_model` keeps the checkpoint of this fold (the file need not exist).
 
-    Introduced in Chapter 6. ``<cache>/checkpoints/<model>-<dataset>-heldout<k>-<hash>.pt``; the hash
+    Introduced in Chapter 3. ``<cache>/checkpoints/<model>-<dataset>-heldout<k>-<hash>.pt``; the hash
     covers the data's fingerprint, the model, the held-out subject, every training hyperparameter and
     the package version, so any change gives a new file instead of a stale model.
     """
@@ -556,7 +556,7 @@ def checkpoint_info(path: str | Path) -> dict[str, Any]:
 def committed_checkpoint(name: str) -> Path | None:
     """The committed copy of checkpoint file ``name`` in ``<results>/checkpoints``, or None.
 
-    Introduced in Chapter 6. A trained model's numbers depend on the CPU's vector instructions (AVX-512
+    Introduced in Chapter 3. A trained model's numbers depend on the CPU's vector instructions (AVX-512
     or not), so the chapters' trained models are trained once and committed with the results
     (``python -m leakage_core.checkpoints``); :func:`fold_model` loads such a copy, read-only, before
     its local cache and before it would train. Never raises: no results folder means no committed copy.

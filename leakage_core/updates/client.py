@@ -87,7 +87,7 @@ def _classifier_arrays(model) -> tuple[np.ndarray, np.ndarray]:
 def update_from_features(features: np.ndarray, labels: np.ndarray, model) -> LastLayerUpdate:
     """FedSGD update of the classifier from precomputed features (no forward pass).
 
-    Not used in a chapter yet. ``model`` supplies the classifier's current weight and bias.
+    Introduced in Chapter 3. ``model`` supplies the classifier's current weight and bias.
     """
     w, b = _classifier_arrays(model)
     dw, db = last_layer_gradients(features, np.asarray(labels), w, b)
