@@ -24,7 +24,8 @@ def _texts(nb) -> list[str]:
 def test_chapter_runs_on_real_format_data(tmp_path, monkeypatch):
     from nbclient import NotebookClient
 
-    write_real(make_synthetic("wear", n_subjects=1, minutes=11, seed=7), tmp_path / "data" / "wear", null_label="")
+    for profile in ("wear", "wetlab"):  # the chapter reads both datasets
+        write_real(make_synthetic(profile, n_subjects=2, minutes=11, seed=7), tmp_path / "data" / profile, null_label="")
     monkeypatch.setenv(SOURCE_ENV, "real")
     monkeypatch.setenv(DATA_ENV, str(tmp_path / "data"))
     committed = nbformat.read(CHAPTER, as_version=4)
