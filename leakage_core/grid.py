@@ -505,8 +505,8 @@ def add_blind_references(results: pd.DataFrame, dataset) -> pd.DataFrame:
     for subject, rows in base.groupby("subject", sort=False):
         others = [k for k in dataset.subject_ids if k != subject]
         prepared = prepare_attacks(specs, None, dataset.windows_of(others))
-        for spec, prep in prepared:
-            preds = [ATTACKS[spec.name].count(counts_only_update(int(t.sum()), t.size), prep) for t in rows["true"]]
+        for spec, attack in prepared:
+            preds = [attack.count(counts_only_update(int(t.sum()), t.size)) for t in rows["true"]]
             frames.append(rows.assign(attack=spec.key, pred=preds))
     return pd.concat(frames, ignore_index=True)
 
