@@ -208,3 +208,16 @@ def test_registration_is_checked():
     with pytest.raises(TypeError, match="subclasses of leakage_core.attacks.Attack"):
         register_attack("new", family="weight")(dict)
     assert "new" not in ATTACKS and "llg" in ATTACKS and len(ATTACKS["llg"].variants) == 2
+
+
+def test_importing_the_package_registers_every_attack_module():
+    import importlib
+    import pkgutil
+
+    import leakage_core.attacks as package
+
+    before = [(name, label) for name, entry in ATTACKS.items() for label in entry.variants]
+    for info in pkgutil.walk_packages(package.__path__, prefix="leakage_core.attacks."):
+        importlib.import_module(info.name)
+    assert [(name, label) for name, entry in ATTACKS.items() for label in entry.variants] == before
+    assert len(attack_classes()) == len(before) == 14

@@ -10,9 +10,20 @@ contract (the test suite runs it on every registered attack).
 Layout: :mod:`.weight` (LLG, LLG*, LLG+), :mod:`.bias` (LLBG, EBI, iLRG), :mod:`.baseline` (iDLG, label
 existence, the blind references), :mod:`.paper_code` (the seed paper's code, ``variant="paper_code"``
 of ``llg``, ``llg_star``, ``llbg`` and ``ilrg``, e.g. ``attacks={"llg": {}, "llg:code": {"variant":
-"paper_code"}}``). The imports below register the attacks; their order is the registry's.
+"paper_code"}}``). Importing the package imports every module in it, and so registers every attack; the
+explicit imports below fix the registry's order (which tables and menus follow) and re-export the
+attacks' functions.
+
+Adding an attack: one file in the folder of its family, holding a ``@register_attack``
+``@dataclass(eq=False)`` subclass of :class:`~leakage_core.attacks.base.Attack` (``_count``, and
+``_prepare``, ``needs`` and ``_check`` when it has a preparation, needs or options) and its function;
+:func:`check_attack` then runs on it in the test suite (``tests/test_attack_contract.py``). A variant of
+an existing attack is a ``@register_variant`` class, the seed paper's code's in :mod:`.paper_code`.
 """
 from __future__ import annotations
+
+import importlib
+import pkgutil
 
 from ._common import class_mean_probabilities, empirical_impact, greedy_counts, round_to_total
 from .base import Attack, Needs, NoPreparation, NotPreparedError
@@ -35,7 +46,16 @@ from .baseline.blind_prior import BlindPrior, blind_prior, class_shares
 from .baseline.blind import blind_guesses, counts_only_update
 from .paper_code import VARIANTS, ilrg_code, llbg_code, llg_code, llg_star_code
 
-from .contract import check_attack  # noqa: E402  (after the attacks: it runs on the registry)
+from .contract import check_attack
+
+
+def _import_every_attack_module() -> None:
+    """Import the modules not imported above: a new attack file registers itself without further edits."""
+    for info in pkgutil.walk_packages(__path__, prefix=f"{__name__}."):
+        importlib.import_module(info.name)
+
+
+_import_every_attack_module()
 
 #: the paper's attacks, in its order
 PAPER_ATTACKS: tuple[str, ...] = tuple(name for name, a in ATTACKS.items() if a.in_paper)

@@ -107,11 +107,6 @@ class Attack:
         """The options (constructor arguments) and their defaults, in declaration order."""
         return {f.name: f.default for f in dataclasses.fields(cls) if f.init}
 
-    @property
-    def options(self) -> dict[str, Any]:
-        """This attack's option values."""
-        return {name: getattr(self, name) for name in self.option_defaults()}
-
     def prepare(self, model=None, aux=None) -> Attack:
         """Compute and store everything that depends on the model and auxiliary data only; returns ``self``.
 
