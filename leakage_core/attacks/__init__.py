@@ -32,7 +32,8 @@ from .registry import (
     register_variant, resolve_attacks,
 )
 
-# the attacks, in the registry's order (each module registers its attack)
+# the attacks, in the registry's order (each module registers its attack as it is imported)
+# isort: off
 from .weight.llg import LLG, llg
 from .weight.llg_star import STAGE1_RULES, LLGStar, class_impacts, estimate_impacts, llg_star, solve_with_impacts
 from .weight.llg_plus import LLGPlus, llg_plus
@@ -45,8 +46,8 @@ from .baseline.blind_uniform import BlindUniform, blind_uniform
 from .baseline.blind_prior import BlindPrior, blind_prior, class_shares
 from .baseline.blind import blind_guesses, counts_only_update
 from .paper_code import VARIANTS, ilrg_code, llbg_code, llg_code, llg_star_code
-
 from .contract import check_attack
+# isort: on
 
 
 def _import_every_attack_module() -> None:
@@ -66,7 +67,8 @@ BIAS_BASED: tuple[str, ...] = tuple(n for n in PAPER_ATTACKS if ATTACKS[n].famil
 BLIND: tuple[str, ...] = tuple(name for name, a in ATTACKS.items() if not a.reads_gradient)
 
 
-def attacks_of(family: str | None = None, in_paper: bool | None = None, reads_gradient: bool | None = None) -> tuple[str, ...]:
+def attacks_of(family: str | None = None, in_paper: bool | None = None,
+               reads_gradient: bool | None = None) -> tuple[str, ...]:
     """Registry names of the attacks with these properties (``None``: any), in the registry's order."""
     if family is not None and family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}, got {family!r}.")

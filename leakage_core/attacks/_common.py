@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..updates.client import model_classifier
 from ..updates.update import LastLayerUpdate
 
 #: impacts closer to zero than this are treated as this (avoids dividing by ~0)
@@ -45,6 +46,12 @@ def check_classifier_shape(shape: tuple[int, int] | None, update: LastLayerUpdat
             f"the model's classifier is {shape[0]} x {shape[1]} but the update is "
             f"{update.num_classes} x {update.feature_dim}; attack the update with the model it was computed on."
         )
+
+
+def check_model_fits(model, update: LastLayerUpdate) -> None:
+    """Raise a clear error unless ``update`` is an update and ``model`` the model (classifier) it came from."""
+    check_update(update)
+    check_classifier_shape(model_classifier(model)[0].shape, update)
 
 
 def check_aux(aux, num_classes: int) -> tuple[np.ndarray, np.ndarray]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+from functools import partial
 from typing import Any, Mapping
 
 import numpy as np
@@ -124,7 +125,7 @@ def _check_options(cls: type[Attack]) -> None:
             bad = -1
         else:
             continue
-        why = _raises_value_error(lambda: cls(**{name: bad}), name)
+        why = _raises_value_error(partial(cls, **{name: bad}), name)
         if why:
             _fail(cls, {name: bad}, "a bad option value raises a ValueError naming it", why)
     if cls.name in ATTACKS and cls in ATTACKS[cls.name].variants.values():
@@ -156,11 +157,11 @@ def _check_one(cls: type[Attack], options: Mapping[str, Any], fixtures: list[_Fi
         _fail(cls, options, "count before prepare raises", why)
     for fx in fixtures:
         if needs.model:
-            why = _raises_value_error(lambda: cls(**options).prepare(None, fx.aux), "model")
+            why = _raises_value_error(partial(cls(**options).prepare, None, fx.aux), "model")
             if why:
                 _fail(cls, options, "it needs a model and fails clearly without one", why)
         if needs.aux:
-            why = _raises_value_error(lambda: cls(**options).prepare(fx.model, None), "aux")
+            why = _raises_value_error(partial(cls(**options).prepare, fx.model, None), "aux")
             if why:
                 _fail(cls, options, "it needs aux and fails clearly without it", why)
         given = (fx.model if needs.model else None, fx.aux if needs.aux else None)

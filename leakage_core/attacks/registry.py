@@ -83,7 +83,8 @@ class RegisteredAttack:
         """
         unknown = sorted(set(options) - set(self.options))
         if unknown:
-            raise ValueError(f"attack {self.name!r} has no option {unknown[0]!r}; its options are {list(self.options)}.")
+            raise ValueError(f"attack {self.name!r} has no option {unknown[0]!r}; "
+                             f"its options are {list(self.options)}.")
         label = options.pop("variant", BOOK)
         check_option("variant", label, tuple(self.variants))
         cls = self.variants[label]

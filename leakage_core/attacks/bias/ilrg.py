@@ -14,7 +14,7 @@ import numpy as np
 
 from ...updates.client import model_classifier
 from ...updates.update import LastLayerUpdate
-from .._common import check_classifier_shape, check_option, check_update, round_to_total, softmax_rows
+from .._common import check_classifier_shape, check_model_fits, check_option, round_to_total, softmax_rows
 from ..base import Attack, Needs, NoPreparation
 from ..registry import register_attack
 
@@ -85,7 +85,8 @@ class ILRG(Attack):
         else:
             p = self.probabilities
             if p.shape != (c_, c_):
-                raise ValueError(f"probabilities must be 'model', 'uniform' or a ({c_}, {c_}) array of probability vectors.")
+                raise ValueError(f"probabilities must be 'model', 'uniform' or a ({c_}, {c_}) array of probability "
+                                 "vectors.")
         a = np.vstack([p.T - np.eye(c_), np.ones((1, c_))])
         rhs = np.concatenate([n * db, [n]])
         x, *_ = np.linalg.lstsq(a, rhs, rcond=None)
@@ -111,6 +112,5 @@ def ilrg(update: LastLayerUpdate, model=None, probabilities="model") -> np.ndarr
     """
     attack = ILRG(probabilities=probabilities)
     if attack.needs.model:
-        check_update(update)
-        check_classifier_shape(model_classifier(model)[0].shape, update)
+        check_model_fits(model, update)
     return attack.prepare(model).count(update)

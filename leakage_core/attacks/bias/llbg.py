@@ -22,7 +22,8 @@ from ..registry import register_attack
 IMPACTS: tuple[str, ...] = ("analytic", "empirical")
 
 
-def class_confidences(model, windows: np.ndarray, labels: np.ndarray, mode: str = "train", seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def class_confidences(model, windows: np.ndarray, labels: np.ndarray, mode: str = "train",
+                      seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Per class: the model's mean confidence on windows of that class, and its mean probability for
     that class on windows of other classes — ``(conf, off)`` of LLBG's trained-model extension.
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from ...updates.client import MODES, client_features, model_classifier
 from ...updates.update import LastLayerUpdate
-from .._common import check_classifier_shape, check_count, check_option, check_update
+from .._common import check_classifier_shape, check_count, check_model_fits, check_option, check_update
 from ..base import Attack, Needs
 from ..registry import register_variant
 from ..weight.llg_star import dummy_windows
@@ -52,7 +52,8 @@ class DummyGradientSums:
         return m, np.asarray(self.offset_sums, dtype=np.float64) / max(c_ - 1, 1)
 
 
-def prepare_llg_star_code(model=None, aux=None, n_dummy: int = 64, mode: str = "train", seed: int = 0) -> DummyGradientSums:
+def prepare_llg_star_code(model=None, aux=None, n_dummy: int = 64, mode: str = "train",
+                          seed: int = 0) -> DummyGradientSums:
     """LLG*'s white-box estimates as the seed paper's code computed them.
 
     Reproduces the ``'wainakh-whitebox'`` branch of ``_BaseAttacker._recover_label_information``
@@ -153,8 +154,8 @@ class LLGStarPaperCode(Attack):
         return count_llg_star_code(update, preparation)
 
 
-def llg_star_code(update: LastLayerUpdate, model=None, n_dummy: int = 64, mode: str = "train", seed: int = 0) -> np.ndarray:
+def llg_star_code(update: LastLayerUpdate, model=None, n_dummy: int = 64, mode: str = "train",
+                  seed: int = 0) -> np.ndarray:
     """LLG* as the seed paper's code ran it: :func:`prepare_llg_star_code` then :func:`count_llg_star_code`."""
-    check_update(update)
-    check_classifier_shape(model_classifier(model)[0].shape, update)
+    check_model_fits(model, update)
     return LLGStarPaperCode(n_dummy=n_dummy, mode=mode, seed=seed).prepare(model).count(update)

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...updates.client import MODES, model_classifier
+from ...updates.client import MODES
 from ...updates.update import LastLayerUpdate
-from .._common import check_classifier_shape, check_count, check_option, check_update
+from .._common import check_count, check_model_fits, check_option
 from ..base import Attack, Needs
 from ..registry import register_attack
 from .llg_star import STAGE1_RULES, Impacts, estimate_impacts, solve_with_impacts
@@ -73,7 +73,6 @@ def llg_plus(
     :func:`~leakage_core.attacks.weight.llg_star.estimate_impacts`. The model is required (its
     classifier is checked against the update) even with ``impacts``.
     """
-    check_update(update)
-    check_classifier_shape(model_classifier(model)[0].shape, update)
+    check_model_fits(model, update)
     attack = LLGPlus(n_aux=n_aux, mode=mode, seed=seed, impacts=impacts, stage1=stage1)
     return attack.prepare(model, aux).count(update)

@@ -14,7 +14,9 @@ import numpy as np
 
 from ...updates.client import MODES, client_features, model_classifier
 from ...updates.update import LastLayerUpdate, last_layer_gradients
-from .._common import check_aux, check_classifier_shape, check_count, check_option, check_update, greedy_counts
+from .._common import (
+    check_aux, check_classifier_shape, check_count, check_model_fits, check_option, greedy_counts,
+)
 from ..base import Attack, Needs
 from ..registry import register_attack
 
@@ -187,7 +189,6 @@ def llg_star(
     presence rule (:func:`solve_with_impacts`; default: the LLG paper's raw row-sum sign). The model is
     required (its classifier is checked against the update) even with ``impacts``.
     """
-    check_update(update)
-    check_classifier_shape(model_classifier(model)[0].shape, update)
+    check_model_fits(model, update)
     attack = LLGStar(dummy=dummy, n_dummy=n_dummy, mode=mode, seed=seed, impacts=impacts, stage1=stage1)
     return attack.prepare(model).count(update)
