@@ -57,10 +57,21 @@ class RegisteredAttack:
         self.attack = attack
         self.variants: dict[str, type[Attack]] = {BOOK: attack}
 
-    name = property(lambda self: self.attack.name)
-    family = property(lambda self: self.attack.family)
-    in_paper = property(lambda self: self.attack.in_paper)
-    reads_gradient = property(lambda self: self.attack.reads_gradient)
+    @property
+    def name(self) -> str:
+        return self.attack.name
+
+    @property
+    def family(self) -> str:
+        return self.attack.family
+
+    @property
+    def in_paper(self) -> bool:
+        return self.attack.in_paper
+
+    @property
+    def reads_gradient(self) -> bool:
+        return self.attack.reads_gradient
 
     def __repr__(self) -> str:
         return f"<attack {self.name!r} ({self.family}): {', '.join(c.__name__ for c in self.variants.values())}>"

@@ -82,8 +82,8 @@ def _client_mode(model, mode: str, seed: int):
 def model_classifier(model) -> tuple[np.ndarray, np.ndarray]:
     """The model's classifier weight ``(C, d)`` and bias ``(C,)`` as float64 numpy arrays (on the CPU).
 
-    The one place that reads the last layer out of a model (``model.classifier``, a ``torch.nn.Linear``
-    with bias): the client's closed form and every attack that needs the server's model use it.
+    The one conversion of the last layer (``model.classifier``, a ``torch.nn.Linear`` with bias) to numpy:
+    the client's closed form and every attack that needs the server's model use it.
     """
     if model is None:
         raise ValueError("model is None, but this needs the server's model: pass model=<the model the client trained>.")
