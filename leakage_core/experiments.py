@@ -1,8 +1,8 @@
 """Pipeline stage 6: run attacks over a client's batches and score them.
 
 Introduced in Chapter 4; every later chapter's tables come from these functions or from the grid
-built on them (:mod:`leakage_core.grid`). Attacks are used only through their registry records
-(:mod:`leakage_core.attacks.registry`): ``prepare`` once per client, ``count`` per update.
+built on them (:mod:`leakage_core.grid`). Attacks are used only through the registry
+(:mod:`leakage_core.attacks.registry`): built and prepared once per client, ``count`` per update.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .attacks import ATTACKS, PAPER_ATTACKS, AttackSpec, is_blind, resolve_attacks
+from .attacks import ATTACKS, PAPER_ATTACKS, Attack, AttackSpec, is_blind, resolve_attacks
 from .metrics import ADVANTAGE_METRICS, advantage, summarize
 from .sampling import make_batches
 from .updates import LDP, LastLayerUpdate, client_update, privatize
@@ -22,25 +22,22 @@ AttackList = Iterable[str] | Mapping[str, Mapping[str, Any]]
 
 
 def needs_aux(specs: Sequence[AttackSpec]) -> bool:
-    """Whether any of these attacks needs auxiliary labelled data. Not used in a chapter yet."""
-    return any(ATTACKS[s.name].requires(**s.kwargs) in ("aux", "model+aux") for s in specs)
+    """Whether any of these attacks needs auxiliary labelled data."""
+    return any(ATTACKS[s.name].requires(**s.kwargs).aux for s in specs)
 
 
-def prepare_attacks(specs: Sequence[AttackSpec], model=None, aux=None) -> list[tuple[AttackSpec, Any]]:
-    """Run every attack's ``prepare`` once (what depends on the model and auxiliary data only).
+def prepare_attacks(specs: Sequence[AttackSpec], model=None, aux=None) -> list[tuple[AttackSpec, Attack]]:
+    """Build every attack and run its ``prepare`` once (what depends on the model and auxiliary data only).
 
-    Not used in a chapter yet. Each attack receives the server's ``model`` and ``aux`` and uses what its
-    options need; the result is passed to :func:`count_all` for every update of the client.
+    Each attack receives the server's ``model`` and ``aux`` and uses what its options need; the prepared
+    attacks are passed to :func:`count_all` for every update of the client.
     """
-    return [(s, ATTACKS[s.name].prepare_with(model, aux, **s.kwargs)) for s in specs]
+    return [(s, s.build(ATTACKS).prepare(model, aux)) for s in specs]
 
 
-def count_all(update: LastLayerUpdate, prepared: Sequence[tuple[AttackSpec, Any]]) -> dict[str, np.ndarray]:
-    """Every prepared attack's counts for one update, keyed by the attack's result key.
-
-    Not used in a chapter yet.
-    """
-    return {s.key: ATTACKS[s.name].count(update, p) for s, p in prepared}
+def count_all(update: LastLayerUpdate, prepared: Sequence[tuple[AttackSpec, Attack]]) -> dict[str, np.ndarray]:
+    """Every prepared attack's counts for one update, keyed by the attack's result key."""
+    return {s.key: attack.count(update) for s, attack in prepared}
 
 
 def run_attacks(
@@ -97,7 +94,7 @@ def attack_batches(
     model,
     windows: np.ndarray,
     labels: np.ndarray,
-    prepared: Sequence[tuple[AttackSpec, Any]],
+    prepared: Sequence[tuple[AttackSpec, Attack]],
     sampler: str = "shuffle",
     batch_size: int = 100,
     ldps: Sequence[LDP | None] = (None,),

@@ -267,10 +267,11 @@ def _prepared(profile, model, state, client, seed, cache_dir, attack):
 
     net = _model_for(profile, model, state, client, seed, cache_dir)
     data = _dataset(profile)
+    built = ATTACKS[attack].build()
     aux = None
-    if ATTACKS[attack].requires() in ("aux", "model+aux"):  # the server's own data: every subject but the client
+    if built.needs.aux:  # the server's own data: every subject but the client
         aux = data.windows_of([s for s in data.subject_ids if s != client])
-    return ATTACKS[attack].prepare_with(net, aux)
+    return built.prepare(net, aux)
 
 
 @functools.lru_cache(maxsize=32)
@@ -369,7 +370,6 @@ def explore(
         One clear message for the first bad argument (unknown name, ``S`` not dividing ``N``, a client or
         batch that does not exist), or if the server's model was trained on the attacked client.
     """
-    from .attacks import ATTACKS
     from .updates import LDP, privatize
 
     sigma, rho = _check(profile, model, state, sampler, batch_size, n_steps, sigma, rho, attack, client, batch, seed)
@@ -392,11 +392,11 @@ def explore(
     update = clean  # local DP is post-processing of the cached clean update, as in the experiment engine
     if sigma is not None or rho is not None:
         update = privatize(clean, LDP(sigma=sigma, rho=rho), seed=seed + batch)
-    pred = ATTACKS[attack].count(update, _prepared(*key, attack))
+    pred = _prepared(*key, attack).count(update)
     scores = batch_scores(true, pred)
     # the blind guesses get the same update as the attack, and read only N and C from it (tested)
-    uniform = ATTACKS["blind_uniform"].count(update, _prepared(*key, "blind_uniform"))
-    prior = ATTACKS["blind_prior"].count(update, _prepared(*key, "blind_prior"))
+    uniform = _prepared(*key, "blind_uniform").count(update)
+    prior = _prepared(*key, "blind_prior").count(update)
     uniform_scores, prior_scores = batch_scores(true, uniform), batch_scores(true, prior)
     blind = Scores(*(max(u, p) for u, p in zip(uniform_scores, prior_scores)))
     info = getattr(net, "checkpoint_info", None)

@@ -505,8 +505,8 @@ def add_blind_references(results: pd.DataFrame, dataset) -> pd.DataFrame:
     for subject, rows in base.groupby("subject", sort=False):
         others = [k for k in dataset.subject_ids if k != subject]
         prepared = prepare_attacks(specs, None, dataset.windows_of(others))
-        for spec, prep in prepared:
-            preds = [ATTACKS[spec.name].count(counts_only_update(int(t.sum()), t.size), prep) for t in rows["true"]]
+        for spec, attack in prepared:
+            preds = [attack.count(counts_only_update(int(t.sum()), t.size)) for t in rows["true"]]
             blind = rows.assign(attack=spec.key, pred=preds)
             if "ln_acc" in blind.columns:  # a per-row score column must describe the blind guess, not the attack
                 blind["ln_acc"] = [ln_acc(t, p) for t, p in zip(blind["true"], blind["pred"])]

@@ -127,7 +127,7 @@ def advantage(score, blind):
 
     Introduced in Chapter 6. 0: the gradient told the server nothing it could not guess; 1: perfect
     recovery; below 0: worse than guessing. ``blind`` is the better blind reference's score on the same
-    batches (:mod:`leakage_core.attacks.blind`). Works on floats, arrays and pandas objects alike.
+    batches (:mod:`leakage_core.attacks.baseline.blind`). Works on floats, arrays and pandas objects alike.
     """
     score = np.asarray(score, dtype=np.float64) if not isinstance(score, pd.Series) else score.astype(float)
     blind = np.asarray(blind, dtype=np.float64) if not isinstance(blind, pd.Series) else blind.astype(float)

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from .cache import atomic_write
-from .attacks import BLIND
+from .attacks import BLIND, PAPER_ATTACKS
 from .grid import Setting, add_blind_references, run_grid
 from .sampling import SAMPLERS
 from .updates import LDP, ldp_label
@@ -156,7 +156,7 @@ def study_grids(attacks: Sequence[str] | Mapping[str, Mapping[str, Any]] = BOOK_
     for profile in PROFILES:
         aux = [_setting(m, "trained", sampler=sp) for m in MODELS for sp in SAMPLERS]
         grids.append(StudyGrid("single_step_aux", profile, tuple(aux), AUX_ATTACKS))
-    both = {**{a: {} for a in BOOK_ATTACKS[:5]}, **PAPER_CODE_ATTACKS}
+    both = {**{a: {} for a in PAPER_ATTACKS}, **PAPER_CODE_ATTACKS}  # the published attacks and the code's
     for profile in PROFILES:
         plain = [_setting(m, st, sampler=sp) for m in MODELS for st in STATES for sp in SAMPLERS]
         scaled = [_setting(m, "untrained", sampler=sp, scaling="batch_minmax") for m in MODELS for sp in SAMPLERS]

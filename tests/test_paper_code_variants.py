@@ -14,8 +14,8 @@ from leakage_core.attacks import (
     ATTACKS, VARIANTS, ebi, estimate_impacts, ilrg, ilrg_code, llbg, llbg_code, llg, llg_code, resolve_attacks,
 )
 from leakage_core.attacks.paper_code import (
-    _stale_index_stage2, _wainakh_code_counts, count_llg_star_code, ilrg_code_solution, llg_star_code_estimates,
-    prepare_llg_star_code,
+    DummyGradientSums, _stale_index_stage2, _wainakh_code_counts, count_llg_star_code, ilrg_code_solution,
+    llg_star_code_estimates, prepare_llg_star_code,
 )
 from leakage_core.experiments import run_attacks
 from leakage_core.metrics import (
@@ -236,7 +236,7 @@ def test_llg_star_code_estimates_are_rounding_residues():
 
 def test_llg_star_code_is_one_window_per_negative_row_sum_and_the_rest_on_the_minimum():
     # exactly zero estimates (what the code's sums are in exact arithmetic): g = [-0.3, -0.15, 0.05], N = 6
-    zero = {"impact_sums": np.zeros(3), "offset_sums": np.zeros(3), "classifier_shape": None}
+    zero = DummyGradientSums(impact_sums=np.zeros(3), offset_sums=np.zeros(3), classifier_shape=None)
     np.testing.assert_array_equal(count_llg_star_code(row_sum_update([-0.3, -0.15, 0.05], 6), zero), [5, 1, 0])
     # with a model and the float32 residues the result is the same rule
     for seed in range(5):

@@ -1,11 +1,15 @@
-"""Shared pieces of the attacks: input checks and the two-stage greedy count solver.
+"""Shared pieces of the attacks: input checks, the empirical impact and the count solvers.
 
-Written once and reused by LLG, LLG*, LLG+, LLBG and EBI (Chapters 4 and 5).
+Contract: every function here is a pure function of numpy arrays (no model, no torch). The two-stage
+greedy solver (:func:`greedy_counts`) and the empirical impact (:func:`empirical_impact`) follow
+A. Wainakh et al., "User-Level Label Leakage from Gradients in Federated Learning", PoPETs 2022;
+:func:`round_to_total` is largest-remainder rounding.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from ..updates.client import model_classifier
 from ..updates.update import LastLayerUpdate
 
 #: impacts closer to zero than this are treated as this (avoids dividing by ~0)
@@ -13,7 +17,7 @@ MIN_IMPACT = 1e-12
 
 
 def check_update(update: LastLayerUpdate) -> LastLayerUpdate:
-    """Raise a clear error unless ``update`` is a :class:`LastLayerUpdate`. Not used in a chapter yet."""
+    """Raise a clear error unless ``update`` is a :class:`LastLayerUpdate`."""
     if not isinstance(update, LastLayerUpdate):
         raise ValueError(
             f"attacks take a leakage_core.LastLayerUpdate, got {type(update).__name__}; build one with "
@@ -22,48 +26,21 @@ def check_update(update: LastLayerUpdate) -> LastLayerUpdate:
     return update
 
 
-def no_preparation(model=None, aux=None) -> dict:
-    """The preparation of an attack that reads nothing but the update (LLG, EBI, the baselines).
-
-    Not used in a chapter yet.
-    """
-    return {}
-
-
 def check_option(name: str, value: object, allowed: tuple) -> None:
-    """Raise a clear error for an unknown option value. Not used in a chapter yet."""
-    if value not in allowed:
+    """Raise a clear error for an unknown option value."""
+    if not (isinstance(value, str) or value is None or isinstance(value, (int, float))) or value not in allowed:
         raise ValueError(f"{name}={value!r} is not supported; choose one of {allowed}.")
 
 
-def model_classifier(model) -> tuple[np.ndarray, np.ndarray]:
-    """The server model's classifier weight ``(C, d)`` and bias ``(C,)`` as float64 arrays.
-
-    Not used in a chapter yet. The one place that checks that an attack was given a model at all.
-    """
-    if model is None:
-        raise ValueError("this attack needs the server's model: pass model=<the model the client trained>.")
-    clf = getattr(model, "classifier", None)
-    if clf is None or getattr(clf, "bias", None) is None:
-        raise ValueError("model must expose its last layer as model.classifier (a torch.nn.Linear with bias).")
-    return clf.weight.detach().double().cpu().numpy(), clf.bias.detach().double().cpu().numpy()
-
-
-def classifier_arrays(model, update: LastLayerUpdate) -> tuple[np.ndarray, np.ndarray]:
-    """The model's classifier weight ``(C, d)`` and bias ``(C,)``, checked against the update.
-
-    Not used in a chapter yet.
-    """
-    w, b = model_classifier(model)
-    check_classifier_shape(w.shape, update)
-    return w, b
+def check_count(name: str, value: object, low: int = 1) -> int:
+    """Raise a clear error unless ``value`` is an integer ``>= low`` (not a bool); return it as ``int``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
+    return int(value)
 
 
 def check_classifier_shape(shape: tuple[int, int] | None, update: LastLayerUpdate) -> None:
-    """Raise a clear error unless a classifier of ``shape`` (C, d) produced ``update`` (``None``: skip).
-
-    Not used in a chapter yet.
-    """
+    """Raise a clear error unless a classifier of ``shape`` (C, d) produced ``update`` (``None``: skip)."""
     if shape is not None and tuple(shape) != (update.num_classes, update.feature_dim):
         raise ValueError(
             f"the model's classifier is {shape[0]} x {shape[1]} but the update is "
@@ -71,13 +48,14 @@ def check_classifier_shape(shape: tuple[int, int] | None, update: LastLayerUpdat
         )
 
 
-def classifier_shape(model) -> tuple[int, int] | None:
-    """``(C, d)`` of the model's classifier, or ``None`` without a model. Not used in a chapter yet."""
-    return None if model is None else tuple(model.classifier.weight.shape)
+def check_model_fits(model, update: LastLayerUpdate) -> None:
+    """Raise a clear error unless ``update`` is an update and ``model`` the model (classifier) it came from."""
+    check_update(update)
+    check_classifier_shape(model_classifier(model)[0].shape, update)
 
 
 def check_aux(aux, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Validate auxiliary labelled windows ``aux=(windows, labels)``. Not used in a chapter yet."""
+    """Validate auxiliary labelled windows ``aux=(windows, labels)``."""
     if aux is None:
         raise ValueError("this attack needs aux=(windows, labels): labelled windows the server holds.")
     windows, labels = aux
@@ -90,10 +68,38 @@ def check_aux(aux, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def softmax_rows(z: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of scores (numerically stable). Not used in a chapter yet."""
+    """Row-wise softmax of scores (numerically stable)."""
     z = np.asarray(z, dtype=np.float64)
     e = np.exp(z - z.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
+
+
+def class_mean_probabilities(probabilities: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """Row ``j``: the mean probability vector of the windows labelled ``j`` (uniform if there are none).
+
+    Introduced in Chapter 6. With a batch's true per-window probabilities this is the oracle for which
+    iLRG's system is exact; with auxiliary data it is what a server can estimate (see
+    :func:`~leakage_core.attacks.bias.llbg.class_confidences`; iLRG's system in :mod:`leakage_core.attacks.bias.ilrg`).
+    """
+    p = np.asarray(probabilities, dtype=np.float64)
+    labels = np.asarray(labels)
+    if p.ndim != 2 or p.shape != (labels.shape[0], num_classes):
+        raise ValueError(f"probabilities must be (n, {num_classes}) for n={labels.shape[0]} labels, got {p.shape}.")
+    out = np.full((num_classes, num_classes), 1.0 / num_classes)
+    for j in np.unique(labels):
+        out[j] = p[labels == j].mean(axis=0)
+    return out
+
+
+def empirical_impact(signal: np.ndarray, n: int) -> float:
+    """One window's impact estimated from the gradient itself: ``(1 + 1/C) * sum_{v_c < 0} v_c / N``.
+
+    ``signal`` is the ``(C,)`` vector an attack reads (LLG: the weight-gradient row sums; LLBG with
+    ``impact="empirical"``: the bias gradient), ``n`` the update's ``N``. Wainakh et al. (PoPETs 2022);
+    0 when no entry is negative. Multi-step updates: the summed gradient already carries the factor ``S``.
+    """
+    v = np.asarray(signal)
+    return (1.0 + 1.0 / v.size) * v[v < 0].sum() / n
 
 
 def greedy_counts(signal: np.ndarray, impact: np.ndarray, n: int, offset: np.ndarray | float = 0.0) -> np.ndarray:
@@ -161,7 +167,7 @@ def _greedy_picks(v: np.ndarray, m: np.ndarray, r: int) -> np.ndarray:
 def round_to_total(x: np.ndarray, n: int) -> np.ndarray:
     """Clip at zero and round real-valued counts to integers summing exactly to ``n``.
 
-    Not used in a chapter yet (iLRG's rounding is explained in Chapter 6). Largest-remainder rounding: floor everything, then give the
+    iLRG's rounding (Chapter 6 explains it). Largest-remainder rounding: floor everything, then give the
     missing windows to the largest fractional parts, or — when the floors already exceed ``n`` — take
     windows from the classes with the smallest fractional parts. (Public iLRG code repairs the total
     with a sign error when the sum falls short; both directions are tested.) Values are first clipped

@@ -12,12 +12,13 @@ Importing this package does not import torch.
 from __future__ import annotations
 
 from .client import (
-    MODES, as_batch, client_features, client_update, fedavg_update, fedsgd_update, update_from_features,
+    MODES, as_batch, client_features, client_update, fedavg_update, fedsgd_update, model_classifier,
+    update_from_features,
 )
 from .ldp import LDP, ldp_label, privatize
 from .update import LastLayerUpdate, last_layer_gradients
 
 __all__ = [
     "LastLayerUpdate", "last_layer_gradients", "LDP", "ldp_label", "privatize", "MODES", "as_batch", "client_features",
-    "client_update", "fedavg_update", "fedsgd_update", "update_from_features",
+    "client_update", "fedavg_update", "fedsgd_update", "model_classifier", "update_from_features",
 ]

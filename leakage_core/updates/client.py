@@ -79,9 +79,18 @@ def _client_mode(model, mode: str, seed: int):
                     b.copy_(saved)
 
 
-def _classifier_arrays(model) -> tuple[np.ndarray, np.ndarray]:
-    clf = model.classifier
-    return clf.weight.detach().double().numpy(), clf.bias.detach().double().numpy()
+def model_classifier(model) -> tuple[np.ndarray, np.ndarray]:
+    """The model's classifier weight ``(C, d)`` and bias ``(C,)`` as float64 numpy arrays (on the CPU).
+
+    The one conversion of the last layer (``model.classifier``, a ``torch.nn.Linear`` with bias) to numpy:
+    the client's closed form and every attack that needs the server's model use it.
+    """
+    if model is None:
+        raise ValueError("model is None, but this needs the server's model: pass model=<the model the client trained>.")
+    clf = getattr(model, "classifier", None)
+    if clf is None or getattr(clf, "bias", None) is None:
+        raise ValueError("model must expose its last layer as model.classifier (a torch.nn.Linear with bias).")
+    return clf.weight.detach().double().cpu().numpy(), clf.bias.detach().double().cpu().numpy()
 
 
 def update_from_features(features: np.ndarray, labels: np.ndarray, model) -> LastLayerUpdate:
@@ -89,7 +98,7 @@ def update_from_features(features: np.ndarray, labels: np.ndarray, model) -> Las
 
     Introduced in Chapter 3. ``model`` supplies the classifier's current weight and bias.
     """
-    w, b = _classifier_arrays(model)
+    w, b = model_classifier(model)
     dw, db = last_layer_gradients(features, np.asarray(labels), w, b)
     return LastLayerUpdate(dw, db, n_windows=len(labels))
 
