@@ -20,7 +20,7 @@ from ..registry import register_attack
 def class_shares(labels: np.ndarray, num_classes: int) -> np.ndarray:
     """The share of each class among ``labels`` (length ``num_classes``, sums to 1).
 
-    Introduced in Chapter 7. Raises if ``labels`` is empty or holds a label outside ``[0, num_classes)``.
+    Introduced in Chapter 3. Raises if ``labels`` is empty or holds a label outside ``[0, num_classes)``.
     """
     labels = np.asarray(labels)
     if labels.ndim != 1 or labels.size == 0:
