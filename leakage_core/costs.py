@@ -15,6 +15,7 @@ second arithmetic on it, and the table says which column is which.
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Sequence
 
 import pandas as pd
@@ -98,10 +99,15 @@ def measure_costs(models: Sequence[str] = ("deepconvlstm", "tinyhar"), profiles:
         x, y = data.windows_of()
         xb, yb = x[:batch_size], y[:batch_size]
         model = build_model(name, data.num_channels, data.num_classes, seed=0)
-        update_s = _seconds(lambda: fedsgd_update(model, xb, yb, seed=0), repeat)
+        # The timed callables bind this iteration's values explicitly (they are only called inside it).
+        update_s = _seconds(partial(fedsgd_update, model, xb, yb, seed=0), repeat)
         xt, yt = x[: train_batches * batch_size], y[: train_batches * batch_size]
-        train_s = _seconds(lambda: train_model(build_model(name, data.num_channels, data.num_classes, seed=0), xt, yt,
-                                               epochs=1, batch_size=batch_size, progress=False, device="cpu"), repeat)
+
+        def train_once(name=name, data=data, xt=xt, yt=yt):
+            fresh = build_model(name, data.num_channels, data.num_classes, seed=0)
+            return train_model(fresh, xt, yt, epochs=1, batch_size=batch_size, progress=False, device="cpu")
+
+        train_s = _seconds(train_once, repeat)
         rows.append({"dataset": profile, "model": name, "channels": data.num_channels, "classes": data.num_classes,
                      "update ms/window": 1e3 * update_s / batch_size,
                      "train ms/window": 1e3 * train_s / len(yt)})

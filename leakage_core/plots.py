@@ -180,7 +180,7 @@ def plot_label_timelines(
     if ax is None:
         _, ax = plt.subplots(figsize=(9.0, 0.45 * len(sample_labels) + 1.6))
     used: set[int] = set()
-    for row, (sid, lab) in enumerate(sample_labels.items()):
+    for row, lab in enumerate(sample_labels.values()):
         lab = np.asarray(lab)
         change = np.flatnonzero(np.diff(lab)) + 1
         starts = np.concatenate([[0], change])

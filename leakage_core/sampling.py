@@ -5,7 +5,12 @@ arrays into a client's windows; the incomplete last batch is dropped, as in the 
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SAMPLERS: tuple[str, ...] = ("shuffle", "sequential", "balanced")
 

@@ -585,10 +585,10 @@ def run_study(out: str | os.PathLike = "results", grids: Sequence[StudyGrid] | N
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "git_revision": _git_revision(), "versions": _versions(), "machine": _machine(),
         }
-        atomic_write(folder / grid.file, lambda p: tidy.to_csv(p, index=False, compression="gzip"))
+        atomic_write(folder / grid.file, lambda p, tidy=tidy: tidy.to_csv(p, index=False, compression="gzip"))
         os.chmod(folder / grid.file, 0o644)
         _write_json(sidecar, entry)
-        record = _assemble_provenance(folder)
+        _assemble_provenance(folder)  # provenance.json after every grid, so an interrupted run leaves it current
         if progress:
             print(f"{grid.file}: {len(tidy)} rows in {wall:.0f} s", flush=True)
     return _assemble_provenance(folder)
@@ -621,7 +621,7 @@ def add_blind_to_results(out: str | os.PathLike = "results", progress: bool = Tr
         if len(augmented) == len(results):
             continue
         tidy = to_tidy(augmented, grid.profile)
-        atomic_write(path, lambda p: tidy.to_csv(p, index=False, compression="gzip"))
+        atomic_write(path, lambda p, tidy=tidy: tidy.to_csv(p, index=False, compression="gzip"))
         os.chmod(path, 0o644)
         entry.update(rows=int(len(tidy)), attacks=list(grid.attacks) if not isinstance(grid.attacks, Mapping) else
                      {k: dict(v) for k, v in grid.attacks.items()},
