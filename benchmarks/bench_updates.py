@@ -4,7 +4,6 @@ Run: python benchmarks/bench_updates.py   (prints a table; asserts nothing)
 """
 import time
 
-import numpy as np
 import pandas as pd
 import torch
 

@@ -40,7 +40,7 @@ def test_every_attack_runs_on_real_updates(client, name):
                        fedavg_update(model, s.windows[idx], s.labels[idx], n_steps=5, lr=1e-4)):
             for attack, fn in ATTACKS.items():
                 out = fn(update, model=model, aux=aux)  # each attack uses what it needs
-                assert out.sum() == 100 and out.min() >= 0 and out.shape == (client.num_classes,)
+                assert out.sum() == 100 and out.min() >= 0 and out.shape == (client.num_classes,), attack
 
 
 def test_bias_attacks_beat_weight_attacks_on_untrained_lstm_heads(client):

@@ -51,7 +51,7 @@ def test_top_level_exports_are_the_owners_objects():
         assert getattr(leakage_core, name) is getattr(importlib.import_module(f"leakage_core.{owner}"), name), name
     assert isinstance(leakage_core.__version__, str) and leakage_core.__version__
     with pytest.raises(AttributeError):
-        leakage_core.nope
+        _ = leakage_core.nope
 
 
 def test_setup_notebook_seeds():

@@ -8,7 +8,6 @@ LEAKAGE_HAR_SLICE_SEED to another integer to check another slice.
 """
 from __future__ import annotations
 
-import gzip
 import os
 from pathlib import Path
 
