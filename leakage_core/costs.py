@@ -68,7 +68,8 @@ def _seconds(fn, repeat: int) -> float:
 
 
 def measure_costs(models: Sequence[str] = ("deepconvlstm", "tinyhar"), profiles: Sequence[str] = ("wear", "wetlab"),
-                  batch_size: int = 100, train_batches: int = 3, repeat: int = 3, progress: bool = True) -> pd.DataFrame:
+                  batch_size: int = 100, train_batches: int = 3, repeat: int = 3,
+                  progress: bool = True) -> pd.DataFrame:
     """Measured milliseconds per window of one client update and of one training step, per model and dataset.
 
     Introduced in Chapter 14. Windows come from the generator with the real channel and class counts

@@ -251,7 +251,8 @@ def _reason(err: BaseException) -> str:
         return f"the download failed ({type(err).__name__}: {err})"
     if isinstance(err, ValueError) and "does not match the known hash" in str(err):
         text = str(err)
-        expected = text.split("expected ", 1)[1].split(" ", 1)[0].removeprefix("sha256:") if "expected " in text else "?"
+        expected = (text.split("expected ", 1)[1].split(" ", 1)[0].removeprefix("sha256:") if "expected " in text
+                    else "?")
         got = text.split("but got ", 1)[1].split(".", 1)[0] if "but got " in text else "?"
         return (f"checksum mismatch: sha256 {got}, the registry says {expected}; the downloaded file was deleted "
                 "(a damaged download, or the publisher changed the file: a maintainer checks it and runs --record)")
@@ -277,7 +278,8 @@ def _manual_steps(kind: str | Sequence[str], opts: _Options) -> str:
         raw = "\n".join(f"       {opts.registry.get('excerpts/' + n).source}" for n in names)
         return (f"Manual steps:\n  1. Open {EXCERPT_PAGE} and download {', '.join(names)}:\n{raw}\n"
                 f"  2. Put them, unchanged, into {opts.dest / 'excerpts'}/\n"
-                f"     (offline, from a clone of the book: gunzip -k chapters/data/real_excerpts/*.csv.gz and move the\n"
+                f"     (offline, from a clone of the book: gunzip -k chapters/data/real_excerpts/*.csv.gz and move"
+                f" the\n"
                 f"     four .csv files there; they are the same files)\n"
                 f"  3. Run: {opts.check_cmd('excerpts')}")
     pages = [opts.registry.get(b).source.removesuffix("/download") for b in BUNDLES
@@ -294,7 +296,8 @@ def _manual_steps(kind: str | Sequence[str], opts: _Options) -> str:
             f"  3. Run: {checks}")
 
 
-def _fail(what: str, reasons: Sequence[str], kind: str | Sequence[str], opts: _Options, note: str = "") -> DownloadError:
+def _fail(what: str, reasons: Sequence[str], kind: str | Sequence[str], opts: _Options,
+          note: str = "") -> DownloadError:
     lines = [f"data_download.py: could not get {what}."]
     lines += [f"  - {r}" for r in reasons]
     lines.append(note or f"Nothing partial was left in {opts.dest}.")
@@ -401,7 +404,8 @@ def _install_excerpts(opts: _Options) -> None:
                     tmp = None
                 except Exception as err:  # noqa: BLE001 - every failure becomes one message
                     reason = _reason(err)
-                    raise _SourceFailed(reason.replace(str(tmp), f"the downloaded {fname}") if tmp else reason) from None
+                    raise _SourceFailed(reason.replace(str(tmp), f"the downloaded {fname}") if tmp
+                                        else reason) from None
             except (_SourceFailed, _Fatal) as err:
                 kept = f"Verified and installed before the failure: {', '.join(done)}. " if done else ""
                 raise _fail(f"the excerpt {fname} from {url}", [str(err)], "excerpts", opts,
@@ -468,7 +472,8 @@ def _locate(unpacked: Path, dataset: str) -> tuple[Path, list[Path]]:
                         f"(expected data/{dataset}/raw/inertial/sbj_<k>.csv; its top level holds {top or 'nothing'})")
 
 
-def _stage(dataset: str, unpacked: Path, archive_name: str, opts: _Options) -> tuple[Path, "HARDataset", dict[str, str]]:
+def _stage(dataset: str, unpacked: Path, archive_name: str,
+           opts: _Options) -> tuple[Path, "HARDataset", dict[str, str]]:
     """Move one dataset's files from the unpacked archive into a staging folder and check them with the loader.
 
     Returns the staging folder, the loaded dataset and ``{installed name: archive member}``.
@@ -491,7 +496,8 @@ def _stage(dataset: str, unpacked: Path, archive_name: str, opts: _Options) -> t
         data = load_real(staging, dataset)  # columns, numbers, label strings
     except (ValueError, FileNotFoundError) as err:
         where = f"{archive_name}!{files[0].parent.relative_to(unpacked).as_posix()}"
-        raise _SourceFailed(f"the {dataset} files fail the loader's checks: {str(err).replace(str(staging), where)}") from None
+        raise _SourceFailed(f"the {dataset} files fail the loader's checks: "
+                            f"{str(err).replace(str(staging), where)}") from None
     n, want = len(data.subject_ids), opts.expected[dataset]
     if n != want:
         raise _SourceFailed(f"{archive_name} holds {n} {dataset} subjects ({data.subject_ids[:5]}...), but the release "
@@ -754,7 +760,8 @@ def _check_dataset(dataset: str, opts: _Options, load: bool = True) -> list[dict
         if name not in present:
             rows.append({"file": name, "status": "missing", "detail": "recorded in the registry, not in the folder"})
         elif best.get(name) is None:
-            rows.append({"file": name, "status": "unrecorded", "detail": f"sha256 {hashes[name][:12]}... (no recorded value)"})
+            rows.append({"file": name, "status": "unrecorded",
+                         "detail": f"sha256 {hashes[name][:12]}... (no recorded value)"})
         elif best[name] == hashes[name]:
             rows.append({"file": name, "status": "ok", "detail": f"sha256 {hashes[name][:12]}... matches the registry"})
         else:
@@ -812,9 +819,11 @@ def check(
                         rows.append({"file": name, "status": "invalid", "detail": str(err)})
                         continue
                     if want is None:
-                        rows.append({"file": name, "status": "unrecorded", "detail": f"sha256 {have[:12]}... (no recorded value)"})
+                        rows.append({"file": name, "status": "unrecorded",
+                                     "detail": f"sha256 {have[:12]}... (no recorded value)"})
                     elif want == have:
-                        rows.append({"file": name, "status": "ok", "detail": f"sha256 {have[:12]}... matches the registry"})
+                        rows.append({"file": name, "status": "ok",
+                                     "detail": f"sha256 {have[:12]}... matches the registry"})
                     else:
                         rows.append({"file": name, "status": "mismatch",
                                      "detail": f"sha256 {have[:12]}..., the registry says {want[:12]}..."})
@@ -862,13 +871,18 @@ def _parser() -> argparse.ArgumentParser:
             "Exit status: 0 ok, 1 failure (one message with the manual steps), 130 interrupted."),
     )
     parser.add_argument("target", choices=list(TARGETS), help="what to download (or check)")
-    parser.add_argument("--dest", metavar="DIR", help="data folder (default: $LEAKAGE_HAR_DATA or ~/.local/share/leakage_har)")
-    parser.add_argument("--force", action="store_true", help="download and install again even if verified files are present")
+    parser.add_argument("--dest", metavar="DIR",
+                        help="data folder (default: $LEAKAGE_HAR_DATA or ~/.local/share/leakage_har)")
+    parser.add_argument("--force", action="store_true",
+                        help="download and install again even if verified files are present")
     parser.add_argument("--check", action="store_true",
-                        help="download nothing: verify the folder (sha256 per file, subjects, loader checks) and report per file")
+                        help="download nothing: verify the folder (sha256 per file, subjects, loader checks) "
+                             "and report per file")
     parser.add_argument("--record", action="store_true",
-                        help="maintainers: accept files that pass the loader's checks and write their sha256 into the registry")
-    parser.add_argument("--registry", metavar="FILE", help=f"registry file (default: ${REGISTRY_ENV} or the packaged one)")
+                        help="maintainers: accept files that pass the loader's checks and write their sha256 "
+                             "into the registry")
+    parser.add_argument("--registry", metavar="FILE",
+                        help=f"registry file (default: ${REGISTRY_ENV} or the packaged one)")
     return parser
 
 

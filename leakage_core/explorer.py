@@ -195,7 +195,8 @@ def _off_or_positive(name: str, v: Any) -> float | None:
     """LDP parameters: None or 0 switch the mechanism off; otherwise a positive finite number."""
     if v is None:
         return None
-    ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+    ok = (isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+          and math.isfinite(v) and v >= 0)
     if not ok:
         raise ValueError(f"{name} must be None, 0 (off) or a positive number, got {v!r}.")
     return float(v) if v > 0 else None
@@ -434,7 +435,8 @@ def describe(view: ExplorerView) -> str:
 
 
 def _score_line(label: str, scores: Scores) -> str:
-    values = ", ".join(f"{_METRIC_LABELS[m]} {'n/a' if v is None else f'{v:.2f}'}" for m, v in zip(Scores._fields, scores))
+    values = ", ".join(f"{_METRIC_LABELS[m]} {'n/a' if v is None else f'{v:.2f}'}"
+                       for m, v in zip(Scores._fields, scores))
     return f"{label}: {values}"
 
 
@@ -454,7 +456,8 @@ def views_table(views: Mapping[str, ExplorerView], metrics=("ln_acc", "class_acc
     rows = {}
     for name, view in views.items():
         if not isinstance(view, ExplorerView):
-            raise ValueError(f"views_table takes ExplorerViews from explore(...), got {type(view).__name__} for {name!r}.")
+            raise ValueError(f"views_table takes ExplorerViews from explore(...), "
+                             f"got {type(view).__name__} for {name!r}.")
         row = {}
         for m in metrics:
             adv = getattr(view.advantage, m)

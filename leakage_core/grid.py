@@ -253,7 +253,8 @@ def _run_task(task: dict) -> tuple[list[tuple[int, list[dict]]], dict[str, float
     try:
         model, subject, specs = task["model"], task["subject"], task["specs"]
         if subject in tuple(getattr(model, "training_subjects", ())):
-            raise ValueError(f"subject {subject} is in the training data of its model; the attacked client must be unseen.")
+            raise ValueError(f"subject {subject} is in the training data of its model; "
+                             "the attacked client must be unseen.")
         timings = {"prepare": 0.0, "client": 0.0, "attacks": 0.0}
         t0 = time.perf_counter()
         aux = task["aux"]

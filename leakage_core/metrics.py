@@ -18,7 +18,8 @@ def _pair(true_counts, pred_counts) -> tuple[np.ndarray, np.ndarray]:
     t = np.asarray(true_counts)
     p = np.asarray(pred_counts)
     if t.shape != p.shape or t.ndim not in (1, 2):
-        raise ValueError(f"true and predicted counts must have one shape, (C,) or (batches, C); got {t.shape} and {p.shape}.")
+        raise ValueError(f"true and predicted counts must have one shape, (C,) or (batches, C); "
+                         f"got {t.shape} and {p.shape}.")
     if np.any(t < 0) or np.any(p < 0):
         raise ValueError("counts must be non-negative.")
     return t.astype(np.float64), p.astype(np.float64)

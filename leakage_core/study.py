@@ -316,7 +316,8 @@ def recompute_slice(results: pd.DataFrame, subject: int, grid: str | None = None
     merged = rows.merge(fresh[["attack", "batch", "true", "pred"]], on=["attack", "batch"], how="left",
                         suffixes=("_stored", "_fresh"))
     merged["same"] = [isinstance(tf, np.ndarray) and np.array_equal(ts, tf) and np.array_equal(ps, pf)
-                      for ts, tf, ps, pf in zip(merged.true_stored, merged.true_fresh, merged.pred_stored, merged.pred_fresh)]
+                      for ts, tf, ps, pf in zip(merged.true_stored, merged.true_fresh,
+                                                merged.pred_stored, merged.pred_fresh)]
     out = merged[["attack", "batch", "same"]].reset_index(drop=True)
     out.attrs["share_identical"] = float(out["same"].mean()) if len(out) else 0.0
     return out
@@ -346,7 +347,8 @@ def distinct_labels_table(results: pd.DataFrame) -> pd.DataFrame:
     n = int(results["batch_size"].iloc[0])  # the real figures are for batches of 100 windows
     real = {(d, s): TARGETS[d].get(f"distinct_labels_{s}", (np.nan,))[0] if n == 100 else np.nan
             for d, s in study_values.index}
-    return pd.DataFrame({"study clients": study_values, "real dataset": pd.Series(real)}).rename_axis(["dataset", "sampler"])
+    return (pd.DataFrame({"study clients": study_values, "real dataset": pd.Series(real)})
+            .rename_axis(["dataset", "sampler"]))
 
 
 def leakage_table(summary: pd.DataFrame, metric: str = "class_acc") -> pd.DataFrame:
@@ -447,7 +449,8 @@ def training_length_table(results: pd.DataFrame, provenance: Mapping[str, Any],
 def _git_revision() -> str:
     here = Path(__file__).resolve().parents[1]
     try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, check=True).stdout.strip()
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
+                             check=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--", "leakage_core"], cwd=here, capture_output=True,
                                text=True, check=True).stdout.strip()
         return rev + ("+dirty" if dirty else "")
@@ -530,7 +533,8 @@ def _assemble_provenance(folder: Path) -> dict:
     record = {"format": FORMAT, "command": "python -m leakage_core.study --out results", "n_subjects": N_SUBJECTS,
               "attacked": list(ATTACKED), "train_epochs": TRAIN_EPOCHS, "train_lr": TRAIN_LR,
               "git_revision": latest.get("git_revision"), "versions": latest.get("versions"),
-              "machine": latest.get("machine"), "total_wall_time_s": round(sum(g["wall_time_s"] for g in grids.values()), 1),
+              "machine": latest.get("machine"),
+              "total_wall_time_s": round(sum(g["wall_time_s"] for g in grids.values()), 1),
               "grids": grids}
     _write_json(folder / "provenance.json", record)
     return record
@@ -575,8 +579,9 @@ def run_study(out: str | os.PathLike = "results", grids: Sequence[StudyGrid] | N
         entry = {
             "grid": grid.name, "dataset": grid.profile, "subjects": list(grid.subjects), "minutes": grid.minutes,
             "dataset_fingerprint": data.fingerprint(), "data_source": data.source,
-            "minutes_per_subject": {str(s): round(data.subjects[s].n_windows * data.window_step / data.sampling_rate / 60, 1)
-                                    for s in data.subject_ids},
+            "minutes_per_subject": {
+                str(s): round(data.subjects[s].n_windows * data.window_step / data.sampling_rate / 60, 1)
+                for s in data.subject_ids},
             "attacks": list(grid.attacks) if not isinstance(grid.attacks, Mapping) else
             {k: dict(v) for k, v in grid.attacks.items()},
             "settings": [s.record() for s in grid.settings], "rows": int(len(tidy)),
@@ -653,7 +658,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         wanted = {w.removesuffix(".csv.gz") for w in args.only}
         unknown = wanted - {g.file.removesuffix(".csv.gz") for g in grids}
         if unknown:
-            parser.error(f"unknown grid(s) {sorted(unknown)}; choose from {[g.file.removesuffix('.csv.gz') for g in grids]}")
+            parser.error(f"unknown grid(s) {sorted(unknown)}; "
+                         f"choose from {[g.file.removesuffix('.csv.gz') for g in grids]}")
         grids = [g for g in grids if g.file.removesuffix(".csv.gz") in wanted]
     try:
         run_study(args.out, grids, cache_dir=args.cache, n_jobs=args.jobs)

@@ -11,8 +11,8 @@ Two layers:
 
 - :func:`train_model` (Chapter 3) trains a model in place on windows and labels; with ``state_path``
   it saves its full state after every epoch and resumes from it, bit-identically.
-- :func:`fold_model` (the experiment engine's trained settings) returns the LOSO model that attacks one held-out subject, trained
-  once and cached as a checkpoint (see :mod:`leakage_core.cache`); ``python -m leakage_core.train``
+- :func:`fold_model` (the experiment engine's trained settings) returns the LOSO model that attacks one held-out
+  subject, trained once and cached as a checkpoint (see :mod:`leakage_core.cache`); ``python -m leakage_core.train``
   is its command line. A checkpoint keeps the full training state, so a request for more epochs of the
   same fold and hyperparameters continues it instead of starting again; :func:`fold_snapshots` gives
   the models after several numbers of epochs of one training run.
@@ -411,7 +411,8 @@ def train_on_subjects(model: nn.Module, dataset: "HARDataset", subjects: list[in
     subjects = sorted(int(s) for s in subjects)
     unknown = [s for s in subjects if s not in dataset.subjects]
     if not subjects or unknown:
-        raise ValueError(f"subjects must be a non-empty list of the dataset's subjects {dataset.subject_ids}; got {subjects}.")
+        raise ValueError(f"subjects must be a non-empty list of the dataset's subjects {dataset.subject_ids}; "
+                         f"got {subjects}.")
     history = train_model(model, *dataset.windows_of(subjects), **kwargs)
     model.training_subjects = tuple(subjects)
     return history

@@ -62,12 +62,14 @@ class BrowserMissing(RuntimeError):
 def chromium_path() -> str:
     """The system Chromium (Playwright's own browser download is not used)."""
     chosen = os.environ.get("LEAKAGE_HAR_CHROMIUM")
-    candidates = [chosen] if chosen else ["/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")]
+    candidates = ([chosen] if chosen
+                  else ["/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")])
     for path in candidates:
         if path and os.access(path, os.X_OK):
             return path
     raise BrowserMissing(
-        f"Chromium not found (looked for {', '.join(p for p in candidates if p) or '/usr/bin/chromium'}). Install it from the system packages: "
+        f"Chromium not found (looked for {', '.join(p for p in candidates if p) or '/usr/bin/chromium'}). "
+        "Install it from the system packages: "
         f"`{INSTALL_CHROMIUM}` (Debian; .ci/run does this), or set LEAKAGE_HAR_CHROMIUM=/path/to/chromium.")
 
 
@@ -184,7 +186,9 @@ _PHONE = r"""
     if (s.visibility === 'hidden' || s.position === 'fixed') continue;
     let box = null;  // the nearest ancestor that scrolls or clips and fits on the screen
     for (let a = e.parentElement; a && a !== document.body; a = a.parentElement) {
-      if (getComputedStyle(a).overflowX !== 'visible' && a.getBoundingClientRect().right <= vw + slack) { box = a; break; }
+      if (getComputedStyle(a).overflowX !== 'visible' && a.getBoundingClientRect().right <= vw + slack) {
+        box = a; break;
+      }
     }
     if (box) {
       if (e.tagName === 'TABLE' && !scrolls(getComputedStyle(box)))
@@ -262,7 +266,8 @@ class BookChecker:
         """Every HTML page of the build, relative to root (genindex and search pages excluded)."""
         skip = {"genindex.html", "search.html", "py-modindex.html"}
         return sorted(p.relative_to(self.root).as_posix() for p in self.root.rglob("*.html")
-                      if p.name not in skip and not any(part.startswith("_") for part in p.relative_to(self.root).parts))
+                      if p.name not in skip
+                      and not any(part.startswith("_") for part in p.relative_to(self.root).parts))
 
     @contextlib.contextmanager
     def _page(self, viewport: dict, problems: list[str], *, mobile: bool = False):
@@ -429,7 +434,8 @@ class BookChecker:
             page.goto(self.base + f"search.html?q={query}", wait_until="load")
             try:
                 page.wait_for_function(
-                    "() => /finished|did not match/i.test((document.querySelector('#search-results') || {}).innerText || '')",
+                    "() => /finished|did not match/i.test("
+                    "(document.querySelector('#search-results') || {}).innerText || '')",
                     timeout=self.timeout_ms)
             except Exception:  # noqa: BLE001
                 report.problems.append("the search never finished")

@@ -224,7 +224,8 @@ def test_importing_the_package_registers_every_attack_module():
     assert len(attack_classes()) == len(before) >= 14
 
 
-NEW_ATTACK = '''"""Majority: every window to the class with the most negative bias-gradient entry (an example attack)."""
+NEW_ATTACK = '''"""Majority: every window to the class with the most negative bias-gradient entry (an example
+attack)."""
 from dataclasses import dataclass
 
 import numpy as np

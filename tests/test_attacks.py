@@ -113,7 +113,8 @@ def test_llbg_confidence_array_means_true_class_probability():
     p[np.arange(n), y] = q
     b = (p.sum(0) - np.bincount(y, minlength=c)) / n
     update = LastLayerUpdate(np.zeros((c, 1)), b, n)
-    np.testing.assert_array_equal(llbg(update, confidence=(np.full(c, q), np.full(c, off))), np.bincount(y, minlength=c))
+    np.testing.assert_array_equal(llbg(update, confidence=(np.full(c, q), np.full(c, off))),
+                                  np.bincount(y, minlength=c))
     with pytest.raises(ValueError, match="mean probability of its true class"):
         llbg(update, confidence=np.full(c, 1.5))
 
@@ -155,7 +156,8 @@ def test_ilrg_model_probabilities_exact_for_a_label_exclusive_batch(seed):
 def test_idlg_single_window_relu(label):
     rng = np.random.default_rng(label)
     h = np.abs(rng.normal(size=(1, 10)))
-    update = LastLayerUpdate(*last_layer_gradients(h, np.array([label]), rng.normal(size=(5, 10)), rng.normal(size=5)), 1)
+    update = LastLayerUpdate(*last_layer_gradients(h, np.array([label]), rng.normal(size=(5, 10)),
+                                                   rng.normal(size=5)), 1)
     assert idlg(update).tolist() == [int(i == label) for i in range(5)]
 
 
@@ -247,7 +249,8 @@ def test_llbg_aux_confidence_recovers_trained_like_model_counts():
     aux_y = rng.integers(0, c, 400)
     truth = np.bincount(y, minlength=c)
     plain = np.minimum(llbg(update), truth).sum()
-    informed = np.minimum(llbg(update, confidence="aux", model=model, aux=(windows(aux_y), aux_y), mode="eval"), truth).sum()
+    informed = np.minimum(llbg(update, confidence="aux", model=model, aux=(windows(aux_y), aux_y), mode="eval"),
+                          truth).sum()
     assert informed > plain and informed >= 90
 
 

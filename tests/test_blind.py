@@ -140,5 +140,6 @@ def test_add_blind_references_scores_its_own_rows():
                                                pred=[np.pad(t, (0, 6)) for t in truth]), data)
     blind = rows[rows["attack"] == "blind_uniform"]
     assert len(blind) == 2
-    assert [round(v, 6) for v in blind["ln_acc"]] == [round(ln_acc(t, p), 6) for t, p in zip(blind["true"], blind["pred"])]
+    assert ([round(v, 6) for v in blind["ln_acc"]]
+            == [round(ln_acc(t, p), 6) for t, p in zip(blind["true"], blind["pred"])])
     assert (blind["ln_acc"] < 1).all()

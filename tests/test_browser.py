@@ -70,7 +70,8 @@ GOOD_COLAB = "https://colab.research.google.com/github/example-org/example-book/
 GOOD = _page(
     "<h1 id='top'>A clean page</h1>"
     "<p>The bias gradient <math><mi>g</mi><mo>=</mo><mfrac><mi>a</mi><mi>b</mi></mfrac></math> is rendered.</p>"
-    "<pre style='overflow-x:auto'><code>label = r'$\\frac{a}{b}$'  # TeX inside code is not rendered mathematics</code></pre>"
+    "<pre style='overflow-x:auto'><code>label = r'$\\frac{a}{b}$'  # TeX inside code is not rendered mathematics"
+    "</code></pre>"
     "<img src='plot.png' alt='A grey square standing for a figure'>"
     "<p>See <a href='other.html#section-2'>Section 2</a>, <a href='#top'>the top</a> and "
     "<a href='chapter.html'>the chapter</a>.</p>"
@@ -168,7 +169,8 @@ def test_the_built_book_in_a_browser_without_network(browser):
     try:
         for path in checker.pages():
             report = checker.check_page(path)
-            if (BUILD / "_sources" / path).with_suffix(".ipynb").is_file() and "Solution to exercise" in report.stats["text"]:
+            if ((BUILD / "_sources" / path).with_suffix(".ipynb").is_file()
+                    and "Solution to exercise" in report.stats["text"]):
                 if not report.stats["toggles"]:
                     report.problems.append("the chapter's hidden solutions have no toggle to click")
             reports.append(report)

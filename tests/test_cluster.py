@@ -15,7 +15,8 @@ def test_run_grid_on_a_local_dask_cluster_equals_one_process():
     data = make_synthetic("wetlab", n_subjects=3, minutes=2, seed=0)
     settings = [Setting("tinyhar", sampler=s, batch_size=50) for s in ("shuffle", "sequential")]
     local = run_grid(data, settings, progress=False)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client, parallel_config(backend="dask"), \
             distributed.get_task_stream(client) as stream:
         remote = run_grid(data, settings, n_jobs=2, progress=False)

@@ -265,7 +265,8 @@ def test_check_reports_per_file(env):
     assert any(line.startswith("mismatch") and "wear/sbj_1.csv" in line for line in bad.out.splitlines())
     assert any(line.startswith("missing") and "excerpts/wetlab_0_10.csv" in line for line in bad.out.splitlines())
     assert any(line.startswith("ok") and "wear/sbj_0.csv" in line for line in bad.out.splitlines())
-    assert "data_download.py: 2 problem(s)" in bad.err and "Repair with: python data_download.py wear --force" in bad.err
+    assert "data_download.py: 2 problem(s)" in bad.err
+    assert "Repair with: python data_download.py wear --force" in bad.err
     assert "Traceback" not in bad.err
     fixed = env.run("all", expected_subjects=SMALL)  # a normal run repairs what --check found
     assert fixed.code == 0 and env.run("all", "--check", expected_subjects=SMALL).code == 0
@@ -398,7 +399,8 @@ def test_malformed_excerpt_csv(env):
     r = env.run("excerpts")
     assert r.code == 1
     assert "could not get the excerpt wetlab_0_10.csv" in r.err
-    assert "the downloaded wetlab_0_10.csv: not a readable CSV" in r.err or "columns, but a wetlab excerpt has 8" in r.err
+    assert ("the downloaded wetlab_0_10.csv: not a readable CSV" in r.err
+            or "columns, but a wetlab excerpt has 8" in r.err)
     assert_clean(env.dest, {"excerpts/wear_0_10.csv", "excerpts/wear_10_20.csv"})
     assert dl.Registry(env.registry).get("excerpts/wetlab_0_10.csv").sha256 is None  # nothing recorded
 
@@ -480,7 +482,8 @@ def test_cli_script_prints_one_message_and_no_traceback(env):
     p = subprocess.run([sys.executable, str(ROOT / "data_download.py"), "excerpts", "--dest", str(env.dest)],
                        capture_output=True, text=True, env=run_env, cwd=env.tmp, timeout=60)
     assert p.returncode == 1
-    assert "Traceback" not in p.stderr and p.stderr.startswith("data_download.py: could not get the excerpt wear_0_10.csv")
+    assert "Traceback" not in p.stderr
+    assert p.stderr.startswith("data_download.py: could not get the excerpt wear_0_10.csv")
     assert "1 columns, but a wear excerpt has 6" in p.stderr
     assert_clean(env.dest)
 

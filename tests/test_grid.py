@@ -194,7 +194,8 @@ def test_corrupt_cache_file_is_reported_and_recomputed(data, tmp_path, damage):
     with pytest.warns(UserWarning, match="recomputed"):
         again = run_grid(data, Setting("tinyhar"), attacks=["llbg"], cache_dir=tmp_path, progress=False)
     assert counts_equal(first, again)
-    assert json.loads(path.read_text())["payload"]["attacks"]["llbg"]["pred"] == json.loads(text)["payload"]["attacks"]["llbg"]["pred"]
+    assert (json.loads(path.read_text())["payload"]["attacks"]["llbg"]["pred"]
+            == json.loads(text)["payload"]["attacks"]["llbg"]["pred"])
 
 
 def test_cache_key_depends_on_data_setting_and_version(data, tmp_path, monkeypatch):

@@ -160,7 +160,8 @@ def test_every_exercise_has_a_solution_in_words_then_code(path):
         heads = [i for i, c in enumerate(cells) if c["cell_type"] == "markdown"
                  and "".join(c["source"]).lstrip().startswith(f"**Solution to exercise {n}**")]
         assert len(heads) == 1, f"{path.name}: exercise {n} needs exactly one solution, found {len(heads)}"
-        words = re.sub(r"\*\*Solution to exercise \d+\*\*\s*\(click to show\)\.?", "", "".join(cells[heads[0]]["source"]))
+        words = re.sub(r"\*\*Solution to exercise \d+\*\*\s*\(click to show\)\.?", "",
+                       "".join(cells[heads[0]]["source"]))
         assert len(words.split()) >= 15, f"{path.name}: the solution to exercise {n} needs an explanation in words"
         code = cells[heads[0] + 1] if heads[0] + 1 < len(cells) else None
         assert code is not None and code["cell_type"] == "code" and "hide-cell" in _tags(code), (
@@ -170,6 +171,7 @@ def test_every_exercise_has_a_solution_in_words_then_code(path):
 
 def test_exercise_parser_sees_a_missing_solution():
     nb = {"cells": [{"cell_type": "markdown", "source": ["## Exercises\n", "1. a\n", "2. b\n"]},
-                    {"cell_type": "markdown", "source": ["**Solution to exercise 1** (click to show). " + "word " * 20]},
+                    {"cell_type": "markdown",
+                     "source": ["**Solution to exercise 1** (click to show). " + "word " * 20]},
                     {"cell_type": "code", "source": ["1"], "metadata": {"tags": ["hide-cell"]}, "outputs": [{}]}]}
     assert _exercise_numbers(nb) == [1, 2]

@@ -260,7 +260,8 @@ def test_llbg_code_hand_oracle():
     np.testing.assert_array_equal(llbg_code(u, confidence=0.5), [5, 1, 0, 0])
     np.testing.assert_array_equal(llbg(u), [3, 2, 1, 0])
     np.testing.assert_array_equal(ATTACKS["llbg"](u, variant="paper_code"), [4, 2, 0, 0])
-    np.testing.assert_array_equal(ATTACKS["llbg"](u, variant="paper_code", impact="empirical", confidence=0.5), [5, 1, 0, 0])
+    np.testing.assert_array_equal(ATTACKS["llbg"](u, variant="paper_code", impact="empirical", confidence=0.5),
+                                  [5, 1, 0, 0])
 
 
 def test_llbg_code_equals_book_empirical_unless_stage1_overflows():
@@ -348,7 +349,8 @@ def test_registry_variant_option():
         assert "variant" in ATTACKS[name].options
         out = ATTACKS[name](u, variant="paper_code", model=model)
         assert out.sum() == 20
-        with pytest.raises(ValueError, match=r"variant='nope' is not supported; choose one of \('book', 'paper_code'\)"):
+        with pytest.raises(ValueError,
+                           match=r"variant='nope' is not supported; choose one of \('book', 'paper_code'\)"):
             ATTACKS[name](u, variant="nope", model=model)
     with pytest.raises(ValueError, match="has no option 'variant'"):
         ATTACKS["ebi"](u, variant="paper_code")

@@ -9,13 +9,15 @@ from leakage_core.study import N_SUBJECTS, results_dir, study_dataset
 
 def write_wetlab(folder, n_subjects=3, minutes=2.0):
     """Generated Wetlab-like clients (another seed) in the processed real format, NULL spelled null_class."""
-    write_real(make_synthetic("wetlab", n_subjects=n_subjects, minutes=minutes, seed=5), folder, null_label="null_class")
+    write_real(make_synthetic("wetlab", n_subjects=n_subjects, minutes=minutes, seed=5), folder,
+               null_label="null_class")
 
 
 def test_default_is_the_generator(monkeypatch):
     monkeypatch.delenv(SOURCE_ENV, raising=False)
     assert data_source() == "synthetic"
-    a, b = book_dataset("wetlab", n_subjects=2, minutes=3, seed=1), make_synthetic("wetlab", n_subjects=2, minutes=3, seed=1)
+    a = book_dataset("wetlab", n_subjects=2, minutes=3, seed=1)
+    b = make_synthetic("wetlab", n_subjects=2, minutes=3, seed=1)
     assert a.fingerprint() == b.fingerprint() and a.source == "synthetic"
 
 

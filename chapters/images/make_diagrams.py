@@ -183,7 +183,8 @@ def last_layer(out_dir: Path = HERE) -> Path:
     ], f"Linear {d['hidden']} → $C$\nweight $W$, bias $b$")
     _pipeline(ax, 1.25, "TinyHAR", [
         ("window", f"{WINDOW} samples × ch channels"),
-        (f"4 × Conv({t['kernel']}×1)\n+ ReLU + BN,\nstrides 1, 2, 1, 2", f"{t['filters']} maps × {t['time_steps']} steps × ch"),
+        (f"4 × Conv({t['kernel']}×1)\n+ ReLU + BN,\nstrides 1, 2, 1, 2",
+         f"{t['filters']} maps × {t['time_steps']} steps × ch"),
         ("self-attention\nacross channels", "channels as tokens,\nper time step"),
         ("FC fusion + LSTM", f"{t['hidden']} units over {t['time_steps']} steps"),
         ("temporal attention\n+ Dropout(0.5)", f"$h$: {t['hidden']} features,\nmix of LSTM outputs"),

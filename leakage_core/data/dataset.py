@@ -103,8 +103,8 @@ class HARDataset:
     def fingerprint(self) -> str:
         """A short content hash of every subject's windows and labels (the data's identity in cache keys).
 
-        Not used in a chapter yet (the experiment engine's cache keys). Two datasets with equal windows, labels, class names and channels
-        have equal fingerprints, whatever their source; any changed value changes it.
+        Not used in a chapter yet (the experiment engine's cache keys). Two datasets with equal windows, labels,
+        class names and channels have equal fingerprints, whatever their source; any changed value changes it.
         """
         import hashlib
 

@@ -60,7 +60,8 @@ def find_subject_files(root: str | Path, dataset: str) -> list[Path]:
         )
     for layout in _LAYOUTS:
         folder = root / layout.format(name=dataset) if layout else root
-        files = [p for p in folder.glob("sbj_*.csv") if re.fullmatch(r"sbj_\d+\.csv", p.name)] if folder.is_dir() else []
+        files = ([p for p in folder.glob("sbj_*.csv") if re.fullmatch(r"sbj_\d+\.csv", p.name)]
+                 if folder.is_dir() else [])
         if files:
             return sorted(files, key=lambda p: int(p.stem.split("_")[1]))
     raise ValueError(
@@ -188,9 +189,11 @@ def read_excerpt_csv(path: str | Path, dataset: str) -> tuple[np.ndarray, np.nda
         raise ValueError(f"{path}: not a readable CSV ({err}); download it again (python data_download.py "
                          "excerpts --force).") from None
     if df.shape[1] != n_cols or df.empty:
+        header = ("idx, time, acc_x, acc_y, acc_z, label" if prof.name == "wear"
+                  else "idx, time, sbj, acc_x, acc_y, acc_z, action, task")
         raise ValueError(f"{path}: {df.shape[1]} columns, but a {prof.name} excerpt has {n_cols} and no header "
-                         f"({'idx, time, acc_x, acc_y, acc_z, label' if prof.name == 'wear' else 'idx, time, sbj, acc_x, acc_y, acc_z, action, task'}); "
-                         "check the dataset name or download the file again (python data_download.py excerpts --force).")
+                         f"({header}); check the dataset name or download the file again "
+                         "(python data_download.py excerpts --force).")
     values = df[sensors].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
     bad = ~np.isfinite(values).all(axis=1)
     if bad.any():

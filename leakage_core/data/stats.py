@@ -49,7 +49,8 @@ def label_statistics(dataset: HARDataset, batch_size: int = 100) -> pd.DataFrame
         bt = bout_table(s.sample_labels, dataset.sampling_rate)
         act = bt.index[bt["label"] != 0]
         inner = [i for i in act if 0 < i < len(bt) - 1]
-        flanked = np.mean([bt["label"].iat[i - 1] == 0 and bt["label"].iat[i + 1] == 0 for i in inner]) if inner else np.nan
+        flanked = (np.mean([bt["label"].iat[i - 1] == 0 and bt["label"].iat[i + 1] == 0 for i in inner])
+                   if inner else np.nan)
         minutes = s.sample_labels.size / dataset.sampling_rate / 60
         gaps = bt.loc[bt["label"] == 0, "duration_s"]
         rows.append({

@@ -144,7 +144,8 @@ def _class_patterns(profile: Profile, seed: int, difficulty: float) -> dict[str,
     return dict(freq=freq, amp=amp, amp2=amp2, grav=grav, phase=phase, burst=burst)
 
 
-def _signals(labels: np.ndarray, pat: dict, profile: Profile, rng: np.random.Generator, difficulty: float) -> np.ndarray:
+def _signals(labels: np.ndarray, pat: dict, profile: Profile, rng: np.random.Generator,
+             difficulty: float) -> np.ndarray:
     """Continuous signals for one subject's label timeline (unit: the profile's; 1 g = gravity)."""
     ch = len(profile.channels)
     t_all = np.arange(labels.size) / SAMPLING_RATE

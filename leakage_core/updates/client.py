@@ -178,7 +178,8 @@ def client_update(
     return _fedsgd(model, windows, labels, mode, seed, scaling, autograd=method == "autograd" or rest_norm)
 
 
-def _fedsgd(model, windows, labels, mode: str, seed: int, scaling: str, autograd: bool) -> tuple[LastLayerUpdate, float | None]:
+def _fedsgd(model, windows, labels, mode: str, seed: int, scaling: str,
+            autograd: bool) -> tuple[LastLayerUpdate, float | None]:
     import torch
 
     _check_mode(mode)
@@ -199,7 +200,8 @@ def _fedsgd(model, windows, labels, mode: str, seed: int, scaling: str, autograd
     return LastLayerUpdate(gw, gb, n_windows=x.shape[0]), rest_sq
 
 
-def _fedavg(model, windows, labels, n_steps: int, lr: float, mode: str, seed: int, scaling: str) -> tuple[LastLayerUpdate, float]:
+def _fedavg(model, windows, labels, n_steps: int, lr: float, mode: str, seed: int,
+            scaling: str) -> tuple[LastLayerUpdate, float]:
     import copy
 
     import torch
