@@ -106,7 +106,7 @@ results: $(STAMP)
 
 ## make checkpoints: train the chapters' models once and commit them (results/checkpoints, read on every CPU)
 checkpoints: $(STAMP)
-	$(BIN)/python -m leakage_core.checkpoints --out results
+	$(BIN)/python -m leakage_core.book.checkpoints --out results
 
 clean:
 	rm -rf _build

@@ -2,7 +2,7 @@
 
 LLG* and LLG+ are timed twice: including the estimation of their impact matrix (dummy or auxiliary
 windows through the model, once per call) and with the matrix precomputed, as
-``leakage_core.experiments`` does once per client.
+``leakage_core.study.experiments`` does once per client.
 
 Untrained DeepConvLSTM and TinyHAR, both profiles, FedSGD in train mode. LLG+ gets the other
 subjects' windows as auxiliary data. Run: python benchmarks/bench_attacks.py (asserts nothing).
@@ -16,8 +16,8 @@ from leakage_core.attacks import ATTACKS, estimate_impacts
 from leakage_core.data import make_synthetic
 from leakage_core.metrics import le_acc, ln_acc
 from leakage_core.models import MODELS, build_model
-from leakage_core.sampling import make_batches
-from leakage_core.updates import fedsgd_update
+from leakage_core.federated import make_batches
+from leakage_core.federated import fedsgd_update
 
 REPEATS = 5
 rows = []

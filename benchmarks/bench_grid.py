@@ -4,7 +4,7 @@ One run, one machine, the same data: the grid {shuffle, sequential, balanced} x 
 clip 0.1, clip 0.1 + noise 0.1} x the paper's 5 attacks, untrained DeepConvLSTM and TinyHAR, on the
 embedded default data (WEAR- and Wetlab-like, 3 clients of 20 minutes), timed
 
-(a) with ``leakage_core.grid.run_grid``: one forward pass per batch (closed-form last-layer gradient),
+(a) with ``leakage_core.study.run_grid``: one forward pass per batch (closed-form last-layer gradient),
     shared by the 4 LDP variants and the 5 attacks; attacks prepared once per client;
 (b) as the paper's code does it (github.com/mariusbock/leakage_har, ``single_step_leakage.py``): per
     batch and per LDP variant one autograd forward + backward pass of the whole model, and every
@@ -30,10 +30,10 @@ from tqdm.auto import tqdm
 
 from leakage_core.attacks import ATTACKS, PAPER_ATTACKS
 from leakage_core.data import make_synthetic
-from leakage_core.grid import Setting, run_grid
+from leakage_core.study import Setting, run_grid
 from leakage_core.models import MODELS, build_model
-from leakage_core.sampling import SAMPLERS, make_batches
-from leakage_core.updates import LDP, fedsgd_update
+from leakage_core.federated import SAMPLERS, make_batches
+from leakage_core.federated import LDP, fedsgd_update
 
 LDPS = [None, LDP(sigma=0.1), LDP(rho=0.1), LDP(sigma=0.1, rho=0.1)]
 REAL = {"wear": (18, 45), "wetlab": (22, 48)}  # clients, mean minutes per client (real datasets)
@@ -106,7 +106,7 @@ def _same_counts(df: pd.DataFrame, preds: list[np.ndarray], data) -> float:
 
 
 def _label(ldp) -> str:
-    from leakage_core.updates import ldp_label
+    from leakage_core.federated import ldp_label
 
     return ldp_label(ldp)
 

@@ -2,7 +2,7 @@
 
 Run: python benchmarks/bench_tinyhar_variants.py [--rounds 3] [--batches 60]   (prints a table; asserts nothing)
 
-Each variant trains with :func:`leakage_core.training.train_model` (one epoch of ``--batches`` mini-batches
+Each variant trains with :func:`leakage_core.models.train_model` (one epoch of ``--batches`` mini-batches
 of 100 synthetic windows, after a warm-up) in its **own process**, because most of them change the
 process (thread count, environment read when the libraries load). The variants run in turn, ``--rounds``
 times; the table gives the least disturbed (minimum) and the median ms per window, and whether the
@@ -78,7 +78,7 @@ def child(variant: str, profile: str, model_name: str, batches: int) -> dict:
 
     from leakage_core.data import make_synthetic
     from leakage_core.models import build_model
-    from leakage_core.training import train_model
+    from leakage_core.models import train_model
 
     if variant == "1 thread":
         torch.set_num_threads(1)
@@ -109,7 +109,7 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(*args.child, args.batches)))
         return
-    from leakage_core.costs import cpu_info
+    from leakage_core.study import cpu_info
 
     jobs = [("wear", "tinyhar"), ("wetlab", "tinyhar"), ("wear", "deepconvlstm"), ("wetlab", "deepconvlstm")]
     runs: dict[tuple, list] = {}

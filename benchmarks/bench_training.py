@@ -2,7 +2,7 @@
 
 Run: python benchmarks/bench_training.py [--batches 200] [--threads N]   (prints a table; asserts nothing)
 
-Times :func:`leakage_core.training.train_model` (Adam, shuffled mini-batches of 100 windows, forward +
+Times :func:`leakage_core.models.train_model` (Adam, shuffled mini-batches of 100 windows, forward +
 backward + step, unweighted cross-entropy) for a few hundred mini-batches of WEAR-like (12 channels, 19
 classes) and Wetlab-like (3 channels, 9 classes) synthetic windows, for DeepConvLSTM and TinyHAR.
 The per-window time is then **extrapolated** to one epoch of a real-size LOSO fold: WEAR ~17 training
@@ -26,10 +26,10 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from leakage_core.costs import cpu_info
+from leakage_core.study import cpu_info
 from leakage_core.data import make_synthetic
 from leakage_core.models import MODELS, build_model
-from leakage_core.training import train_model
+from leakage_core.models import train_model
 
 #: training windows of one real-size LOSO fold (all subjects but the attacked one)
 FOLD_WINDOWS = {"wear": 17 * 5_400, "wetlab": 21 * 5_750}

@@ -9,8 +9,8 @@ import torch
 
 from leakage_core.data import make_synthetic
 from leakage_core.models import MODELS, build_model
-from leakage_core.sampling import make_batches
-from leakage_core.updates import client_features, fedsgd_update, update_from_features
+from leakage_core.federated import make_batches
+from leakage_core.federated import client_features, fedsgd_update, update_from_features
 
 N_BATCHES, N = 20, 100
 rows = []

@@ -23,7 +23,7 @@ CHILD = r"""
 import json, sys, numpy as np, torch
 from leakage_core.data import make_synthetic
 from leakage_core.models import build_model
-from leakage_core.training import predict, train_model
+from leakage_core.models import predict, train_model
 torch.set_num_threads(1)
 data = make_synthetic("wetlab", n_subjects=3, minutes=4, seed=0)
 x, y = data.windows_of([2, 3])

@@ -1,9 +1,8 @@
 """leakage_core: label leakage in federated inertial-based HAR.
 
-The companion module of the *leakage_har* book. The pipeline reads in file
-order: ``data`` -> ``sampling`` -> ``updates`` -> ``attacks`` -> ``metrics``
--> ``experiments`` / ``grid`` -> ``plots``; ``models`` holds the HAR classifiers and ``training``
-trains them (leave-one-subject-out, cached checkpoints).
+The companion module of the *leakage_har* book, one folder per pipeline stage: ``data`` ->
+``federated`` (batches, client updates, local DP) -> ``attacks`` -> ``metrics`` -> ``study`` (grids, results)
+-> ``book`` (figures, explorer); ``models`` holds the HAR classifiers and their leave-one-subject-out training.
 
 Importing the package is cheap: submodules (and torch) load on first use.
 """
@@ -21,9 +20,9 @@ _EXPORTS = {
     "load_dataset": "leakage_core.data",
     "make_synthetic": "leakage_core.data",
     "load_real": "leakage_core.data",
-    "make_batches": "leakage_core.sampling",
+    "make_batches": "leakage_core.federated",
     "build_model": "leakage_core.models",
-    "LastLayerUpdate": "leakage_core.updates",
+    "LastLayerUpdate": "leakage_core.federated",
     "ATTACKS": "leakage_core.attacks",
     "ln_acc": "leakage_core.metrics",
     "class_acc_per_class": "leakage_core.metrics",
@@ -31,8 +30,8 @@ _EXPORTS = {
     "le_acc": "leakage_core.metrics",
     "le_recall": "leakage_core.metrics",
     "class_acc": "leakage_core.metrics",
-    "Setting": "leakage_core.grid",
-    "run_grid": "leakage_core.grid",
+    "Setting": "leakage_core.study",
+    "run_grid": "leakage_core.study",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

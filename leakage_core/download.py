@@ -626,7 +626,7 @@ def summary_table(datasets: Mapping[str, "HARDataset"]) -> "pd.DataFrame":
 
 
 def class_share_table(datasets: Mapping[str, "HARDataset"]) -> dict[str, "pd.Series"]:
-    """Share of samples per class name, per dataset (the input :func:`leakage_core.plots.plot_class_shares` takes).
+    """Share of samples per class name, per dataset (the input :func:`leakage_core.book.plot_class_shares` takes).
 
     Not used in a chapter yet.
     """

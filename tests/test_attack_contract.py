@@ -9,7 +9,7 @@ from leakage_core.attacks import (
     check_attack, is_blind, parse_key, register_attack, register_variant,
 )
 from leakage_core.attacks.registry import AttackSpec, resolve_attacks
-from leakage_core.updates import LastLayerUpdate
+from leakage_core.federated import LastLayerUpdate
 
 
 @pytest.mark.parametrize("attack", attack_classes(), ids=lambda c: f"{c.name}:{c.variant}")
@@ -257,7 +257,7 @@ def test_adding_an_attack_is_one_file(tmp_path):
     shutil.copytree(root / "leakage_core", tmp_path / "leakage_core", ignore=shutil.ignore_patterns("__pycache__"))
     (tmp_path / "leakage_core" / "attacks" / "bias" / "majority.py").write_text(NEW_ATTACK, encoding="utf-8")
     code = ("import numpy as np; from leakage_core.attacks import ATTACKS, attacks_of, check_attack; "
-            "from leakage_core.updates import LastLayerUpdate; "
+            "from leakage_core.federated import LastLayerUpdate; "
             "assert tuple(ATTACKS)[-1] == 'majority' and 'majority' in attacks_of(family='bias'); "
             "u = LastLayerUpdate(np.zeros((3, 2)), np.array([0.2, -0.3, 0.1]), 5); "
             "assert ATTACKS['majority'](u).tolist() == [0, 5, 0]; print(check_attack('majority'))")

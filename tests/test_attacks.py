@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from leakage_core.attacks import ATTACKS, class_impacts, ebi, existence, idlg, ilrg, llbg, llg
 from leakage_core.attacks._common import greedy_counts, round_to_total
-from leakage_core.updates import LastLayerUpdate, last_layer_gradients
+from leakage_core.federated import LastLayerUpdate, last_layer_gradients
 
 
 class LinearHead(torch.nn.Module):
@@ -288,7 +288,7 @@ def test_class_mean_probabilities():
 
 
 def test_train_model_rejects_float_labels():
-    from leakage_core.training import train_model
+    from leakage_core.models import train_model
 
     with pytest.raises(ValueError, match="integer"):
         train_model(LinearHead(1, 3), np.zeros((4, 50, 1), np.float32), np.zeros(4), epochs=1, progress=False)

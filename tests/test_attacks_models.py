@@ -5,8 +5,8 @@ import pytest
 from leakage_core.attacks import ATTACKS, ilrg, llbg
 from leakage_core.data import make_synthetic
 from leakage_core.models import MODELS, build_model, zero_last_layer
-from leakage_core.sampling import make_batches
-from leakage_core.updates import fedavg_update, fedsgd_update
+from leakage_core.federated import make_batches
+from leakage_core.federated import fedavg_update, fedsgd_update
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,8 @@ import pytest
 
 from leakage_core.attacks import ATTACKS, BLIND, blind_prior, blind_uniform, class_shares, counts_only_update, is_blind
 from leakage_core.data import make_synthetic
-from leakage_core.experiments import add_advantage
-from leakage_core.grid import Setting, add_blind_references, run_grid, score
+from leakage_core.study import add_advantage
+from leakage_core.study import Setting, add_blind_references, run_grid, score
 from leakage_core.metrics import advantage, class_acc, count_f1, count_f1_per_class
 
 
@@ -20,7 +20,7 @@ def test_uniform_is_round_n_over_c_summing_to_n(n, c):
 def test_blind_references_read_no_gradient():
     rng = np.random.default_rng(0)
     a = counts_only_update(100, 9)
-    from leakage_core.updates import LastLayerUpdate
+    from leakage_core.federated import LastLayerUpdate
 
     b = LastLayerUpdate(rng.normal(size=(9, 4)), rng.normal(size=9), 100)
     shares = np.full(9, 1 / 9)

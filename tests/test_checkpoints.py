@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from leakage_core.checkpoints import book_checkpoints
-from leakage_core.study import results_dir
-from leakage_core.training import checkpoint_info, checkpoint_path, committed_checkpoint, fold_model
+from leakage_core.book.checkpoints import book_checkpoints
+from leakage_core.data import results_dir
+from leakage_core.models import checkpoint_info, checkpoint_path, committed_checkpoint, fold_model
 
 FOLDER = Path(__file__).resolve().parents[1] / "results" / "checkpoints"
 
@@ -30,7 +30,7 @@ def test_every_chapter_model_is_committed_with_provenance():
 
 def test_fold_model_loads_the_committed_copy_instead_of_training(tmp_path, monkeypatch):
     assert results_dir() == FOLDER.parent
-    import leakage_core.training as training
+    import leakage_core.models.training as training
 
     def no_training(*args, **kwargs):
         raise AssertionError("fold_model trained although a committed checkpoint matches")

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from leakage_core.data import make_synthetic
-from leakage_core.grid import Setting, run_grid
+from leakage_core.study import Setting, run_grid
 
 distributed = pytest.importorskip("distributed", reason="the cluster extra: pip install 'leakage_core[cluster]'")
 

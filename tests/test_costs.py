@@ -2,7 +2,7 @@
 import pandas as pd
 import pytest
 
-from leakage_core.costs import REAL_SIZE, extrapolate_costs, measure_costs
+from leakage_core.study import REAL_SIZE, extrapolate_costs, measure_costs
 
 
 def test_extrapolation_is_the_stated_arithmetic():

@@ -2,7 +2,7 @@
 
 - the committed SVGs are what ``chapters/images/make_diagrams.py`` writes now (byte for byte), so a
   diagram cannot silently drift from its source;
-- the layer sizes the script draws for DeepConvLSTM and TinyHAR are the ones ``leakage_core.models``
+- the layer sizes the script draws for DeepConvLSTM and TinyHAR are the ones ``leakage_core.models.architectures``
   builds;
 - every SVG is included by a chapter through a MyST ``{figure}`` with a ``:name:`` and an ``:alt:`` text.
 """

@@ -70,5 +70,5 @@ def test_introduced_in_chapter_is_true():
 
 def test_the_check_sees_chapter_imports():
     first = first_chapters()
-    assert first[("leakage_core.updates.client", "fedsgd_update")] == 1
+    assert first[("leakage_core.federated.client", "fedsgd_update")] == 1
     assert first[("leakage_core.attacks.bias.llbg", "llbg")] == 5

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 from leakage_core.data import make_synthetic
-from leakage_core.experiments import attack_client, attack_clients, run_attacks, score
+from leakage_core.study import attack_client, attack_clients, mean_scores, run_attacks
 from leakage_core.models import build_model, zero_last_layer
-from leakage_core.plots import plot_confusion
-from leakage_core.updates import LDP, fedsgd_update
+from leakage_core.book import plot_confusion
+from leakage_core.federated import LDP, fedsgd_update
 
 
 @pytest.fixture(scope="module")
@@ -45,23 +45,23 @@ def test_attack_client_rows_and_exactness(setup):
     assert (noisy["ln_acc"] < 1.0).any()
 
 
-def test_attack_clients_and_score(setup):
+def test_attack_clients_and_mean_scores(setup):
     data, model = setup
     res = attack_clients(model, data, samplers=("shuffle", "sequential"), attacks=["llbg", "llg_plus", "llg_star"],
                          aux_from_others=True, progress=False)
     assert set(res["subject"]) == {1, 2, 3} and set(res["sampler"]) == {"shuffle", "sequential"}
-    table = score(res, by=["sampler", "attack"])
+    table = mean_scores(res, by=["sampler", "attack"])
     assert list(table.columns) == ["ln_acc", "le_acc", "le_recall", "class_acc", "count_f1"]
     assert table.loc[("shuffle", "llbg"), "class_acc"] == 1.0
     assert ((table >= 0) & (table <= 1)).all().all()
 
 
-def test_score_averages_clients_not_batches():
+def test_mean_scores_averages_clients_not_batches():
     true = [np.array([10, 0]), np.array([5, 5]), np.array([5, 5])]
     pred = [np.array([10, 0]), np.array([10, 0]), np.array([10, 0])]
     df = pd.DataFrame({"attack": "a", "subject": [1, 2, 2], "true": true, "pred": pred})
     # client 1: LnAcc 1.0; client 2: LnAcc 0.5 on both batches -> mean over clients 0.75 (not 2/3)
-    assert score(df).loc["a", "ln_acc"] == pytest.approx(0.75)
+    assert mean_scores(df).loc["a", "ln_acc"] == pytest.approx(0.75)
 
 
 def test_plot_confusion():
@@ -72,7 +72,7 @@ def test_plot_confusion():
 
 
 def test_experiments_refuse_to_attack_a_training_subject(setup):
-    from leakage_core.training import train_on_subjects
+    from leakage_core.models import train_on_subjects
 
     data, _ = setup
     model = build_model("tinyhar", data.num_channels, data.num_classes, seed=0)

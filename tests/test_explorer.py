@@ -15,15 +15,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from leakage_core import explorer
+from leakage_core.book import explorer
 from leakage_core.attacks import ATTACKS, BLIND, blind_prior, blind_uniform, class_shares, counts_only_update
 from leakage_core.data import make_synthetic
-from leakage_core.experiments import attack_client
-from leakage_core.explorer import (EXPLORER_DATA, EXPLORER_TRAINING, ExplorerView, Scores, advantage_scores, explore,
+from leakage_core.study import attack_client
+from leakage_core.book import (EXPLORER_DATA, EXPLORER_TRAINING, ExplorerView, Scores, advantage_scores, explore,
                                    plot_explorer, views_table)
 from leakage_core.metrics import ADVANTAGE_METRICS, advantage, class_acc, count_f1, le_acc, ln_acc
 from leakage_core.models import build_model
-from leakage_core.updates import LDP, fedavg_update, fedsgd_update
+from leakage_core.federated import LDP, fedavg_update, fedsgd_update
 
 
 def _reference(view: ExplorerView, model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -36,7 +36,7 @@ def _reference(view: ExplorerView, model) -> tuple[np.ndarray, np.ndarray, np.nd
                        attacks=[view.attack], aux=aux, n_steps=view.n_steps, lr=explorer.FEDAVG_LR, ldp=ldp,
                        seed=view.seed, max_batches=view.batch + 1, subject=view.client)
     row = df[df["batch"] == view.batch].iloc[0]
-    from leakage_core.sampling import make_batches
+    from leakage_core.federated import make_batches
 
     idx = make_batches(client.labels, view.batch_size, view.sampler, seed=view.seed)[view.batch]
     x, y = client.windows[idx], client.labels[idx]
@@ -150,7 +150,7 @@ def test_score_tables_hold_the_view_values():
 
 
 def test_trained_state_is_the_loso_checkpoint_and_never_attacks_a_training_subject(tmp_path):
-    from leakage_core.training import TrainConfig, fold_model
+    from leakage_core.models import TrainConfig, fold_model
 
     view = explore(model="tinyhar", state="trained", client=2, batch=1, attack="ebi", cache_dir=tmp_path)
     data = make_synthetic(view.profile, **EXPLORER_DATA)
@@ -167,7 +167,7 @@ def test_trained_state_is_the_loso_checkpoint_and_never_attacks_a_training_subje
 
 
 def test_a_model_that_saw_the_client_is_refused(tmp_path, monkeypatch):
-    from leakage_core import training
+    from leakage_core.models import training
 
     def seen_model(dataset, model_name, held_out, **_):
         net = build_model(model_name, dataset.num_channels, dataset.num_classes, seed=0)
@@ -268,7 +268,7 @@ def test_plot_explorer_draws_one_labelled_view():
 
 def test_panel_controls_call_the_function():
     pytest.importorskip("ipywidgets")
-    from leakage_core.explorer import explorer_panel
+    from leakage_core.book import explorer_panel
 
     panel = explorer_panel(attack="ebi", sigma=0.02)
     assert panel.state["error"] is None and panel.state["view"] == explore(attack="ebi", sigma=0.02)

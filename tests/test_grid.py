@@ -5,13 +5,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import leakage_core.grid as grid
+import leakage_core.study.grid as grid
 from leakage_core.attacks import ATTACKS, PAPER_ATTACKS
 from leakage_core.data import make_synthetic, scale_batch
-from leakage_core.grid import Setting, paper_settings, run_grid, score
+from leakage_core.study import Setting, paper_settings, run_grid, score
 from leakage_core.models import build_model
-from leakage_core.sampling import make_batches
-from leakage_core.updates import LDP, client_update, fedavg_update, fedsgd_update
+from leakage_core.federated import make_batches
+from leakage_core.federated import LDP, client_update, fedavg_update, fedsgd_update
 
 ATTACK_SET = {"llg": {}, "llg_star": {"n_dummy": 8}, "llbg": {}, "ebi": {}, "ilrg": {}, "llg_plus": {"n_aux": 8}}
 
@@ -310,7 +310,7 @@ def test_score_default_groups_by_varying_settings(data):
 
 
 def test_trained_setting_attacks_each_client_with_its_own_loso_model(data, tmp_path, monkeypatch):
-    import leakage_core.training as training
+    import leakage_core.models.training as training
 
     monkeypatch.setenv("LEAKAGE_HAR_CACHE", str(tmp_path / "default"))
     calls = []

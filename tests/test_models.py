@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from leakage_core.models import MODELS, build_model, count_parameters, zero_last_layer
-from leakage_core.training import class_weights, predict, train_model
+from leakage_core.models import class_weights, predict, train_model
 
 
 @pytest.mark.parametrize("channels,classes,expected", [(12, 19, 705_747), (3, 9, 409_545)])

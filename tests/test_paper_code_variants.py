@@ -17,11 +17,11 @@ from leakage_core.attacks.paper_code import (
     DummyGradientSums, _stale_index_stage2, _wainakh_code_counts, count_llg_star_code, ilrg_code_solution,
     llg_star_code_estimates, prepare_llg_star_code,
 )
-from leakage_core.experiments import run_attacks
+from leakage_core.study import run_attacks
 from leakage_core.metrics import (
     class_acc, class_acc_per_class, class_acc_sorted, class_acc_sorted_per_class, label_confusion,
 )
-from leakage_core.updates import LastLayerUpdate, last_layer_gradients
+from leakage_core.federated import LastLayerUpdate, last_layer_gradients
 
 
 class LinearHead(torch.nn.Module):

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leakage_core import plots
+from leakage_core.book import plots, setup_notebook
 
 
 def test_plots_return_axes():
@@ -42,8 +42,8 @@ def test_top_level_exports_are_the_owners_objects():
     import leakage_core
 
     owners = {"HARDataset": "data", "SubjectData": "data", "load_dataset": "data", "load_real": "data",
-              "make_synthetic": "data", "LastLayerUpdate": "updates", "make_batches": "sampling",
-              "build_model": "models", "ATTACKS": "attacks", "Setting": "grid", "run_grid": "grid",
+              "make_synthetic": "data", "LastLayerUpdate": "federated", "make_batches": "federated",
+              "build_model": "models", "ATTACKS": "attacks", "Setting": "study", "run_grid": "study",
               **{m: "metrics" for m in ("class_acc", "class_acc_per_class", "label_confusion", "le_acc",
                                          "le_recall", "ln_acc")}}
     assert set(leakage_core.__all__) == set(owners) | {"__version__"}
@@ -57,9 +57,9 @@ def test_top_level_exports_are_the_owners_objects():
 def test_setup_notebook_seeds():
     import torch
 
-    plots.setup_notebook(seed=3)
+    setup_notebook(seed=3)
     a = (np.random.rand(), torch.rand(1).item())
-    plots.setup_notebook(seed=3)
+    setup_notebook(seed=3)
     assert a == (np.random.rand(), torch.rand(1).item())
 
 

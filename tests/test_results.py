@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leakage_core import study
-from leakage_core.grid import Setting
-from leakage_core.updates import LDP
+from leakage_core.study import results as study
+from leakage_core.study import Setting
+from leakage_core.federated import LDP
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from leakage_core.sampling import SAMPLERS, make_batches
+from leakage_core.federated import SAMPLERS, make_batches
 
 LABELS = np.repeat([0, 1, 0, 2, 0, 3], [120, 40, 60, 25, 80, 3])  # 328 windows, class 3 tiny
 

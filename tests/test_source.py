@@ -4,7 +4,8 @@ import pytest
 
 from leakage_core.data import (DATA_ENV, SOURCE_ENV, book_dataset, data_source, first_minutes, make_synthetic,
                                real_data_available, write_real)
-from leakage_core.study import N_SUBJECTS, results_dir, study_dataset
+from leakage_core.data import results_dir
+from leakage_core.study import N_SUBJECTS, study_dataset
 
 
 def write_wetlab(folder, n_subjects=3, minutes=2.0):
@@ -72,12 +73,12 @@ def test_hidden_claim_checks_report_instead_of_stopping_on_real_data(monkeypatch
     """On real data a failed hidden assert prints the claim and the cell runs on; on the default data it fails."""
     from IPython.core.interactiveshell import InteractiveShell
 
-    from leakage_core.plots import setup_notebook
+    from leakage_core.book import setup_notebook
 
     shell = InteractiveShell.instance()
     try:
         monkeypatch.setenv(SOURCE_ENV, "synthetic")
-        shell.run_cell("from leakage_core.plots import setup_notebook; setup_notebook(0)")
+        shell.run_cell("from leakage_core.book import setup_notebook; setup_notebook(0)")
         assert not shell.run_cell("assert 1 == 2").success
         monkeypatch.setenv(SOURCE_ENV, "real")
         setup_notebook(0)

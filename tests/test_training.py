@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from leakage_core import training
+from leakage_core.models import training
 from leakage_core.cache import CorruptCacheError
 from leakage_core.data import make_synthetic
 from leakage_core.models import build_model
-from leakage_core.train import main
-from leakage_core.training import (
+from leakage_core.models.train import main
+from leakage_core.models import (
     TrainConfig, checkpoint_info, checkpoint_path, fold_model, fold_snapshots, list_checkpoints, macro_f1, predict,
     train_model,
 )

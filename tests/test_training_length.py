@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 import torch
 
-from leakage_core import plots, study
+from leakage_core.book import plots
+from leakage_core.study import results as study
 from leakage_core.data import make_synthetic
-from leakage_core.grid import Setting, run_grid, score
+from leakage_core.study import Setting, run_grid, score
 
 EPOCHS = (1, 2)
 ATTACKS = ("llbg", "ebi")

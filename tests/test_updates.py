@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from leakage_core.models import MODELS, build_model, zero_last_layer
-from leakage_core.updates import (
+from leakage_core.federated import (
     LDP, LastLayerUpdate, client_features, fedavg_update, fedsgd_update, last_layer_gradients, privatize,
     update_from_features,
 )

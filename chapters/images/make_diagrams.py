@@ -5,7 +5,7 @@
 Matplotlib only, no data, no randomness: running it twice gives byte-identical files (the SVG ids use a
 fixed hash salt and the files carry no date). The chapters include the SVGs with MyST ``{figure}``
 directives; tests/test_diagrams.py checks that the committed files are up to date and that the layer
-sizes drawn here are the ones ``leakage_core.models`` builds.
+sizes drawn here are the ones ``leakage_core.models.architectures`` builds.
 
 - ``federated_round.svg`` (Chapter 1): one federated round and the honest-but-curious server.
 - ``last_layer.svg`` (Chapter 3): where the classifier the attacks read sits in DeepConvLSTM and TinyHAR.
@@ -21,7 +21,7 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
 HERE = Path(__file__).resolve().parent
 
-# Colours: NULL light grey as in every figure of the book (leakage_core.plots.NULL_COLOR); activities
+# Colours: NULL light grey as in every figure of the book (leakage_core.book.NULL_COLOR); activities
 # from tab20 without its greys; the last layer in one accent colour throughout.
 NULL_GREY = (0.85, 0.85, 0.85)
 ACTIVITY = [matplotlib.colormaps["tab20"](k)[:3] for k in (0, 4, 2, 6, 8)]
@@ -30,7 +30,7 @@ ACCENT_FILL = "#fde0c5"
 BOX_FILL = "#eef3f8"
 EDGE = "#33475b"
 
-# Layer sizes drawn in Figure 2 (checked against leakage_core.models by tests/test_diagrams.py).
+# Layer sizes drawn in Figure 2 (checked against leakage_core.models.architectures by tests/test_diagrams.py).
 WINDOW = 50
 DEEPCONVLSTM = {"filters": 64, "kernel": 9, "time_steps": 18, "hidden": 128}
 TINYHAR = {"filters": 20, "kernel": 9, "strides": (1, 2, 1, 2), "time_steps": 13, "hidden": 40}

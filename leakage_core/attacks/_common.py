@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..updates.client import model_classifier
-from ..updates.update import LastLayerUpdate
+from ..federated.client import model_classifier
+from ..federated.update import LastLayerUpdate
 
 #: impacts closer to zero than this are treated as this (avoids dividing by ~0)
 MIN_IMPACT = 1e-12
@@ -21,7 +21,7 @@ def check_update(update: LastLayerUpdate) -> LastLayerUpdate:
     if not isinstance(update, LastLayerUpdate):
         raise ValueError(
             f"attacks take a leakage_core.LastLayerUpdate, got {type(update).__name__}; build one with "
-            "leakage_core.updates.fedsgd_update / fedavg_update or LastLayerUpdate(weight_grad, bias_grad, N)."
+            "leakage_core.federated.fedsgd_update / fedavg_update or LastLayerUpdate(weight_grad, bias_grad, N)."
         )
     return update
 

@@ -9,7 +9,7 @@ The contract (checked for every registered attack by :func:`leakage_core.attacks
 - ``prepare(model=None, aux=None)`` computes, once per model and auxiliary data, everything that does
   not depend on the update, and stores it as a typed, named preparation (a frozen dataclass);
 - ``count(update)`` is a pure function of the update and that preparation: int64 counts of shape
-  ``(C,)``, non-negative, summing to ``N`` (:class:`~leakage_core.updates.LastLayerUpdate`).
+  ``(C,)``, non-negative, summing to ``N`` (:class:`~leakage_core.federated.LastLayerUpdate`).
 
 The split follows scikit-learn's estimators (options in ``__init__``, ``fit`` stores state, ``predict`` is
 pure): L. Buitinck et al., "API design for machine learning software: experiences from the scikit-learn
@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..updates.update import LastLayerUpdate
+from ..federated.update import LastLayerUpdate
 from ._common import check_update
 
 

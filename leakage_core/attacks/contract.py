@@ -28,7 +28,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..updates.update import LastLayerUpdate
+from ..federated.update import LastLayerUpdate
 from .base import Attack, Needs
 from .registry import ATTACKS
 
@@ -68,7 +68,7 @@ class _Fixture:
 
 
 def _fixture(n_classes: int, seed: int = 0) -> _Fixture:
-    from ..updates.client import fedavg_update, fedsgd_update
+    from ..federated.client import fedavg_update, fedsgd_update
 
     rng = np.random.default_rng(seed)
     model = _toy_model(n_classes, seed=seed)

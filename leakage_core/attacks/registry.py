@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
-from ..updates.update import LastLayerUpdate
+from ..federated.update import LastLayerUpdate
 from ._common import check_option
 from .base import Attack, Needs
 

@@ -13,6 +13,7 @@ the data (``python data_download.py <dataset>``). The real data are read with :f
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from .dataset import HARDataset, SubjectData
 from .profiles import get_profile
@@ -23,6 +24,8 @@ from .windowing import sliding_windows
 #: environment variable that selects the data of every experiment chapter
 SOURCE_ENV = "LEAKAGE_HAR_SOURCE"
 SOURCES = ("synthetic", "real")
+#: environment variable that moves the folder of the committed results (see :func:`results_dir`)
+RESULTS_ENV = "LEAKAGE_HAR_RESULTS"
 
 
 def data_source() -> str:
@@ -98,3 +101,34 @@ def book_dataset(profile: str = "wear", n_subjects: int | None = None, minutes: 
 
 __all__ = ["SOURCE_ENV", "SOURCES", "book_dataset", "data_source", "first_minutes",
            "real_data_available"]
+
+
+def results_dir(root: str | os.PathLike | None = None) -> Path:
+    """Where the committed results are: ``root``, else ``$LEAKAGE_HAR_RESULTS``, else the repository's ``results/``.
+
+    Not used in a chapter yet. The repository's folder is found next to the installed package (an
+    editable install or a clone) or above the current folder (a chapter runs in ``chapters/``). With
+    ``$LEAKAGE_HAR_SOURCE=real`` the default is ``results-real/`` instead: grids computed on the real
+    data by ``LEAKAGE_HAR_SOURCE=real python -m leakage_core.study --out results-real``.
+    """
+    if root is not None:
+        return Path(root).expanduser()
+    if os.environ.get(RESULTS_ENV):
+        return Path(os.environ[RESULTS_ENV]).expanduser()
+    folder = "results-real" if data_source() == "real" else "results"
+    candidates = [Path(__file__).resolve().parents[2] / folder, Path.cwd() / folder, Path.cwd().parent / folder]
+    for path in candidates:
+        if (path / "provenance.json").is_file():
+            return path
+    if folder == "results-real":
+        raise FileNotFoundError(
+            f"${SOURCE_ENV}=real, but the study's grids on the real data were not found (looked in "
+            + ", ".join(str(p) for p in candidates)
+            + "). Download the data (python data_download.py all), then compute them once in the repository "
+            f"folder with `{SOURCE_ENV}=real python -m leakage_core.study --out results-real --jobs 2` (hours on a "
+            f"CPU; see Chapter 14), or set ${RESULTS_ENV} to a folder that holds them.")
+    raise FileNotFoundError(
+        "the study's precomputed results were not found (looked in "
+        + ", ".join(str(p) for p in candidates)
+        + "). Clone the book's repository (they are committed in results/), set "
+        f"${RESULTS_ENV} to the folder, or recompute them with `make results`.")

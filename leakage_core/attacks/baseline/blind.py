@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...updates.update import LastLayerUpdate
+from ...federated.update import LastLayerUpdate
 from .blind_prior import blind_prior
 from .blind_uniform import blind_uniform
 
@@ -18,7 +18,7 @@ def counts_only_update(n_windows: int, num_classes: int) -> LastLayerUpdate:
     """An update that carries only ``N`` and ``C`` (zero gradients): all a blind reference reads.
 
     Introduced in Chapter 7. Used to add the blind references to results stored without them
-    (:func:`leakage_core.grid.add_blind_references`).
+    (:func:`leakage_core.study.add_blind_references`).
     """
     return LastLayerUpdate(np.zeros((int(num_classes), 1)), np.zeros(int(num_classes)), int(n_windows))
 

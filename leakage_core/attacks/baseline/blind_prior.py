@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...updates.update import LastLayerUpdate
+from ...federated.update import LastLayerUpdate
 from .._common import check_aux, check_update, round_to_total
 from ..base import Attack, Needs
 from ..registry import register_attack

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...updates.update import LastLayerUpdate
+from ...federated.update import LastLayerUpdate
 from ..base import Attack, NoPreparation
 from ..registry import register_attack
 

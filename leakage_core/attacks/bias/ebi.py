@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...updates.update import LastLayerUpdate
+from ...federated.update import LastLayerUpdate
 from .._common import greedy_counts
 from ..base import Attack, NoPreparation
 from ..registry import register_attack

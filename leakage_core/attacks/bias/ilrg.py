@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...updates.client import model_classifier
-from ...updates.update import LastLayerUpdate
+from ...federated.client import model_classifier
+from ...federated.update import LastLayerUpdate
 from .._common import check_classifier_shape, check_model_fits, check_option, round_to_total, softmax_rows
 from ..base import Attack, Needs, NoPreparation
 from ..registry import register_attack

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...updates.client import MODES, client_features, model_classifier
-from ...updates.update import LastLayerUpdate
+from ...federated.client import MODES, client_features, model_classifier
+from ...federated.update import LastLayerUpdate
 from .._common import (
     check_aux, check_count, check_option, class_mean_probabilities, empirical_impact, greedy_counts, softmax_rows,
 )

@@ -20,7 +20,7 @@ to every strategy of that method (all checked against the code):
   with no cap; when more than ``N`` classes are negative the cut keeps the ``N`` lowest class indices;
 - ``argmin`` returns the first index on ties, as here;
 - for FedAvg the attacker works on ``-delta/lr``, the sum of the ``S`` step gradients, with ``N`` = all
-  windows of the update: :class:`~leakage_core.updates.LastLayerUpdate`'s convention;
+  windows of the update: :class:`~leakage_core.federated.LastLayerUpdate`'s convention;
 - the code computes in float32, these classes in float64 (except where float32 rounding *is* the
   result, LLG*'s estimates): this can only matter at exact ties.
 """

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...updates.update import LastLayerUpdate
+from ...federated.update import LastLayerUpdate
 from .._common import check_count, check_update
 from ..base import Attack, NoPreparation
 from ..bias.ilrg import PROBABILITIES

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...updates.update import LastLayerUpdate
+from ...federated.update import LastLayerUpdate
 from .._common import _greedy_picks, check_option, check_update, empirical_impact
 from ..base import Attack, NoPreparation
 from ..bias.llbg import IMPACTS

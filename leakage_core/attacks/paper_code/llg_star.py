@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...updates.client import MODES, client_features, model_classifier
-from ...updates.update import LastLayerUpdate
+from ...federated.client import MODES, client_features, model_classifier
+from ...federated.update import LastLayerUpdate
 from .._common import check_classifier_shape, check_count, check_model_fits, check_option, check_update
 from ..base import Attack, Needs
 from ..registry import register_variant

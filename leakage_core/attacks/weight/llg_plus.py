@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...updates.client import MODES
-from ...updates.update import LastLayerUpdate
+from ...federated.client import MODES
+from ...federated.update import LastLayerUpdate
 from .._common import check_count, check_model_fits, check_option
 from ..base import Attack, Needs
 from ..registry import register_attack

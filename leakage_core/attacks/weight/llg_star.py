@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...updates.client import MODES, client_features, model_classifier
-from ...updates.update import LastLayerUpdate, last_layer_gradients
+from ...federated.client import MODES, client_features, model_classifier
+from ...federated.update import LastLayerUpdate, last_layer_gradients
 from .._common import (
     check_aux, check_classifier_shape, check_count, check_model_fits, check_option, greedy_counts,
 )

@@ -5,10 +5,10 @@ kernels use (AVX-512, AVX2 or none: ``ATEN_CPU_CAPABILITY``), so a chapter that 
 on every machine would state numbers that hold on one kind of CPU only. The chapters' leave-one-subject-out
 models are therefore trained once by::
 
-    python -m leakage_core.checkpoints            # = make checkpoints
+    python -m leakage_core.book.checkpoints            # = make checkpoints
 
 and committed in ``results/checkpoints/`` with ``provenance.json`` (machine, CPU capability, versions,
-each model's held-out macro-F1). :func:`leakage_core.training.fold_model` loads a committed copy
+each model's held-out macro-F1). :func:`leakage_core.models.fold_model` loads a committed copy
 whenever one matches the fold and the configuration exactly (the same cache key), on every CPU.
 The command is resumable: models already committed with the right key are kept.
 """
@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
-from .training import TrainConfig
+from ..models.training import TrainConfig
 
 #: the attacked client of the chapters' trained models
 BOOK_CLIENT = 1
@@ -43,7 +43,7 @@ class BookCheckpoint:
 
     def dataset(self):
         """The chapter's generated clients (:func:`leakage_core.data.book_dataset`, seed 0)."""
-        from .data import book_dataset
+        from ..data import book_dataset
 
         return book_dataset(self.profile, n_subjects=self.n_subjects, minutes=self.minutes, seed=0)
 
@@ -89,8 +89,8 @@ def write_checkpoints(out: str | os.PathLike = "results", specs: Sequence[BookCh
     """
     import torch
 
-    from .cache import atomic_write
-    from .training import checkpoint_path, fold_model
+    from ..cache import atomic_write
+    from ..models.training import checkpoint_path, fold_model
 
     folder = Path(out) / "checkpoints"
     folder.mkdir(parents=True, exist_ok=True)
@@ -114,7 +114,7 @@ def write_checkpoints(out: str | os.PathLike = "results", specs: Sequence[BookCh
     for stale in folder.glob("*.pt"):
         if stale.name not in keep:
             stale.unlink()
-    record = {"command": "python -m leakage_core.checkpoints", "cpu_capability": _capability(),
+    record = {"command": "python -m leakage_core.book.checkpoints", "cpu_capability": _capability(),
               "torch_version": str(torch.__version__), "machine": _machine_name(),
               "written": datetime.now(timezone.utc).isoformat(timespec="seconds"), "checkpoints": records}
     text = json.dumps(record, indent=1, sort_keys=True)
@@ -136,8 +136,9 @@ def _machine_name() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m leakage_core.checkpoints``: train and commit the chapters' models (see :func:`write_checkpoints`)."""
-    parser = argparse.ArgumentParser(prog="python -m leakage_core.checkpoints", description=__doc__.split("\n\n")[0])
+    """``python -m leakage_core.book.checkpoints``: train and commit the chapters' models."""
+    parser = argparse.ArgumentParser(prog="python -m leakage_core.book.checkpoints",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="results", help="results folder (default: results)")
     args = parser.parse_args(argv)
     try:

@@ -1,11 +1,11 @@
 """The interactive explorer: one client's batch, attacked under a setting the reader picks.
 
-Pipeline stage 7, beside :mod:`leakage_core.plots` (data -> sampling -> updates -> attacks -> metrics ->
+Pipeline stage 7, beside :mod:`leakage_core.book.plots` (data -> sampling -> updates -> attacks -> metrics ->
 experiments / grid -> plots, **explorer**). It only calls the public functions of the earlier stages:
 :func:`~leakage_core.data.make_synthetic` for a small embedded dataset,
-:func:`~leakage_core.models.build_model` or :func:`~leakage_core.training.fold_model` for the server's
-model, :func:`~leakage_core.sampling.make_batches`, :func:`~leakage_core.updates.fedsgd_update` /
-:func:`~leakage_core.updates.fedavg_update` and :func:`~leakage_core.updates.privatize` for the update,
+:func:`~leakage_core.models.build_model` or :func:`~leakage_core.models.fold_model` for the server's
+model, :func:`~leakage_core.federated.make_batches`, :func:`~leakage_core.federated.fedsgd_update` /
+:func:`~leakage_core.federated.fedavg_update` and :func:`~leakage_core.federated.privatize` for the update,
 the attack registry :data:`~leakage_core.attacks.ATTACKS`, and :mod:`leakage_core.metrics`.
 
 Three layers, introduced in Chapter 13:
@@ -31,7 +31,7 @@ from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 
-from .grid import STATES
+from ..study.grid import STATES
 
 #: the small embedded dataset the explorer attacks (per profile): 4 subjects of 5 minutes each (read-only:
 #: the in-memory caches are keyed by the other arguments only)
@@ -62,7 +62,7 @@ class Scores(NamedTuple):
 
 def batch_scores(true_counts, pred_counts) -> Scores:
     """The :class:`Scores` of one batch's reconstruction. Not used in a chapter yet."""
-    from .metrics import class_acc, count_f1, le_acc, ln_acc
+    from ..metrics import class_acc, count_f1, le_acc, ln_acc
 
     t, p = np.asarray(true_counts)[None, :], np.asarray(pred_counts)[None, :]
     return Scores(ln_acc(t[0], p[0]), le_acc(t[0], p[0]), class_acc(t, p), count_f1(t, p))
@@ -71,7 +71,7 @@ def batch_scores(true_counts, pred_counts) -> Scores:
 def advantage_scores(scores: Scores, blind: Scores) -> Scores:
     """Per metric, :func:`leakage_core.metrics.advantage` of ``scores`` over ``blind``; None where the blind
     score is 1 (no room to leak beyond the guess). Not used in a chapter yet."""
-    from .metrics import advantage
+    from ..metrics import advantage
 
     out = []
     for m, b in zip(scores, blind):
@@ -112,7 +112,7 @@ class ExplorerView:
     blind_uniform_scores, blind_prior_scores : Scores
         The two guesses' scores on the batch.
     blind_scores : Scores
-        The blind guess: per metric, the better of the two (as :func:`leakage_core.grid.score` does).
+        The blind guess: per metric, the better of the two (as :func:`leakage_core.study.score` does).
     advantage : Scores
         The attack's advantage over the blind guess per metric, ``(M - M_blind) / (1 - M_blind)``
         (:func:`leakage_core.metrics.advantage`): 0 = no better than guessing, 1 = perfect, below 0 =
@@ -204,10 +204,10 @@ def _off_or_positive(name: str, v: Any) -> float | None:
 
 def _check(profile, model, state, sampler, batch_size, n_steps, sigma, rho, attack, client, batch, seed):
     """The arguments of :func:`explore`, normalised, or one ValueError naming the first bad one."""
-    from .attacks import ATTACKS
-    from .data import PROFILES
-    from .models import MODELS
-    from .sampling import SAMPLERS
+    from ..attacks import ATTACKS
+    from ..data import PROFILES
+    from ..models.architectures import MODELS
+    from ..federated.sampling import SAMPLERS
 
     choices = [("profile", profile, tuple(PROFILES)), ("model", model, tuple(MODELS)), ("state", state, STATES),
                ("sampler", sampler, SAMPLERS), ("attack", attack, tuple(ATTACKS))]
@@ -229,7 +229,7 @@ def _check(profile, model, state, sampler, batch_size, n_steps, sigma, rho, atta
 
 @functools.lru_cache(maxsize=2)
 def _dataset(profile: str):
-    from .data import book_dataset
+    from ..data import book_dataset
 
     return book_dataset(profile, **EXPLORER_DATA)
 
@@ -243,10 +243,10 @@ def _server_model(profile: str, model: str, state: str, client: int | None, seed
     """The model the server sends: untrained (``client`` is None) or the LOSO model of ``client``."""
     data = _dataset(profile)
     if state == "untrained":
-        from .models import build_model
+        from ..models.architectures import build_model
 
         return build_model(model, data.num_channels, data.num_classes, seed=seed)
-    from . import training
+    from ..models import training
 
     config = training.TrainConfig(seed=seed, **EXPLORER_TRAINING)
     return training.fold_model(data, model, held_out=client, config=config, cache_dir=cache_dir, progress=False)
@@ -254,7 +254,7 @@ def _server_model(profile: str, model: str, state: str, client: int | None, seed
 
 def _model_for(profile, model, state, client, seed, cache_dir):
     """The server's model for this client, checked never to have seen the client (LOSO)."""
-    from .experiments import check_unseen
+    from ..study.experiments import check_unseen
 
     net = _server_model(profile, model, state, client if state == "trained" else None, seed, cache_dir)
     check_unseen(net, client)  # raises if the attacked client is in the model's training data
@@ -264,7 +264,7 @@ def _model_for(profile, model, state, client, seed, cache_dir):
 @functools.lru_cache(maxsize=64)
 def _prepared(profile, model, state, client, seed, cache_dir, attack):
     """The attack's preparation for this model (once per model and attack), with the LOSO server's data."""
-    from .attacks import ATTACKS
+    from ..attacks import ATTACKS
 
     net = _model_for(profile, model, state, client, seed, cache_dir)
     data = _dataset(profile)
@@ -277,7 +277,7 @@ def _prepared(profile, model, state, client, seed, cache_dir, attack):
 
 @functools.lru_cache(maxsize=32)
 def _batches(profile, client, sampler, batch_size, seed) -> tuple:
-    from .sampling import make_batches
+    from ..federated.sampling import make_batches
 
     return tuple(make_batches(_dataset(profile).subjects[client].labels, batch_size, sampler, seed=seed))
 
@@ -285,7 +285,7 @@ def _batches(profile, client, sampler, batch_size, seed) -> tuple:
 @functools.lru_cache(maxsize=256)
 def _clean_update(profile, model, state, client, seed, cache_dir, sampler, batch_size, n_steps, batch):
     """The client's un-privatized update of one batch (dropout seeded by ``seed + batch``, as the engine does)."""
-    from .updates import fedavg_update, fedsgd_update
+    from ..federated import fedavg_update, fedsgd_update
 
     net = _model_for(profile, model, state, client, seed, cache_dir)
     sub = _dataset(profile).subjects[client]
@@ -324,11 +324,11 @@ def explore(
     server's model on batch ``batch`` (FedSGD for ``S = 1``, otherwise FedAvg with ``S`` local steps at
     the paper's learning rate 1e-4), applies local DP (clipping to ``rho``, then Gaussian noise ``sigma``,
     on the last layer), and the server runs ``attack`` on what it receives. A trained server model is the
-    leave-one-subject-out checkpoint of the attacked client (:func:`leakage_core.training.fold_model`,
+    leave-one-subject-out checkpoint of the attacked client (:func:`leakage_core.models.fold_model`,
     :data:`EXPLORER_TRAINING`): trained on the other subjects only, never on ``client`` (checked).
     Attacks that need auxiliary data get the other subjects' windows, the LOSO server's own data.
 
-    Results are the same as :func:`leakage_core.experiments.attack_client` gives for that batch.
+    Results are the same as :func:`leakage_core.study.attack_client` gives for that batch.
 
     Parameters
     ----------
@@ -371,7 +371,7 @@ def explore(
         One clear message for the first bad argument (unknown name, ``S`` not dividing ``N``, a client or
         batch that does not exist), or if the server's model was trained on the attacked client.
     """
-    from .updates import LDP, privatize
+    from ..federated import LDP, privatize
 
     sigma, rho = _check(profile, model, state, sampler, batch_size, n_steps, sigma, rho, attack, client, batch, seed)
     clients = _client_ids(profile)
@@ -474,7 +474,7 @@ def plot_explorer(view: ExplorerView, axes=None, legend: bool = True, title: boo
     """Draw a view: true vs recovered label histogram beside the blind guesses (left) and the bias gradient
     the server saw (right).
 
-    Introduced in Chapter 13. Bars take the book's class colours (:func:`leakage_core.plots.class_colors`;
+    Introduced in Chapter 13. Bars take the book's class colours (:func:`leakage_core.book.class_colors`;
     NULL in its own light grey): the true count filled, the recovered count hatched beside it. The two
     guesses that read no gradient are marked over each class: the uniform guess ``round(N / C)`` as a grey
     dashed step, the prior guess (``N`` times the other subjects' class shares) as a black tick. The
@@ -579,10 +579,10 @@ def explorer_panel(**initial):
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
 
-    from .attacks import ATTACKS
-    from .data import PROFILES
-    from .models import MODELS
-    from .sampling import SAMPLERS
+    from ..attacks import ATTACKS
+    from ..data import PROFILES
+    from ..models.architectures import MODELS
+    from ..federated.sampling import SAMPLERS
 
     values = {"profile": "wetlab", "model": "deepconvlstm", "state": "untrained", "sampler": "shuffle",
               "batch_size": 100, "n_steps": 1, "sigma": 0.0, "rho": 0.0, "attack": "llbg", "client": 1,

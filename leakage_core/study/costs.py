@@ -88,10 +88,10 @@ def measure_costs(models: Sequence[str] = ("deepconvlstm", "tinyhar"), profiles:
     """
     from tqdm.auto import tqdm
 
-    from .data import make_synthetic
-    from .models import build_model
-    from .training import train_model
-    from .updates import fedsgd_update
+    from ..data import make_synthetic
+    from ..models.architectures import build_model
+    from ..models.training import train_model
+    from ..federated import fedsgd_update
 
     rows = []
     jobs = [(p, m) for p in profiles for m in models]

@@ -5,7 +5,7 @@ cores, longer than a chapter may run in CI, so they are computed once with::
 
     python -m leakage_core.study --out results --jobs 2      # = make results
 
-which runs :func:`leakage_core.grid.run_grid` (cached per client and setting, resumable, parallel)
+which runs :func:`leakage_core.study.run_grid` (cached per client and setting, resumable, parallel)
 and writes one gzipped CSV per grid plus ``provenance.json`` (settings, attacks, data fingerprints,
 package versions, git revision, wall time, machine, the trained folds' scores). The chapters load
 them with :func:`load_results` and recompute a slice live; ``tests/test_results.py`` recomputes a
@@ -18,7 +18,7 @@ leave-one-subject-out model, trained on the other subjects for :data:`TRAIN_EPOC
 Adam at :data:`TRAIN_LR` — far less than the paper's 100 epochs at 1e-4, which is ~100 CPU hours;
 the chapters report the macro-F1 these models reach on their held-out client. The ``training_length``
 grid follows the same folds for :data:`TRAINING_LENGTH_EPOCHS` epochs (snapshots of one training run);
-:func:`training_length_table` and :func:`leakage_core.plots.plot_training_length` summarise it.
+:func:`training_length_table` and :func:`leakage_core.book.plot_training_length` summarise it.
 """
 from __future__ import annotations
 
@@ -37,11 +37,14 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .cache import atomic_write
-from .attacks import BLIND, PAPER_ATTACKS
-from .grid import Setting, add_blind_references, run_grid
-from .sampling import SAMPLERS
-from .updates import LDP, ldp_label
+from ..cache import atomic_write
+from ..attacks import BLIND, PAPER_ATTACKS
+from ..data.profiles import PROFILES
+from ..data.source import results_dir
+from ..models.architectures import MODELS
+from .grid import STATES, Setting, add_blind_references, run_grid
+from ..federated.sampling import SAMPLERS
+from ..federated import LDP, ldp_label
 
 #: subjects generated per dataset profile (real length each)
 N_SUBJECTS: int = 6
@@ -50,9 +53,6 @@ ATTACKED: tuple[int, ...] = (1, 2, 4, 5)
 #: training of the LOSO models (the paper: 100 epochs, lr 1e-4; see the module docstring)
 TRAIN_EPOCHS: int = 1
 TRAIN_LR: float = 1e-3
-PROFILES: tuple[str, ...] = ("wear", "wetlab")
-MODELS: tuple[str, ...] = ("deepconvlstm", "tinyhar")
-STATES: tuple[str, ...] = ("untrained", "trained")
 #: the book's attacks, the two baselines and the two blind references (which read no gradient)
 BOOK_ATTACKS: tuple[str, ...] = ("llg", "llg_star", "llbg", "ebi", "ilrg", "idlg", "existence", "blind_uniform",
                                  "blind_prior")
@@ -78,7 +78,6 @@ LDP_VARIANTS: tuple[LDP, ...] = (
     LDP(sigma=0.1), LDP(rho=0.1), LDP(sigma=0.1, rho=0.1),
     LDP(rho=0.1, scope="all"), LDP(sigma=0.1, rho=0.1, scope="all"),
 )
-RESULTS_ENV = "LEAKAGE_HAR_RESULTS"
 FORMAT = 1
 
 
@@ -110,7 +109,7 @@ def study_dataset(profile: str, seed: int = 0, minutes: float | None = None):
     and the data downloaded, the first :data:`N_SUBJECTS` real subjects (see
     :func:`leakage_core.data.book_dataset`).
     """
-    from .data import book_dataset
+    from ..data import book_dataset
 
     return book_dataset(profile, n_subjects=N_SUBJECTS, minutes=minutes, seed=seed)
 
@@ -136,7 +135,7 @@ def study_grids(attacks: Sequence[str] | Mapping[str, Mapping[str, Any]] = BOOK_
       models with the paper code's per-batch min-max input scaling (book and paper-code attacks);
     - ``short_clients`` (Chapter 12): untrained single-step settings on clients of :data:`SHORT_MINUTES`;
     - ``training_length``: trained models after each of :data:`TRAINING_LENGTH_EPOCHS` epochs (snapshots of
-      one training run per fold, see :func:`leakage_core.training.fold_snapshots`), both models, the three
+      one training run per fold, see :func:`leakage_core.models.fold_snapshots`), both models, the three
       samplers, N=100, on the profiles of :data:`TRAINING_LENGTH_PROFILES`.
     """
     grids = []
@@ -206,41 +205,8 @@ def from_tidy(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def results_dir(root: str | os.PathLike | None = None) -> Path:
-    """Where the committed results are: ``root``, else ``$LEAKAGE_HAR_RESULTS``, else the repository's ``results/``.
-
-    Not used in a chapter yet. The repository's folder is found next to the installed package (an
-    editable install or a clone) or above the current folder (a chapter runs in ``chapters/``). With
-    ``$LEAKAGE_HAR_SOURCE=real`` the default is ``results-real/`` instead: grids computed on the real
-    data by ``LEAKAGE_HAR_SOURCE=real python -m leakage_core.study --out results-real``.
-    """
-    from .data import SOURCE_ENV, data_source
-
-    if root is not None:
-        return Path(root).expanduser()
-    if os.environ.get(RESULTS_ENV):
-        return Path(os.environ[RESULTS_ENV]).expanduser()
-    folder = "results-real" if data_source() == "real" else "results"
-    candidates = [Path(__file__).resolve().parents[1] / folder, Path.cwd() / folder, Path.cwd().parent / folder]
-    for path in candidates:
-        if (path / "provenance.json").is_file():
-            return path
-    if folder == "results-real":
-        raise FileNotFoundError(
-            f"${SOURCE_ENV}=real, but the study's grids on the real data were not found (looked in "
-            + ", ".join(str(p) for p in candidates)
-            + "). Download the data (python data_download.py all), then compute them once in the repository "
-            f"folder with `{SOURCE_ENV}=real python -m leakage_core.study --out results-real --jobs 2` (hours on a "
-            f"CPU; see Chapter 14), or set ${RESULTS_ENV} to a folder that holds them.")
-    raise FileNotFoundError(
-        "the study's precomputed results were not found (looked in "
-        + ", ".join(str(p) for p in candidates)
-        + "). Clone the book's repository (they are committed in results/), set "
-        f"${RESULTS_ENV} to the folder, or recompute them with `make results`.")
-
-
 def load_results(name: str, profile: str | None = None, root: str | os.PathLike | None = None) -> pd.DataFrame:
-    """A precomputed grid as :func:`leakage_core.grid.run_grid` returns it (plus a ``dataset`` column).
+    """A precomputed grid as :func:`leakage_core.study.run_grid` returns it (plus a ``dataset`` column).
 
     Introduced in Chapter 7.
 
@@ -277,7 +243,7 @@ def recompute_slice(results: pd.DataFrame, subject: int, grid: str | None = None
     Introduced in Chapter 9. ``results`` is a table from :func:`load_results`; ``setting_fields`` pick
     exactly one setting of it (e.g. ``dataset="wetlab", model="tinyhar", state="untrained",
     sampler="sequential"``; fields not given must take one value in the selected rows). The cell is
-    recomputed with :func:`leakage_core.grid.run_grid` on the same study data, without any cache, and the
+    recomputed with :func:`leakage_core.study.run_grid` on the same study data, without any cache, and the
     stored and fresh rows are merged on ``attack`` and ``batch``.
 
     Returns
@@ -335,8 +301,8 @@ def distinct_labels_table(results: pd.DataFrame) -> pd.DataFrame:
     (:data:`leakage_core.data.profiles.TARGETS`, for batches of 100 windows; NaN where the dataset papers
     give none or for other batch sizes). Batches of one size only: pass rows of one ``batch_size``.
     """
-    from .data.profiles import TARGETS
-    from .sampling import batch_composition
+    from ..data.profiles import TARGETS
+    from ..federated.sampling import batch_composition
 
     if results["batch_size"].nunique() != 1:
         raise ValueError("pass the rows of one batch size (e.g. results[results.batch_size == 100]).")
@@ -352,7 +318,7 @@ def distinct_labels_table(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def leakage_table(summary: pd.DataFrame, metric: str = "class_acc") -> pd.DataFrame:
-    """One metric of a :func:`leakage_core.grid.score` summary next to the blind guess and the advantage over it.
+    """One metric of a :func:`leakage_core.study.score` summary next to the blind guess and the advantage over it.
 
     Introduced in Chapter 7. Columns: ``score`` (mean over clients) and ``± sd`` (their standard
     deviation), ``blind`` (the better blind reference's mean score on the same batches), ``advantage``
@@ -398,7 +364,7 @@ def training_length_table(results: pd.DataFrame, provenance: Mapping[str, Any],
     """Held-out macro-F1 and every attack's LnAcc and ClassAcc per training length: mean and std over folds.
 
     Introduced in Chapter 9. One fold is one attacked client with its leave-one-subject-out model. Per
-    client, LnAcc and ClassAcc are computed over all its batches with :func:`leakage_core.grid.score`
+    client, LnAcc and ClassAcc are computed over all its batches with :func:`leakage_core.study.score`
     (``per_client=True``; the samplers are pooled unless ``"sampler"`` is in ``by``), and the macro-F1 of
     its model on it is looked up in the trained folds of ``provenance``; then mean, std (``ddof=1``) and
     the number of clients are taken over the clients.
@@ -462,7 +428,7 @@ def _versions() -> dict[str, str]:
     import joblib
     import torch
 
-    from . import __version__
+    from .. import __version__
 
     return {"leakage_core": __version__, "python": platform.python_version(), "numpy": np.__version__,
             "pandas": pd.__version__, "torch": str(torch.__version__), "joblib": joblib.__version__}
@@ -482,7 +448,7 @@ def _fold_scores(dataset, grid: StudyGrid, cache_dir) -> list[dict]:
     weighting, scaling and seed of the grid's trained settings gets its own (the samplers share a model).
     ``wall_time_s`` is the training time of all the model's epochs (those of the run it continued too).
     """
-    from .training import TrainConfig, fold_model
+    from ..models.training import TrainConfig, fold_model
 
     out = []
     seen = set()
@@ -554,7 +520,7 @@ def run_study(out: str | os.PathLike = "results", grids: Sequence[StudyGrid] | N
     the session that finished the grid, while ``training_time_s`` adds up the training of its LOSO models
     as recorded in their checkpoints (across sessions). Returns the provenance record.
     """
-    from .cache import cache_root
+    from ..cache import cache_root
 
     grids = study_grids() if grids is None else list(grids)
     folder = Path(out)
@@ -603,7 +569,7 @@ def add_blind_to_results(out: str | os.PathLike = "results", progress: bool = Tr
     """Add the blind references' rows to committed grids computed before they existed; returns the provenance.
 
     Not used in a chapter yet. For every study grid in ``out`` whose file lacks them, the rows follow from the
-    stored true counts and the study data (:func:`leakage_core.grid.add_blind_references`); the data's
+    stored true counts and the study data (:func:`leakage_core.study.add_blind_references`); the data's
     fingerprint must match the one recorded with the grid. The file and its record are rewritten
     atomically (the record notes when and by which revision the rows were added), so the command can
     be interrupted and re-run. ``make results`` computes them with the grid directly.

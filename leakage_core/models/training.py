@@ -12,8 +12,9 @@ Two layers:
 - :func:`train_model` (Chapter 3) trains a model in place on windows and labels; with ``state_path``
   it saves its full state after every epoch and resumes from it, bit-identically.
 - :func:`fold_model` (the experiment engine's trained settings) returns the LOSO model that attacks one held-out
-  subject, trained once and cached as a checkpoint (see :mod:`leakage_core.cache`); ``python -m leakage_core.train``
-  is its command line. A checkpoint keeps the full training state, so a request for more epochs of the
+  subject, trained once and cached as a checkpoint (see :mod:`leakage_core.cache`);
+  ``python -m leakage_core.models.train`` is its command line. A checkpoint keeps the full training state,
+  so a request for more epochs of the
   same fold and hyperparameters continues it instead of starting again; :func:`fold_snapshots` gives
   the models after several numbers of epochs of one training run.
 """
@@ -34,13 +35,13 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .cache import CorruptCacheError, atomic_write, cache_root, stable_hash
-from .data.scaling import check_scaling, scale_batch
+from ..cache import CorruptCacheError, atomic_write, cache_root, stable_hash
+from ..data.scaling import check_scaling, scale_batch
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from .data.dataset import HARDataset
+    from ..data.dataset import HARDataset
 
 #: format tag of the files written by :func:`fold_model` and by ``train_model(state_path=...)``
 CHECKPOINT_FORMAT = "leakage_core.fold_model/1"
@@ -364,7 +365,7 @@ def _fit(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: TrainConfig, dev: 
 
 
 def _version() -> str:
-    from . import __version__
+    from .. import __version__
 
     return __version__
 
@@ -473,7 +474,7 @@ def accuracy(true: np.ndarray, pred: np.ndarray) -> float:
 # LOSO fold models and their checkpoints
 # --------------------------------------------------------------------------------------------------
 def _model_key(model_name: str) -> str:
-    from .models import MODELS
+    from .architectures import MODELS
 
     key = str(model_name).lower()
     if key not in MODELS:
@@ -502,7 +503,7 @@ def _check_config(config: Any) -> TrainConfig:
 
 
 def _cache_key(dataset: "HARDataset", model: str, held_out: int, config: TrainConfig) -> dict[str, Any]:
-    from . import __version__
+    from .. import __version__
 
     return {"dataset": dataset.name, "fingerprint": dataset.fingerprint(), "model": model,
             "held_out": held_out, "config": config.as_dict(), "version": __version__}
@@ -559,11 +560,11 @@ def committed_checkpoint(name: str) -> Path | None:
 
     Introduced in Chapter 3. A trained model's numbers depend on the CPU's vector instructions (AVX-512
     or not), so the chapters' trained models are trained once and committed with the results
-    (``python -m leakage_core.checkpoints``); :func:`fold_model` loads such a copy, read-only, before
+    (``python -m leakage_core.book.checkpoints``); :func:`fold_model` loads such a copy, read-only, before
     its local cache and before it would train. Never raises: no results folder means no committed copy.
     """
     try:
-        from .study import results_dir
+        from ..data.source import results_dir
 
         folder = results_dir() / "checkpoints"
     except FileNotFoundError:
@@ -580,7 +581,7 @@ def _attach(model: nn.Module, info: dict[str, Any]) -> nn.Module:
 
 def _load_fold_model(path: Path, model: str, dataset: "HARDataset", key: dict[str, Any]) -> nn.Module:
     """The cached model at ``path`` with its metadata, or CorruptCacheError if it cannot be used."""
-    from .models import build_model
+    from .architectures import build_model
 
     ckpt = _read_checkpoint(path)
     info = ckpt["info"]
@@ -740,8 +741,8 @@ def _best_start(own: Path, others: list[Path], signature: dict[str, Any],
 def _train_fold(dataset: "HARDataset", model: str, held_out: int, others: list[int], cfg: TrainConfig,
                 key: dict[str, Any], path: Path, progress: bool, dev: torch.device) -> nn.Module:
     """Train one fold (continuing the furthest saved state of its run), evaluate it, write the checkpoint."""
-    from . import __version__
-    from .models import build_model
+    from .. import __version__
+    from .architectures import build_model
 
     net = build_model(model, dataset.num_channels, dataset.num_classes, seed=cfg.seed)
     x, y = dataset.windows_of(others)

@@ -1,6 +1,6 @@
 """Local differential privacy applied by the client to its last-layer update (clipping, Gaussian noise).
 
-Pure post-processing of a :class:`~leakage_core.updates.update.LastLayerUpdate` (plain numpy): the
+Pure post-processing of a :class:`~leakage_core.federated.update.LastLayerUpdate` (plain numpy): the
 experiment engine builds each clean update once and derives every LDP variant from it. Clipping on
 all layers' norm (``scope="all"``, what the paper's code does) needs one extra number from the client's
 pass, the squared norm of the other layers' gradient.
@@ -69,11 +69,11 @@ def privatize(update: LastLayerUpdate, ldp: LDP, seed: int = 0, rest_sq_norm: fl
     ``N(0, sigma^2)`` per element, from a seeded generator.
     """
     if not isinstance(ldp, LDP):
-        raise ValueError("ldp must be an leakage_core.updates.LDP(sigma=..., rho=..., scope=...).")
+        raise ValueError("ldp must be an leakage_core.federated.LDP(sigma=..., rho=..., scope=...).")
     if ldp.scope == "all" and ldp.rho is not None and rest_sq_norm is None:
         raise ValueError(
             "clipping with scope='all' needs rest_sq_norm, the squared gradient norm of every other layer: "
-            "build the update with leakage_core.updates.client_update(..., rest_norm=True)."
+            "build the update with leakage_core.federated.client_update(..., rest_norm=True)."
         )
     if rest_sq_norm is not None and not (np.isfinite(rest_sq_norm) and rest_sq_norm >= 0):
         raise ValueError("rest_sq_norm is a squared norm and must be finite and non-negative.")

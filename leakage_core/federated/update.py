@@ -2,7 +2,7 @@
 
 Pipeline stage 3 (data -> sampling -> **updates** -> attacks -> metrics). Plain numpy: this is all an
 attack imports. The torch client side (FedSGD, FedAvg, features) is in
-:mod:`leakage_core.updates.client`, local DP in :mod:`leakage_core.updates.ldp`.
+:mod:`leakage_core.federated.client`, local DP in :mod:`leakage_core.federated.ldp`.
 
 Introduced in Chapter 3 (the structure of last-layer gradients).
 """

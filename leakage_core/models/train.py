@@ -1,12 +1,12 @@
 """Command line: train (or load) the leave-one-subject-out models that the attacks of this book target.
 
 Not used in a chapter yet. Every fold's model is trained on all subjects except the attacked one and
-cached as a checkpoint (see :func:`leakage_core.training.fold_model`); an interrupted run resumes
+cached as a checkpoint (see :func:`leakage_core.models.fold_model`); an interrupted run resumes
 where it stopped when the same command is run again. Examples::
 
-    python -m leakage_core.train --dataset wear --model deepconvlstm --folds 1 2 3 --epochs 100
-    python -m leakage_core.train --dataset wetlab --model tinyhar --epochs 20 --subjects 6 --minutes 20
-    python -m leakage_core.train --dataset wear --model deepconvlstm --source data/wear/raw/inertial
+    python -m leakage_core.models.train --dataset wear --model deepconvlstm --folds 1 2 3 --epochs 100
+    python -m leakage_core.models.train --dataset wetlab --model tinyhar --epochs 20 --subjects 6 --minutes 20
+    python -m leakage_core.models.train --dataset wear --model deepconvlstm --source data/wear/raw/inertial
 
 The first two train on the embedded synthetic data, the last on a folder of real ``sbj_<k>.csv``
 files. ``--help`` lists every option.
@@ -29,20 +29,21 @@ class InputError(ValueError):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``python -m leakage_core.train``. Not used in a chapter yet."""
-    from .data.scaling import SCALINGS
-    from .models import MODELS
+    """The argument parser of ``python -m leakage_core.models.train``. Not used in a chapter yet."""
+    from ..data.scaling import SCALINGS
+    from .architectures import MODELS
 
     parser = argparse.ArgumentParser(
-        prog="python -m leakage_core.train",
+        prog="python -m leakage_core.models.train",
         description="Train (or load from the cache) the leave-one-subject-out (LOSO) HAR models whose\n"
                     "gradients the label-leakage attacks read. The model of fold K is trained on every\n"
                     "subject except K, the attacked client. Checkpoints are cached; re-running an\n"
                     "interrupted command resumes it where it stopped.",
         epilog="examples:\n"
-               "  python -m leakage_core.train --dataset wear --model deepconvlstm --folds 1 2 3 --epochs 100\n"
-               "  python -m leakage_core.train --dataset wetlab --model tinyhar --epochs 20 --subjects 6 --minutes 20\n"
-               "  python -m leakage_core.train --dataset wear --source data/wear/raw/inertial --device cuda\n\n"
+               "  python -m leakage_core.models.train --dataset wear --model deepconvlstm --folds 1 2 3 --epochs 100\n"
+               "  python -m leakage_core.models.train --dataset wetlab --model tinyhar --epochs 20 --subjects 6 "
+               "--minutes 20\n"
+               "  python -m leakage_core.models.train --dataset wear --source data/wear/raw/inertial --device cuda\n\n"
                "Defaults are the paper's setting: 100 epochs, Adam lr 1e-4, weight decay 1e-6, StepLR(10, 0.9),\n"
                "batches of 100, unweighted cross-entropy. A paper-size fold can take many hours on a CPU:\n"
                "benchmarks/bench_training.py estimates this machine's seconds per epoch.",
@@ -84,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _load_data(args: argparse.Namespace) -> Any:
     """The dataset the command trains on (synthetic or real), or InputError."""
-    from .data import load_real, make_synthetic
+    from ..data import load_real, make_synthetic
 
     if args.source == "synthetic":
         n = DEFAULT_SUBJECTS[args.dataset] if args.subjects is None else args.subjects

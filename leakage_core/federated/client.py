@@ -2,7 +2,7 @@
 
 Pipeline stage 3 (data -> sampling -> **updates** -> attacks -> metrics). Everything here runs the
 server's model as a client would (torch is imported on first use) and ends in a
-:class:`~leakage_core.updates.update.LastLayerUpdate`.
+:class:`~leakage_core.federated.update.LastLayerUpdate`.
 
 Introduced in Chapter 3 (the structure of last-layer gradients).
 """
@@ -33,7 +33,7 @@ MODES: tuple[str, ...] = ("train", "eval")
 def as_batch(windows, labels):
     """Validated ``(float32 windows, long labels)`` torch tensors of one batch.
 
-    Not used in a chapter yet; shared by the update builders and :func:`leakage_core.training.train_model`.
+    Not used in a chapter yet; shared by the update builders and :func:`leakage_core.models.train_model`.
     """
     import torch
 

@@ -1,7 +1,7 @@
 """Pipeline stage 6: run attacks over a client's batches and score them.
 
 Introduced in Chapter 4; every later chapter's tables come from these functions or from the grid
-built on them (:mod:`leakage_core.grid`). Attacks are used only through the registry
+built on them (:mod:`leakage_core.study.grid`). Attacks are used only through the registry
 (:mod:`leakage_core.attacks.registry`): built and prepared once per client, ``count`` per update.
 """
 from __future__ import annotations
@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .attacks import ATTACKS, PAPER_ATTACKS, Attack, AttackSpec, is_blind, resolve_attacks
-from .metrics import ADVANTAGE_METRICS, advantage, summarize
-from .sampling import make_batches
-from .updates import LDP, LastLayerUpdate, client_update, privatize
+from ..attacks import ATTACKS, PAPER_ATTACKS, Attack, AttackSpec, is_blind, resolve_attacks
+from ..metrics import ADVANTAGE_METRICS, advantage, summarize
+from ..federated.sampling import make_batches
+from ..federated import LDP, LastLayerUpdate, client_update, privatize
 
 AttackList = Iterable[str] | Mapping[str, Mapping[str, Any]]
 
@@ -127,8 +127,8 @@ def attack_batches(
 def check_unseen(model, subject: int | None, allow_seen: bool = False) -> None:
     """Refuse to attack a client the model was trained on (leave-one-subject-out).
 
-    Not used in a chapter yet. Models from :func:`leakage_core.training.fold_model` and
-    :func:`leakage_core.training.train_on_subjects` record ``model.training_subjects``; attacking one
+    Not used in a chapter yet. Models from :func:`leakage_core.models.fold_model` and
+    :func:`leakage_core.models.train_on_subjects` record ``model.training_subjects``; attacking one
     of them measures leakage on training data, which the paper's setting excludes. ``allow_seen=True``
     permits it for an experiment that studies exactly that.
     """
@@ -252,13 +252,13 @@ def add_advantage(per_client: pd.DataFrame, by: Iterable[str] = ("attack",)) -> 
     return out
 
 
-def score(results: pd.DataFrame, by: Iterable[str] = ("attack",)) -> pd.DataFrame:
+def mean_scores(results: pd.DataFrame, by: Iterable[str] = ("attack",)) -> pd.DataFrame:
     """LnAcc, LeAcc, LeRecall, ClassAcc, count-F1 (and the advantage over the blind guess, when the
     blind references were run): per client first, then the mean over clients.
 
     Introduced in Chapter 4. ``results`` comes from :func:`attack_clients` (or has its columns);
     ``by`` are the grouping columns kept in the output besides the client. For the spread over
-    clients use :func:`leakage_core.grid.score`.
+    clients use :func:`leakage_core.study.score`.
     """
     by = list(by)
     per_client = client_scores(results, by)

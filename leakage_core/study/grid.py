@@ -1,7 +1,7 @@
 """The experiment engine: a grid of settings x clients, cached, resumable and parallel.
 
 Introduced in Chapter 8: the study chapters (8 sampling, 9 trained models, 10 multi-step updates, 11 local
-DP, 12 the paper reproduced) are written on it, through the precomputed grids of :mod:`leakage_core.study`.
+DP, 12 the paper reproduced) are written on it, through the precomputed grids of :mod:`leakage_core.study.results`.
 The paper's study is a grid (datasets x models x untrained/trained x samplers
 x (N, S) x LDP variants x attacks x every leave-one-subject-out client). :func:`run_grid` runs it so
 that each expensive thing happens once:
@@ -10,7 +10,7 @@ that each expensive thing happens once:
   steps), shared by every LDP variant (post-processing of the clean update) and every attack;
 - each attack's ``prepare`` (LLG*/LLG+ impacts, LLBG's confidences, iLRG's classifier) once per
   (model state, client);
-- each LOSO model trained once and kept as a checkpoint (:func:`leakage_core.training.fold_model`);
+- each LOSO model trained once and kept as a checkpoint (:func:`leakage_core.models.fold_model`);
 - each (client, setting) result stored in ``cache_dir`` under a stable hash of the setting, the data
   and the package version, written to a temporary name and renamed: an interrupted grid resumes where
   it stopped, and a damaged file is reported and recomputed.
@@ -32,13 +32,13 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .attacks import ATTACKS, BLIND, PAPER_ATTACKS, AttackSpec, counts_only_update, resolve_attacks
-from .cache import CorruptCacheError, cache_root, read_json_checked, stable_hash, write_json_atomic
-from .data.scaling import check_scaling, scale_batch
+from ..attacks import ATTACKS, BLIND, PAPER_ATTACKS, AttackSpec, counts_only_update, resolve_attacks
+from ..cache import CorruptCacheError, cache_root, read_json_checked, stable_hash, write_json_atomic
+from ..data.scaling import check_scaling, scale_batch
 from .experiments import attack_batches, client_scores, needs_aux, prepare_attacks
-from .metrics import METRICS, ln_acc
-from .sampling import SAMPLERS
-from .updates import LDP, MODES, ldp_label
+from ..metrics import METRICS, ln_acc
+from ..federated.sampling import SAMPLERS
+from ..federated import LDP, MODES, ldp_label
 
 STATES: tuple[str, ...] = ("untrained", "trained")
 
@@ -92,7 +92,7 @@ class Setting:
     mode: str = "train"
 
     def __post_init__(self) -> None:
-        from .models import MODELS
+        from ..models.architectures import MODELS
 
         checks = [
             (self.model in MODELS, f"model must be one of {tuple(MODELS)}, got {self.model!r}"),
@@ -102,7 +102,7 @@ class Setting:
             (_positive_int(self.batch_size), f"batch_size (N) must be a positive integer, got {self.batch_size!r}"),
             (_positive_int(self.n_steps), f"n_steps (S) must be a positive integer, got {self.n_steps!r}"),
             (_positive_int(self.epochs), f"epochs must be a positive integer, got {self.epochs!r}"),
-            (self.ldp is None or isinstance(self.ldp, LDP), "ldp must be None or a leakage_core.updates.LDP"),
+            (self.ldp is None or isinstance(self.ldp, LDP), "ldp must be None or a leakage_core.federated.LDP"),
         ]
         for ok, message in checks:
             if not ok:
@@ -181,7 +181,7 @@ def cache_file(cache_dir: str | os.PathLike | None, dataset_name: str, subject: 
     The name is a stable hash of the setting, the subject, the data's fingerprint and the package
     version: results of another dataset, another data version or another release are never mixed.
     """
-    from . import __version__
+    from .. import __version__
 
     key = stable_hash({"setting": setting.key(), "subject": int(subject), "data": data_id, "version": __version__})
     return cache_root(cache_dir) / "grid" / dataset_name / f"sbj{subject}-{setting.model}-{key}.json"
@@ -329,7 +329,7 @@ def run_grid(
     start = time.perf_counter()
     settings = [settings] if isinstance(settings, Setting) else list(settings)
     if not settings or not all(isinstance(s, Setting) for s in settings):
-        raise ValueError("settings must be a non-empty list of leakage_core.grid.Setting objects.")
+        raise ValueError("settings must be a non-empty list of leakage_core.study.Setting objects.")
     if len(set(settings)) != len(settings):
         raise ValueError("settings contain duplicates; each Setting must appear once.")
     specs = resolve_attacks(ATTACKS, attacks)
@@ -409,7 +409,7 @@ def _execute(tasks: list[dict], workers: int, progress: bool):
 
 def _models_for(dataset, settings: Sequence[Setting], keys: list[tuple[int, tuple]], cache_dir, progress: bool) -> dict:
     """The model of every (subject, model key): built (untrained) or trained / loaded (LOSO fold)."""
-    from .models import build_model
+    from ..models.architectures import build_model
 
     by_key = {st.model_key(): st for st in settings}
     models = {}
@@ -421,7 +421,7 @@ def _models_for(dataset, settings: Sequence[Setting], keys: list[tuple[int, tupl
         if st.state == "untrained":
             models[s, k] = build_model(st.model, dataset.num_channels, dataset.num_classes, seed=st.seed)
     if trained:
-        from .training import TrainConfig, fold_model
+        from ..models.training import TrainConfig, fold_model
 
         ckpt_dir = None if cache_dir is None else cache_root(cache_dir)
         for s, k in tqdm(trained, desc="LOSO models", disable=not progress):
@@ -474,7 +474,7 @@ def score(results: pd.DataFrame, by: Iterable[str] | None = None, per_client: bo
         over clients (``std`` with ``ddof=1``; NaN for one client) and ``("clients", "n")``. When the
         results hold the blind references (:data:`leakage_core.attacks.BLIND`), also ``blind_<m>`` (the
         better reference's score) and ``adv_<m>`` (the advantage over it, per client first; see
-        :func:`leakage_core.experiments.add_advantage`) for LnAcc, LeAcc, ClassAcc and count-F1.
+        :func:`leakage_core.study.add_advantage`) for LnAcc, LeAcc, ClassAcc and count-F1.
     """
     if by is None:
         candidates = [f.name for f in fields(Setting)]

@@ -1,0 +1,35 @@
+"""The study: attacks run over clients, settings and grids, scored, stored with their provenance.
+
+- :mod:`~leakage_core.study.experiments` — one client's batches attacked (:func:`attack_clients`);
+- :mod:`~leakage_core.study.grid` — :class:`Setting` and :func:`run_grid` (cached, parallel, resumable),
+  :func:`score` with the spread over clients;
+- :mod:`~leakage_core.study.results` — the book's grids, their CSV files in ``results/`` with provenance,
+  the command line ``python -m leakage_core.study``;
+- :mod:`~leakage_core.study.costs` — measured training and attack times.
+"""
+from __future__ import annotations
+
+from .costs import REAL_SIZE, cpu_info, extrapolate_costs, measure_costs
+from .experiments import (
+    add_advantage, attack_batches, attack_client, attack_clients, batch_updates, check_unseen, client_scores,
+    count_all, mean_scores, needs_aux, prepare_attacks, run_attacks,
+)
+from .grid import STATES, Setting, add_blind_references, cache_file, paper_settings, run_grid, score, with_setting
+from .results import (
+    ATTACKED, AUX_ATTACKS, BOOK_ATTACKS, LDP_VARIANTS, MULTI_STEP, N_SUBJECTS, PAPER_CODE_ATTACKS, SHORT_MINUTES,
+    TRAIN_EPOCHS, TRAIN_LR, TRAINING_LENGTH_EPOCHS, TRAINING_LENGTH_METRICS, TRAINING_LENGTH_PROFILES, StudyGrid,
+    add_blind_to_results, distinct_labels_table, from_tidy, leakage_table, load_results, provenance,
+    recompute_slice, run_study, study_dataset, study_grids, to_tidy, training_length_table,
+)
+
+__all__ = [
+    "REAL_SIZE", "cpu_info", "extrapolate_costs", "measure_costs",
+    "add_advantage", "attack_batches", "attack_client", "attack_clients", "batch_updates", "check_unseen",
+    "client_scores", "count_all", "mean_scores", "needs_aux", "prepare_attacks", "run_attacks",
+    "STATES", "Setting", "add_blind_references", "cache_file", "paper_settings", "run_grid", "score", "with_setting",
+    "ATTACKED", "AUX_ATTACKS", "BOOK_ATTACKS", "LDP_VARIANTS", "MULTI_STEP", "N_SUBJECTS", "PAPER_CODE_ATTACKS",
+    "SHORT_MINUTES", "TRAIN_EPOCHS", "TRAIN_LR", "TRAINING_LENGTH_EPOCHS", "TRAINING_LENGTH_METRICS",
+    "TRAINING_LENGTH_PROFILES", "StudyGrid", "add_blind_to_results", "distinct_labels_table", "from_tidy",
+    "leakage_table", "load_results", "provenance", "recompute_slice", "run_study", "study_dataset", "study_grids",
+    "to_tidy", "training_length_table",
+]
