@@ -53,7 +53,7 @@ MIRROR_ENV = "LEAKAGE_HAR_MIRROR"
 #: the registry shipped with the package
 DEFAULT_REGISTRY = Path(__file__).with_name("data_registry.txt")
 #: what each command-line target installs
-TARGETS: dict[str, tuple[str, ...]] = {
+DOWNLOAD_TARGETS: dict[str, tuple[str, ...]] = {
     "wear": ("wear",), "wetlab": ("wetlab",), "excerpts": ("excerpts",), "all": ("wear", "wetlab", "excerpts"),
 }
 #: subjects of the release the paper used (WEAR pre-release, Wetlab)
@@ -605,50 +605,17 @@ def load_downloaded(target: str = "all", dest: str | os.PathLike | None = None) 
     return out
 
 
-def summary_table(datasets: Mapping[str, "HARDataset"]) -> "pd.DataFrame":
-    """One row per dataset: subjects, minutes (total, shortest and longest subject), windows, classes, NULL share.
+def _say_summary(datasets: Mapping[str, "HARDataset"], opts: _Options) -> None:
+    from .data import summary_text
 
-    Introduced in Chapter 14. ``datasets`` as returned by :func:`load_downloaded` (or :func:`download`).
-    """
-    import numpy as np
-    import pandas as pd
-
-    rows = []
-    for label, d in datasets.items():
-        minutes = np.array([d.subjects[k].sample_labels.size for k in d.subject_ids]) / d.sampling_rate / 60
-        labels = np.concatenate([d.subjects[k].sample_labels for k in d.subject_ids])
-        rows.append({"dataset": label, "subjects": len(d.subject_ids), "minutes": float(minutes.sum()),
-                     "min_minutes": float(minutes.min()), "max_minutes": float(minutes.max()),
-                     "windows": int(sum(d.subjects[k].n_windows for k in d.subject_ids)),
-                     "classes_present": int(np.unique(labels).size), "classes": d.num_classes,
-                     "null_share": float(np.mean(labels == 0))})
-    return pd.DataFrame(rows).set_index("dataset")
-
-
-def class_share_table(datasets: Mapping[str, "HARDataset"]) -> dict[str, "pd.Series"]:
-    """Share of samples per class name, per dataset (the input :func:`leakage_core.book.plot_class_shares` takes).
-
-    Not used in a chapter yet.
-    """
-    from .data import class_shares
-
-    return {label: class_shares(d) for label, d in datasets.items()}
-
-
-def _print_summary(datasets: Mapping[str, "HARDataset"], out: TextIO) -> None:
-    table = summary_table(datasets)
-    print("Summary (checked by the loaders of leakage_core.data):", file=out)
-    print(table.to_string(float_format=lambda v: f"{v:.2f}"), file=out)
-    print("Class shares (share of samples):", file=out)
-    for label, shares in class_share_table(datasets).items():
-        present = shares[shares > 0].sort_values(ascending=False)
-        print(f"  {label}: " + ", ".join(f"{name} {100 * v:.1f} %" for name, v in present.items()), file=out)
+    opts.say(f"Summary (checked by the loaders of leakage_core.data):\n{summary_text(datasets)}")
 
 
 def _parts(target: str) -> tuple[str, ...]:
-    if target not in TARGETS:
-        raise DownloadError(f"data_download.py: unknown target {target!r}; choose one of {', '.join(TARGETS)}.")
-    return TARGETS[target]
+    if target not in DOWNLOAD_TARGETS:
+        raise DownloadError(f"data_download.py: unknown target {target!r}; "
+                            f"choose one of {', '.join(DOWNLOAD_TARGETS)}.")
+    return DOWNLOAD_TARGETS[target]
 
 
 # --------------------------------------------------------------------------------------- public API
@@ -665,7 +632,7 @@ def download(
     timeout: float = 60.0,
     out: TextIO | None = None,
 ) -> "pd.DataFrame":
-    """Download, verify and install ``target``, then load it once and return :func:`summary_table`.
+    """Download, verify and install ``target``, load it once and return its :func:`~leakage_core.data.summary_table`.
 
     Not used in a chapter yet. Raises :class:`DownloadError` (with the manual steps) on any failure;
     verified files already in place are not downloaded again.
@@ -720,7 +687,7 @@ def download(
         _cleanup(opts.dest)
     if errors:
         raise DownloadError("\n\n".join(errors))
-    from .data import load_excerpts, load_real
+    from .data import load_excerpts, load_real, summary_table
 
     datasets: dict[str, HARDataset] = {}
     for part in parts:  # the loaders' checks, once per run
@@ -737,7 +704,7 @@ def download(
             raise _fail(f"a usable {part} folder", [f"the loader's check failed: {err}"], part, opts,
                         note=f"Repair it with: python data_download.py {part} --force"
                              f"{' --dest ' + str(opts.dest) if opts.dest_given else ''}") from None
-    _print_summary(datasets, opts.out)
+    _say_summary(datasets, opts)
     return summary_table(datasets)
 
 
@@ -849,7 +816,7 @@ def check(
     for r in rows:
         opts.say(f"{r['status']:<10}  {r['file']:<{width}}  {r['detail']}")
     if datasets and report["status"].isin(["ok", "unrecorded"]).all():
-        _print_summary(datasets, opts.out)
+        _say_summary(datasets, opts)
     return report
 
 
@@ -870,7 +837,7 @@ def _parser() -> argparse.ArgumentParser:
             "the chapters read the same variable. Re-running skips verified files. "
             "Exit status: 0 ok, 1 failure (one message with the manual steps), 130 interrupted."),
     )
-    parser.add_argument("target", choices=list(TARGETS), help="what to download (or check)")
+    parser.add_argument("target", choices=list(DOWNLOAD_TARGETS), help="what to download (or check)")
     parser.add_argument("--dest", metavar="DIR",
                         help="data folder (default: $LEAKAGE_HAR_DATA or ~/.local/share/leakage_har)")
     parser.add_argument("--force", action="store_true",
@@ -907,7 +874,7 @@ def main(argv: Sequence[str] | None = None, **overrides) -> int:
             bad = report[~report["status"].isin(["ok", "unrecorded"])]
             if len(bad):
                 opts = _options(args.dest, registry, None, False, False, None, 0, 0.0, None)
-                kinds = sorted({f.split("/", 1)[0] for f in bad["file"]}, key=list(TARGETS).index)
+                kinds = sorted({f.split("/", 1)[0] for f in bad["file"]}, key=list(DOWNLOAD_TARGETS).index)
                 fix = "; ".join(f"python data_download.py {k} --force{' --dest ' + str(opts.dest) if args.dest else ''}"
                                 for k in kinds)
                 print(f"data_download.py: {len(bad)} problem(s) in {opts.dest} "

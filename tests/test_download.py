@@ -27,7 +27,7 @@ import pandas as pd
 import pytest
 
 from leakage_core import download as dl
-from leakage_core.data import DATA_ENV, PROFILES, load_excerpts, load_real
+from leakage_core.data import DATA_ENV, PROFILES, class_share_table, load_excerpts, load_real, summary_table
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "excerpts"
@@ -181,7 +181,7 @@ def test_download_returns_the_summary_table(env):
     assert table["subjects"].tolist() == [2, 2]
     assert np.allclose(table["minutes"], 800 / 50 / 60)  # 2 x 400 rows at 50 Hz
     assert set(table.columns) >= {"minutes", "min_minutes", "max_minutes", "windows", "null_share", "classes_present"}
-    shares = dl.class_share_table(dl.load_downloaded("excerpts", env.dest))
+    shares = class_share_table(dl.load_downloaded("excerpts", env.dest))
     assert abs(shares["wear excerpts"].sum() - 1) < 1e-9 and shares["wetlab excerpts"].index[0] == "null"
 
 
@@ -207,7 +207,7 @@ def test_all_fetches_the_bundle_once_records_its_hash_and_is_idempotent(env):
     # summary: subjects, minutes, class shares
     summary = r.out.split("Summary", 1)[1]
     assert "wear excerpts" in summary and "jogging" in summary and "pipetting" in summary
-    assert dl.summary_table(dl.load_downloaded("all", env.dest)).loc["wear", "subjects"] == 3
+    assert summary_table(dl.load_downloaded("all", env.dest)).loc["wear", "subjects"] == 3
     n = len(env.server.requests)
     again = env.run("all", expected_subjects=SMALL)
     assert again.code == 0 and len(env.server.requests) == n  # nothing downloaded again

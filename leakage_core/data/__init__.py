@@ -11,7 +11,9 @@ from .real import (DATA_ENV, EXCERPT_FILES, data_dir, find_subject_files, load_e
                    read_excerpt_csv, read_subject_csv, write_real)
 from .source import (RESULTS_ENV, SOURCE_ENV, SOURCES, book_dataset, data_source, first_minutes, real_data_available,
                      results_dir)
-from .stats import bout_table, class_shares, distinct_per_batch, label_statistics
+from .stats import (
+    bout_table, class_share_table, class_shares, distinct_per_batch, label_statistics, summary_table, summary_text,
+)
 from .synthetic import label_timeline, make_synthetic
 from .windowing import sliding_windows
 
@@ -20,7 +22,8 @@ __all__ = [
     "write_real", "RESULTS_ENV", "results_dir", "SOURCE_ENV", "SOURCES", "book_dataset", "data_source", "first_minutes",
     "real_data_available",
     "PROFILES", "REAL_TIMELINES", "TARGETS", "Profile", "get_profile", "find_subject_files",
-    "load_real", "read_subject_csv", "bout_table", "class_shares", "distinct_per_batch", "label_statistics",
+    "load_real", "read_subject_csv", "bout_table", "class_share_table", "class_shares", "distinct_per_batch",
+    "label_statistics", "summary_table", "summary_text",
     "label_timeline", "make_synthetic", "SCALINGS", "check_scaling", "scale_batch", "sliding_windows", "load_dataset",
 ]
 

@@ -1,5 +1,12 @@
-"""Label statistics of a dataset: what the generator is calibrated to, and what Chapter 2 plots."""
+"""Label statistics of a dataset: what the generator is calibrated to, what Chapter 2 plots, and the
+per-dataset summary that ``python data_download.py`` prints (Chapter 14).
+
+Contract: pure functions of :class:`~leakage_core.data.HARDataset` objects or label arrays; nothing is
+read or written.
+"""
 from __future__ import annotations
+
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -75,3 +82,35 @@ def class_shares(dataset: HARDataset) -> pd.Series:
     for s in dataset.subjects.values():
         counts += np.bincount(s.sample_labels, minlength=dataset.num_classes)
     return pd.Series(counts / counts.sum(), index=list(dataset.class_names), name="share")
+
+
+def summary_table(datasets: Mapping[str, HARDataset]) -> pd.DataFrame:
+    """One row per dataset: subjects, minutes (total, shortest and longest subject), windows, classes, NULL share.
+
+    Introduced in Chapter 14. ``datasets`` maps a label to a dataset, e.g.
+    :func:`leakage_core.download.load_downloaded`'s result.
+    """
+    rows = []
+    for label, d in datasets.items():
+        minutes = np.array([d.subjects[k].sample_labels.size for k in d.subject_ids]) / d.sampling_rate / 60
+        labels = np.concatenate([d.subjects[k].sample_labels for k in d.subject_ids])
+        rows.append({"dataset": label, "subjects": len(d.subject_ids), "minutes": float(minutes.sum()),
+                     "min_minutes": float(minutes.min()), "max_minutes": float(minutes.max()),
+                     "windows": int(sum(d.subjects[k].n_windows for k in d.subject_ids)),
+                     "classes_present": int(np.unique(labels).size), "classes": d.num_classes,
+                     "null_share": float(np.mean(labels == 0))})
+    return pd.DataFrame(rows).set_index("dataset")
+
+
+def class_share_table(datasets: Mapping[str, HARDataset]) -> dict[str, pd.Series]:
+    """:func:`class_shares` per dataset (the input :func:`leakage_core.book.plot_class_shares` takes)."""
+    return {label: class_shares(d) for label, d in datasets.items()}
+
+
+def summary_text(datasets: Mapping[str, HARDataset]) -> str:
+    """:func:`summary_table` as text, then each dataset's class shares (present classes, largest first)."""
+    lines = [summary_table(datasets).to_string(float_format=lambda v: f"{v:.2f}"), "Class shares (share of samples):"]
+    for label, shares in class_share_table(datasets).items():
+        present = shares[shares > 0].sort_values(ascending=False)
+        lines.append(f"  {label}: " + ", ".join(f"{name} {100 * v:.1f} %" for name, v in present.items()))
+    return "\n".join(lines)
