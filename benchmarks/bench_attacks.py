@@ -27,8 +27,8 @@ for profile in ("wear", "wetlab"):
     aux = data.windows_of([2, 3])
     for model_name in MODELS:
         model = build_model(model_name, data.num_channels, data.num_classes, seed=0)
-        for strategy in ("shuffle", "sequential"):
-            idx = make_batches(client.labels, 100, strategy, seed=0)[4]
+        for sampler in ("shuffle", "sequential"):
+            idx = make_batches(client.labels, 100, sampler, seed=0)[4]
             truth = np.bincount(client.labels[idx], minlength=data.num_classes)
             update = fedsgd_update(model, client.windows[idx], client.labels[idx], seed=0)
             cached = {"llg_star": estimate_impacts(model), "llg_plus": estimate_impacts(model, aux)}
@@ -42,7 +42,7 @@ for profile in ("wear", "wetlab"):
                     t0 = time.perf_counter()
                     pred = fn(update, **kw)
                     times.append(time.perf_counter() - t0)
-                rows.append({"profile": profile, "model": model_name, "sampler": strategy, "attack": attack,
+                rows.append({"profile": profile, "model": model_name, "sampler": sampler, "attack": attack,
                              "LnAcc": ln_acc(truth, pred), "LeAcc": le_acc(truth, pred),
                              "ms/batch": 1e3 * float(np.median(times))})
 

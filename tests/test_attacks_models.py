@@ -34,8 +34,8 @@ def test_every_attack_runs_on_real_updates(client, name):
     s = client.subjects[1]
     model = build_model(name, client.num_channels, client.num_classes, seed=0)
     aux = client.windows_of([2])
-    for strategy in ("shuffle", "sequential"):
-        idx = make_batches(s.labels, 100, strategy, seed=0)[0]
+    for sampler in ("shuffle", "sequential"):
+        idx = make_batches(s.labels, 100, sampler, seed=0)[0]
         for update in (fedsgd_update(model, s.windows[idx], s.labels[idx]),
                        fedavg_update(model, s.windows[idx], s.labels[idx], n_steps=5, lr=1e-4)):
             for attack, fn in ATTACKS.items():

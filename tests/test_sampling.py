@@ -6,9 +6,9 @@ from leakage_core.federated import SAMPLERS, make_batches
 LABELS = np.repeat([0, 1, 0, 2, 0, 3], [120, 40, 60, 25, 80, 3])  # 328 windows, class 3 tiny
 
 
-@pytest.mark.parametrize("strategy", SAMPLERS)
-def test_sizes_and_dropped_last_batch(strategy):
-    batches = make_batches(LABELS, 100, strategy, seed=0)
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_sizes_and_dropped_last_batch(sampler):
+    batches = make_batches(LABELS, 100, sampler, seed=0)
     assert len(batches) == 3
     assert all(b.shape == (100,) and b.dtype == np.int64 for b in batches)
     assert all(b.min() >= 0 and b.max() < LABELS.size for b in batches)
@@ -26,11 +26,11 @@ def test_shuffle_is_disjoint_and_random():
     assert not np.array_equal(flat, np.arange(300))
 
 
-@pytest.mark.parametrize("strategy", [s for s in SAMPLERS if s != "sequential"])
-def test_seeded_samplers_are_deterministic_and_depend_on_the_seed(strategy):
-    a = make_batches(LABELS, 50, strategy, seed=3)
-    b = make_batches(LABELS, 50, strategy, seed=3)
-    other = make_batches(LABELS, 50, strategy, seed=4)
+@pytest.mark.parametrize("sampler", [s for s in SAMPLERS if s != "sequential"])
+def test_seeded_samplers_are_deterministic_and_depend_on_the_seed(sampler):
+    a = make_batches(LABELS, 50, sampler, seed=3)
+    b = make_batches(LABELS, 50, sampler, seed=3)
+    other = make_batches(LABELS, 50, sampler, seed=4)
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
     assert not all(np.array_equal(x, y) for x, y in zip(a, other))  # the seed is used
 
@@ -57,7 +57,7 @@ def test_too_few_windows_gives_no_batch():
 
 
 def test_bad_input():
-    with pytest.raises(ValueError, match="unknown sampling strategy"):
+    with pytest.raises(ValueError, match="unknown sampler"):
         make_batches(LABELS, 10, "random")
     with pytest.raises(ValueError, match="batch_size"):
         make_batches(LABELS, 0)

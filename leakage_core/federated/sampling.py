@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 SAMPLERS: tuple[str, ...] = ("shuffle", "sequential", "balanced")
 
 
-def make_batches(labels: np.ndarray, batch_size: int, strategy: str = "shuffle", seed: int = 0) -> list[np.ndarray]:
+def make_batches(labels: np.ndarray, batch_size: int, sampler: str = "shuffle", seed: int = 0) -> list[np.ndarray]:
     """Split one client's windows into batches of ``batch_size`` window indices.
 
     Introduced in Chapter 1.
@@ -26,7 +26,7 @@ def make_batches(labels: np.ndarray, batch_size: int, strategy: str = "shuffle",
         ``(n,)`` integer window labels of one client, in time order.
     batch_size : int
         ``N``, windows per batch.
-    strategy : {"shuffle", "sequential", "balanced"}
+    sampler : {"shuffle", "sequential", "balanced"}
         ``sequential``: consecutive windows in time order (what a streaming wearable sends);
         ``shuffle``: a random permutation cut into batches;
         ``balanced``: every batch draws (about) equally from each class present in the client, at
@@ -45,15 +45,15 @@ def make_batches(labels: np.ndarray, batch_size: int, strategy: str = "shuffle",
         raise ValueError(f"labels must be a 1-D integer array, got shape {y.shape} dtype {y.dtype}.")
     if int(batch_size) != batch_size or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
-    if strategy not in SAMPLERS:
-        raise ValueError(f"unknown sampling strategy {strategy!r}; choose one of {SAMPLERS}.")
+    if sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler!r}; choose one of {SAMPLERS}.")
     n_batches = y.size // batch_size
     if n_batches == 0:
         return []
     rng = np.random.default_rng(seed)
-    if strategy == "sequential":
+    if sampler == "sequential":
         order = np.arange(n_batches * batch_size)
-    elif strategy == "shuffle":
+    elif sampler == "shuffle":
         order = rng.permutation(y.size)[: n_batches * batch_size]
     else:
         return [_balanced_batch(y, batch_size, rng) for _ in range(n_batches)]
