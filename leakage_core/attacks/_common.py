@@ -54,7 +54,7 @@ def check_model_fits(model, update: LastLayerUpdate) -> None:
     check_classifier_shape(model_classifier(model)[0].shape, update)
 
 
-def check_aux(aux, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+def check_aux(aux, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """Validate auxiliary labelled windows ``aux=(windows, labels)``."""
     if aux is None:
         raise ValueError("this attack needs aux=(windows, labels): labelled windows the server holds.")
@@ -62,8 +62,8 @@ def check_aux(aux, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     labels = np.asarray(labels)
     if labels.ndim != 1 or len(labels) != len(windows) or len(labels) == 0:
         raise ValueError("aux must be (windows (n, T, channels), labels (n,)) with matching, non-empty lengths.")
-    if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or labels.max() >= num_classes:
-        raise ValueError(f"aux labels must be integers in [0, {num_classes}).")
+    if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or labels.max() >= n_classes:
+        raise ValueError(f"aux labels must be integers in [0, {n_classes}).")
     return np.asarray(windows), labels
 
 
@@ -74,7 +74,7 @@ def softmax_rows(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def class_mean_probabilities(probabilities: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
+def class_mean_probabilities(probabilities: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
     """Row ``j``: the mean probability vector of the windows labelled ``j`` (uniform if there are none).
 
     Introduced in Chapter 6. With a batch's true per-window probabilities this is the oracle for which
@@ -83,9 +83,9 @@ def class_mean_probabilities(probabilities: np.ndarray, labels: np.ndarray, num_
     """
     p = np.asarray(probabilities, dtype=np.float64)
     labels = np.asarray(labels)
-    if p.ndim != 2 or p.shape != (labels.shape[0], num_classes):
-        raise ValueError(f"probabilities must be (n, {num_classes}) for n={labels.shape[0]} labels, got {p.shape}.")
-    out = np.full((num_classes, num_classes), 1.0 / num_classes)
+    if p.ndim != 2 or p.shape != (labels.shape[0], n_classes):
+        raise ValueError(f"probabilities must be (n, {n_classes}) for n={labels.shape[0]} labels, got {p.shape}.")
+    out = np.full((n_classes, n_classes), 1.0 / n_classes)
     for j in np.unique(labels):
         out[j] = p[labels == j].mean(axis=0)
     return out

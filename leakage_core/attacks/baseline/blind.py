@@ -14,13 +14,13 @@ from .blind_prior import blind_prior
 from .blind_uniform import blind_uniform
 
 
-def counts_only_update(n_windows: int, num_classes: int) -> LastLayerUpdate:
+def counts_only_update(n_windows: int, n_classes: int) -> LastLayerUpdate:
     """An update that carries only ``N`` and ``C`` (zero gradients): all a blind reference reads.
 
     Introduced in Chapter 7. Used to add the blind references to results stored without them
     (:func:`leakage_core.study.add_blind_references`).
     """
-    return LastLayerUpdate(np.zeros((int(num_classes), 1)), np.zeros(int(num_classes)), int(n_windows))
+    return LastLayerUpdate(np.zeros((int(n_classes), 1)), np.zeros(int(n_classes)), int(n_windows))
 
 
 def blind_guesses(true_counts_per_batch, shares: np.ndarray) -> dict[str, np.ndarray]:

@@ -17,17 +17,17 @@ from ..base import Attack, Needs
 from ..registry import register_attack
 
 
-def class_shares(labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """The share of each class among ``labels`` (length ``num_classes``, sums to 1).
+def class_shares(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """The share of each class among ``labels`` (length ``n_classes``, sums to 1).
 
-    Introduced in Chapter 3. Raises if ``labels`` is empty or holds a label outside ``[0, num_classes)``.
+    Introduced in Chapter 3. Raises if ``labels`` is empty or holds a label outside ``[0, n_classes)``.
     """
     labels = np.asarray(labels)
     if labels.ndim != 1 or labels.size == 0:
         raise ValueError("class_shares needs a non-empty 1-D array of labels.")
-    if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or labels.max() >= num_classes:
-        raise ValueError(f"labels must be integers in [0, {num_classes}).")
-    return np.bincount(labels, minlength=num_classes) / labels.size
+    if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or labels.max() >= n_classes:
+        raise ValueError(f"labels must be integers in [0, {n_classes}).")
+    return np.bincount(labels, minlength=n_classes) / labels.size
 
 
 def blind_prior(update: LastLayerUpdate, shares: np.ndarray) -> np.ndarray:

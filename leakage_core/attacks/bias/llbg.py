@@ -32,12 +32,12 @@ def class_confidences(model, windows: np.ndarray, labels: np.ndarray, mode: str 
     get the uninformed value ``1/C``.
     """
     w, b = model_classifier(model)
-    num_classes = w.shape[0]
-    windows, labels = check_aux((windows, labels), num_classes)
+    n_classes = w.shape[0]
+    windows, labels = check_aux((windows, labels), n_classes)
     p = softmax_rows(client_features(model, windows, mode=mode, seed=seed) @ w.T + b)
-    conf = np.diag(class_mean_probabilities(p, labels, num_classes)).copy()
-    off = np.full(num_classes, 1.0 / num_classes)
-    for c in range(num_classes):
+    conf = np.diag(class_mean_probabilities(p, labels, n_classes)).copy()
+    off = np.full(n_classes, 1.0 / n_classes)
+    for c in range(n_classes):
         if np.any(labels != c):
             off[c] = p[labels != c, c].mean()
     return conf, off
@@ -63,30 +63,30 @@ class Confidence:
             confidence = tuple(np.asarray(v, dtype=np.float64) for v in confidence)
         return cls(np.asarray(confidence, dtype=np.float64))
 
-    def pair(self, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(conf, off)`` for ``num_classes`` classes; raises ``ValueError`` naming the accepted forms."""
-        uniform = np.full(num_classes, 1.0 / num_classes)
+    def pair(self, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(conf, off)`` for ``n_classes`` classes; raises ``ValueError`` naming the accepted forms."""
+        uniform = np.full(n_classes, 1.0 / n_classes)
         if self.conf is None and self.off is None:
             return uniform, uniform.copy()
         conf = uniform if self.conf is None else self.conf
         off = uniform if self.off is None else self.off
-        if conf.shape != (num_classes,) or off.shape != (num_classes,) or np.any(conf < 0) or np.any(conf >= 1) \
+        if conf.shape != (n_classes,) or off.shape != (n_classes,) or np.any(conf < 0) or np.any(conf >= 1) \
                 or np.any(off < 0) or np.any(off >= 1):
             raise ValueError(
-                f"confidence must be None (untrained), 'aux' (estimated from auxiliary windows), {num_classes} values "
+                f"confidence must be None (untrained), 'aux' (estimated from auxiliary windows), {n_classes} values "
                 f"in [0, 1) (each class's mean probability of its true class) or a (conf, off) pair of such arrays, "
                 f"e.g. from class_confidences."
             )
         return conf, off
 
 
-def confidence_pair(confidence: object, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+def confidence_pair(confidence: object, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """``(conf, off)`` of LLBG's equation from the forms ``llbg`` accepts (see :class:`Confidence`).
 
     ``None`` is the untrained model (``conf = off = 1/C``); an array gives ``conf`` with the uninformed
     ``off = 1/C``; a pair gives both. Raises ``ValueError`` naming the accepted forms for anything else.
     """
-    return Confidence.of(confidence).pair(num_classes)
+    return Confidence.of(confidence).pair(n_classes)
 
 
 @register_attack("llbg", family="bias", in_paper=True)
