@@ -1,10 +1,11 @@
 """Where expensive results are kept, and how they are written so that an interruption never corrupts them.
 
-Part of the experiment engine (not used in a chapter yet). Trained LOSO checkpoints and grid results live under
-one cache folder: ``$LEAKAGE_HAR_CACHE`` if set, otherwise ``$XDG_CACHE_HOME/leakage_har`` (by default
-``~/.cache/leakage_har``). Every file is written to a temporary name in the same folder and then
-renamed, which is atomic on POSIX and Windows file systems: a reader sees the old file, the new
-file, or no file — never half of one.
+Contract: :func:`cache_root` is the one cache folder (``$LEAKAGE_HAR_CACHE`` if set, otherwise
+``$XDG_CACHE_HOME/leakage_har``, by default ``~/.cache/leakage_har``) for the trained LOSO checkpoints and the
+grid results. Every file is written to a temporary name in the same folder and then renamed
+(:func:`atomic_write`): a reader sees the old file, the new file, or no file — never half of one; JSON files
+carry a checksum that :func:`read_json_checked` verifies. Reference: :func:`os.replace`, atomic on POSIX
+(``rename(2)``) and on Windows file systems.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ CACHE_ENV = "LEAKAGE_HAR_CACHE"
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
     """The cache folder: ``cache_dir`` if given, else ``$LEAKAGE_HAR_CACHE``, else the user's cache dir.
 
-    Not used in a chapter yet. The folder is not created here (no work at import or lookup).
+    The folder is not created here (no work at import or lookup).
     """
     if cache_dir is not None:
         return Path(cache_dir).expanduser()
@@ -35,7 +36,7 @@ def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
 def stable_hash(obj: Any, length: int = 16) -> str:
     """A short hex digest of a JSON-serialisable object, independent of dict order and Python run.
 
-    Not used in a chapter yet. Used as cache key (never Python's ``hash``, which is salted per process).
+    Used as cache key (never Python's ``hash``, which is salted per process).
     """
     text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:length]
@@ -44,7 +45,7 @@ def stable_hash(obj: Any, length: int = 16) -> str:
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
     """Write ``path`` through ``write(tmp_path)`` to a temporary sibling, then rename it into place.
 
-    Not used in a chapter yet. If ``write`` raises (or the process is killed), the temporary file is
+    If ``write`` raises (or the process is killed), the temporary file is
     removed (or left under a ``.tmp`` name that no reader looks at) and ``path`` is untouched.
     """
     path = Path(path)
@@ -62,7 +63,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
 
 
 def write_json_atomic(path: str | os.PathLike, payload: dict) -> Path:
-    """Write ``payload`` as JSON with an embedded checksum, atomically. Not used in a chapter yet.
+    """Write ``payload`` as JSON with an embedded checksum, atomically.
 
     :func:`read_json_checked` recomputes the checksum, so a file damaged after writing (a disk error,
     a hand edit, a truncated copy) is detected instead of silently used.
@@ -78,10 +79,7 @@ class CorruptCacheError(ValueError):
 
 
 def read_json_checked(path: str | os.PathLike) -> dict:
-    """Read a file written by :func:`write_json_atomic`; raise :class:`CorruptCacheError` if damaged.
-
-    Not used in a chapter yet.
-    """
+    """Read a file written by :func:`write_json_atomic`; raise :class:`CorruptCacheError` if damaged."""
     try:
         doc = json.loads(Path(path).read_text())
         payload = doc["payload"]

@@ -1,6 +1,6 @@
 """Download the real data (WEAR, Wetlab, the four public excerpts) into the folder the loaders read.
 
-Not used in a chapter yet. ``python data_download.py {wear,wetlab,excerpts,all}`` is a thin wrapper
+``python data_download.py {wear,wetlab,excerpts,all}`` is a thin wrapper
 around :func:`main`. Files are fetched with pooch (retries, progress bar, archive processors) into
 ``<dest>/.downloads/``, verified by sha256 against the registry ``leakage_core/data_registry.txt``,
 checked by the loaders of :mod:`leakage_core.data` (columns, label strings, subject count) and only
@@ -69,7 +69,7 @@ _TEMP_PREFIXES = (".unpack-", ".staged-", ".replaced-")
 class DownloadError(Exception):
     """A download, a verification or an installation failed; ``str(err)`` is the full message for the reader.
 
-    Not used in a chapter yet. The message says what failed and the manual steps.
+    The message says what failed and the manual steps.
     """
 
 
@@ -86,7 +86,7 @@ class _Fatal(Exception):
 class RegistryEntry:
     """One registry line: ``name``, ``sha256`` (``None`` if unknown) and ``source``.
 
-    Not used in a chapter yet. ``source`` is a URL, or ``<archive>!<member>`` for a file unpacked
+    ``source`` is a URL, or ``<archive>!<member>`` for a file unpacked
     from an archive.
     """
 
@@ -102,8 +102,6 @@ class RegistryEntry:
 
 class Registry:
     """The registry file: parsed entries plus the original lines, so that recording keeps comments.
-
-    Not used in a chapter yet.
 
     Parameters
     ----------
@@ -174,10 +172,7 @@ def _is_sha256(text: str) -> bool:
 
 
 def registry_path(registry: str | os.PathLike | None = None) -> Path:
-    """The registry file: ``registry`` if given, else ``$LEAKAGE_HAR_REGISTRY``, else the packaged one.
-
-    Not used in a chapter yet.
-    """
+    """The registry file: ``registry`` if given, else ``$LEAKAGE_HAR_REGISTRY``, else the packaged one."""
     if registry is not None:
         return Path(registry)
     if os.environ.get(REGISTRY_ENV):
@@ -186,7 +181,7 @@ def registry_path(registry: str | os.PathLike | None = None) -> Path:
 
 
 def sha256_of(path: str | os.PathLike) -> str:
-    """The sha256 hex digest of a file, read in 1 MiB blocks. Not used in a chapter yet."""
+    """The sha256 hex digest of a file, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -578,8 +573,6 @@ def _install_bundle(datasets: Sequence[str], opts: _Options) -> dict[str, "HARDa
 def load_downloaded(target: str = "all", dest: str | os.PathLike | None = None) -> dict[str, "HARDataset"]:
     """Load what ``data_download.py <target>`` installed, with the loaders' checks.
 
-    Not used in a chapter yet.
-
     Parameters
     ----------
     target : {"wear", "wetlab", "excerpts", "all"}
@@ -634,7 +627,7 @@ def download(
 ) -> "pd.DataFrame":
     """Download, verify and install ``target``, load it once and return its :func:`~leakage_core.data.summary_table`.
 
-    Not used in a chapter yet. Raises :class:`DownloadError` (with the manual steps) on any failure;
+    Raises :class:`DownloadError` (with the manual steps) on any failure;
     verified files already in place are not downloaded again.
 
     Parameters
@@ -753,7 +746,7 @@ def check(
 ) -> "pd.DataFrame":
     """Verify an existing data folder: sha256 of every file, expected subjects, the loaders' checks.
 
-    Not used in a chapter yet. Prints one line per file and, if everything loads, the summary.
+    Prints one line per file and, if everything loads, the summary.
 
     Returns
     -------
@@ -856,7 +849,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, **overrides) -> int:
     """Command line of ``data_download.py``; returns the exit status (0 ok, 1 failure, 130 Ctrl-C).
 
-    Not used in a chapter yet. ``overrides`` go to :func:`download` / :func:`check` (``mirror``,
+    ``overrides`` go to :func:`download` / :func:`check` (``mirror``,
     ``expected_subjects``, ``retries``, ``timeout``, ``registry``); tests use them. Every failure is
     printed as one message on stderr, never as a traceback.
     """

@@ -1,7 +1,10 @@
-"""Pipeline stage 5: how much of a client's label histogram an attack recovered.
+"""Pipeline stage 4: how much of a client's label histogram an attack recovered.
 
-Per batch: LnAcc (counts) and LeAcc (existence); per client: ClassAcc, which weighs every class the
-client has equally and so is not dominated by NULL. Introduced in Chapter 4, discussed in Chapter 7.
+Contract: pure functions of true and predicted count arrays, ``(C,)`` for one batch or ``(batches, C)`` for
+one client; bad shapes or negative counts raise ``ValueError``. Per batch: LnAcc (counts) and LeAcc
+(existence); per client: ClassAcc, which weighs every class the client has equally and so is not dominated by
+NULL, and count-F1. Reference: the metrics of the seed paper (Bock et al., 2025, eqs. 4 and 5, and its
+ClassAcc). Chapter 4 introduces them, Chapter 7 discusses them.
 """
 from __future__ import annotations
 
@@ -162,7 +165,7 @@ def label_confusion(true_counts_per_batch, pred_counts_per_batch) -> np.ndarray:
 def class_acc_sorted_per_class(true_counts_per_batch, pred_counts_per_batch) -> np.ndarray:
     """Per class: the share of its windows whose partner in the label-sorted pairing has its label.
 
-    Not used in a chapter yet. For every batch the true and predicted labels are sorted by class,
+    For every batch the true and predicted labels are sorted by class,
     paired position by position and concatenated over the client's batches (as in
     :func:`label_confusion`); class ``c``'s value is ``diag[c] / (windows of class c)``, NaN where the
     client has no window of ``c``. See :func:`class_acc_sorted`.
@@ -189,10 +192,8 @@ def class_acc_sorted(true_counts_per_batch, pred_counts_per_batch) -> float:
     class's windows and averaged with ``nanmean`` (github.com/mariusbock/leakage_har,
     ``single_step_leakage.py`` and ``multi_step_leakage.py``, ``Leakage.main``: ``per_class_correct`` /
     ``final_classAvgAcc``). The code uses the position-wise pairing only for its confusion matrices
-    (the paper's Fig. 4, :func:`label_confusion`), and its ``conf_mat.diagonal().mean()`` — which
-    would also have averaged in a 0 for every class the client lacks — is commented out. An earlier
-    version of the same file (commit ``60b2ecc``) logged exactly that line as ``final_classAvgAcc``,
-    i.e. this function's definition; Chapter 12 shows that the paper's Table 1 fits it best.
+    (the paper's Fig. 4, :func:`label_confusion`). Chapter 12 compares both readings with the paper's
+    Table 1.
 
     Position-wise pairing is stricter: a class's hits can never exceed ``min(n_bc, nhat_bc)``, and
     one miscounted class shifts every later position of the batch, so a batch with every class
@@ -219,7 +220,7 @@ def class_acc_sorted(true_counts_per_batch, pred_counts_per_batch) -> float:
 def summarize(true_counts_per_batch, pred_counts_per_batch) -> dict[str, float]:
     """LnAcc, LeAcc and LeRecall averaged over a client's batches, and the client's ClassAcc and count-F1.
 
-    Not used in a chapter yet.
+    Keys: :data:`METRICS`. ``(batches, C)`` arrays with at least one batch; each prediction sums to its batch.
     """
     t, p = _pair(true_counts_per_batch, pred_counts_per_batch)
     if t.ndim != 2 or t.shape[0] == 0:

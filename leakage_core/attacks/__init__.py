@@ -1,4 +1,4 @@
-"""Pipeline stage 4: label-recovery attacks on a :class:`~leakage_core.federated.LastLayerUpdate`.
+"""Pipeline stage 3: label-recovery attacks on a :class:`~leakage_core.federated.LastLayerUpdate`.
 
 Contract: every attack returns int64 counts of shape ``(C,)``, non-negative, summing to ``N``, and never
 sees raw client windows or true labels. An attack is a class in its own file

@@ -1,7 +1,9 @@
 """Figures for the book: one function per figure type, all returning matplotlib objects.
 
-Pipeline stage 7 (data -> sampling -> updates -> attacks -> metrics -> experiments -> **plots**).
-Every function takes plain arrays / dataset objects and never computes results itself.
+Part of pipeline stage 6 (:mod:`leakage_core.book`). Contract: every function draws values computed
+elsewhere (counts, label arrays, class shares, metric summaries and tables of :mod:`leakage_core.study`),
+computing only what the drawing needs (colours, label runs, row normalisation), and returns its axes (and
+figure); matplotlib is imported on first use. Colours: matplotlib's ``tab20`` and ``tab20b`` palettes.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ NULL_COLOR: tuple[float, float, float, float] = (0.85, 0.85, 0.85, 1.0)
 def class_colors(class_names: Sequence[str]) -> dict[str, tuple]:
     """A stable colour per class name; NULL (index 0) is light grey and no activity is grey.
 
-    Not used in a chapter yet. Activities take the 18 non-grey colours of matplotlib's ``tab20`` (enough
+    Activities take the 18 non-grey colours of matplotlib's ``tab20`` (enough
     for WEAR's 18 activities), then those of ``tab20b``.
     """
     import matplotlib

@@ -1,6 +1,8 @@
 """Pipeline stage 1: HAR data — the synthetic generator, the real-data loader, windowing, statistics.
 
-Introduced in Chapter 2. Both sources return a :class:`HARDataset`.
+Contract: both sources (the seeded generator and the loader of the real files) return a :class:`HARDataset`,
+one client per subject, windowed as in the paper (50 samples, step 25). References: WEAR (Bock et al., 2024)
+and Wetlab (Scholl et al., 2015), the datasets the generator imitates and the loader reads (Chapter 2).
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ __all__ = [
 def load_dataset(source: str = "synthetic", profile: str = "wear", **kwargs) -> HARDataset:
     """One entry point: ``source="synthetic"`` generates data, any other value is a folder to load.
 
-    Not used in a chapter yet. ``kwargs`` go to :func:`make_synthetic` or :func:`load_real`.
+    ``kwargs`` go to :func:`make_synthetic` or :func:`load_real`.
     """
     if source == "synthetic":
         return make_synthetic(profile, **kwargs)

@@ -1,6 +1,8 @@
 """The one dataset object shared by the synthetic generator and the real loader.
 
-Introduced in Chapter 2 (HAR data as federated clients).
+Contract: a :class:`HARDataset` holds, per subject (= federated client), the continuous recording and its
+windows (:class:`SubjectData`), plus what every later stage needs (class names with NULL at index 0,
+channels, sampling rate, windowing). Frozen: no stage changes a dataset. Chapter 2 introduces it.
 """
 from __future__ import annotations
 
@@ -12,8 +14,6 @@ import numpy as np
 @dataclass(frozen=True)
 class SubjectData:
     """One subject (= one federated client): its continuous recording and its windows.
-
-    Not used in a chapter yet.
 
     Attributes
     ----------
@@ -45,8 +45,8 @@ class SubjectData:
 class HARDataset:
     """Per-subject windows and labels plus the metadata every later stage needs.
 
-    Not used in a chapter yet. Produced by :func:`leakage_core.data.make_synthetic`
-    (the embedded default) and :func:`leakage_core.data.load_real` (WEAR / Wetlab).
+    Produced by :func:`leakage_core.data.make_synthetic` (the embedded default) and
+    :func:`leakage_core.data.load_real` (WEAR / Wetlab).
 
     Attributes
     ----------
@@ -103,8 +103,8 @@ class HARDataset:
     def fingerprint(self) -> str:
         """A short content hash of every subject's windows and labels (the data's identity in cache keys).
 
-        Not used in a chapter yet (the experiment engine's cache keys). Two datasets with equal windows, labels,
-        class names and channels have equal fingerprints, whatever their source; any changed value changes it.
+        Used in the study's cache keys (:func:`leakage_core.study.cache_file`). Two datasets with equal windows,
+        labels, class names and channels have equal fingerprints, whatever their source; any changed value changes it.
         """
         import hashlib
 

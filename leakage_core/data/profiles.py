@@ -1,9 +1,10 @@
 """Dataset profiles: class names, channels and the label-timeline statistics the generator imitates.
 
-The target numbers come from the real datasets (see Chapter 2 and the dataset papers): WEAR
-(Bock et al., 2024; 18-subject pre-release) and Wetlab (Scholl et al., 2015). ``BANDS`` are the
-ranges the generator's statistics must fall in (tested in ``tests/test_data_synthetic.py`` and
-printed by ``benchmarks/generator_stats.py``); each band is the real value with a stated tolerance.
+Contract: :data:`PROFILES` holds one :class:`Profile` per dataset (what the generator and the loader need);
+:data:`TARGETS` holds, per dataset and statistic, ``(real value, low, high)``: the band the generator's
+statistics (:func:`leakage_core.data.label_statistics`) must fall in, the real value with a stated tolerance.
+The real values come from the datasets (Chapter 2): WEAR (Bock et al., 2024; 18-subject pre-release) and
+Wetlab (Scholl et al., 2015).
 """
 from __future__ import annotations
 
@@ -27,8 +28,6 @@ WETLAB_CHANNELS: tuple[str, ...] = ("acc_x", "acc_y", "acc_z")
 @dataclass(frozen=True)
 class Profile:
     """Everything the generator and the real loader need to know about one dataset.
-
-    Not used in a chapter yet.
 
     Attributes
     ----------
@@ -169,7 +168,7 @@ TARGETS: dict[str, dict[str, tuple[float, float, float]]] = {
 
 
 def get_profile(name: str) -> Profile:
-    """Look up a profile by name (``"wear"`` or ``"wetlab"``). Not used in a chapter yet."""
+    """Look up a profile by name (``"wear"`` or ``"wetlab"``); an unknown name raises ``ValueError``."""
     key = str(name).lower()
     if key not in PROFILES:
         raise ValueError(f"unknown dataset profile {name!r}; choose one of {tuple(PROFILES)}.")

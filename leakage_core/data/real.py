@@ -8,7 +8,10 @@ Both read from one data folder (:func:`data_dir`): ``$LEAKAGE_HAR_DATA`` if set,
     <data_dir>/wetlab/sbj_<k>.csv      (22 subjects, 3 channels)
     <data_dir>/excerpts/wear_0_10.csv, wear_10_20.csv, wetlab_0_10.csv, wetlab_10_20.csv
 
-which is where ``python data_download.py {wear,wetlab,excerpts}`` puts them.
+which is where ``python data_download.py {wear,wetlab,excerpts}`` puts them. Contract: every loader returns a
+:class:`~leakage_core.data.HARDataset` or raises one ``ValueError`` / ``FileNotFoundError`` naming the file and
+the fix. References: WEAR (Bock et al., 2024), Wetlab (Scholl et al., 2015); the excerpts are from
+github.com/mariusbock/video_assisted_annotation (``sensor_data/``).
 """
 from __future__ import annotations
 
@@ -49,7 +52,7 @@ def data_dir(root: str | os.PathLike | None = None) -> Path:
 def find_subject_files(root: str | Path, dataset: str) -> list[Path]:
     """The ``sbj_<k>.csv`` files of a dataset folder, in numeric subject order.
 
-    Not used in a chapter yet. ``root`` may be the folder with the CSVs or a release folder holding
+    ``root`` may be the folder with the CSVs or a release folder holding
     ``raw/inertial/50hz/``, ``raw/inertial/`` or ``data/<dataset>/raw/inertial[/50hz]/``.
     """
     root = Path(root)
@@ -87,7 +90,7 @@ def _label_ids(raw: pd.Series, class_names: tuple[str, ...], path: Path) -> np.n
 def read_subject_csv(path: str | Path, dataset: str) -> tuple[np.ndarray, np.ndarray]:
     """Read one ``sbj_<k>.csv``: ``(signals (T, channels) float32, labels (T,) int64)``.
 
-    Not used in a chapter yet. Sensor columns are all columns except ``sbj_id`` and ``label``, taken
+    Sensor columns are all columns except ``sbj_id`` and ``label``, taken
     by position; their number must match the dataset (12 for WEAR, 3 for Wetlab).
     """
     path = Path(path)
@@ -151,7 +154,7 @@ def load_real(
 def write_real(data: HARDataset, folder: str | Path, null_label: str = "null") -> list[Path]:
     """Write a dataset in the processed real format, one ``sbj_<k>.csv`` per subject: the inverse of :func:`load_real`.
 
-    Not used in a chapter yet. Columns ``sbj_id``, the channels, ``label`` (class names; NULL written as
+    Columns ``sbj_id``, the channels, ``label`` (class names; NULL written as
     ``null_label``: ``"null"``, ``""`` or ``"null_class"``, the spellings of the releases). Each file is
     written to a temporary name and renamed. Use it to try the real-data path with other data, or to
     export generated clients for another tool.
@@ -175,7 +178,7 @@ def write_real(data: HARDataset, folder: str | Path, null_label: str = "null") -
 def read_excerpt_csv(path: str | Path, dataset: str) -> tuple[np.ndarray, np.ndarray]:
     """Read one public excerpt: ``(signals (T, 3) float32, labels (T,) int64)``.
 
-    Not used in a chapter yet. The files have no header. WEAR excerpts: ``idx, time, acc_x, acc_y,
+    The files have no header. WEAR excerpts: ``idx, time, acc_x, acc_y,
     acc_z, label`` (one wrist, in g; an empty label is NULL). Wetlab excerpts: ``idx, time, sbj, acc_x,
     acc_y, acc_z, action, task`` (the wrist, in m/s^2; NULL is ``null_class``); the label is ``action``.
     """

@@ -1,10 +1,10 @@
 """Input scaling applied to a batch of windows just before a forward pass.
 
-Not used in a chapter yet (an option of the experiment engine's settings). The paper's code
-(``single_step_leakage.py`` in github.com/mariusbock/leakage_har) min-max scales every batch to
-``[0, 1]`` with one minimum and one maximum over the whole batch (all windows, all channels) before
-the forward pass. That changes an untrained model's logits and so every attack's premise, which is
-why the engine offers it as an option (``"batch_minmax"``) next to no scaling (``"none"``, default).
+Contract: :data:`SCALINGS` are the choices of the ``scaling`` option of the client's updates and of
+:class:`leakage_core.study.Setting`: ``"none"`` (default) or ``"batch_minmax"``, which min-max scales every
+batch to ``[0, 1]`` with one minimum and one maximum over the whole batch (all windows, all channels), as the
+paper's code does before the forward pass (``single_step_leakage.py`` in github.com/mariusbock/leakage_har).
+It changes an untrained model's logits and so every attack's premise.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ SCALINGS: tuple[str, ...] = ("none", "batch_minmax")
 
 
 def check_scaling(scaling: str) -> str:
-    """Raise a clear error for an unknown scaling name; return it unchanged. Not used in a chapter yet."""
+    """Raise a clear error for an unknown scaling name; return it unchanged."""
     if scaling not in SCALINGS:
         raise ValueError(f"unknown input scaling {scaling!r}; choose one of {SCALINGS}.")
     return scaling
@@ -22,8 +22,6 @@ def check_scaling(scaling: str) -> str:
 
 def scale_batch(windows: np.ndarray, scaling: str = "none") -> np.ndarray:
     """One batch of windows scaled as the client does before its forward pass.
-
-    Not used in a chapter yet.
 
     Parameters
     ----------

@@ -53,10 +53,7 @@ def real_data_available(profile: str) -> bool:
 
 
 def first_minutes(data: HARDataset, minutes: float) -> HARDataset:
-    """Every subject's first ``minutes`` of recording, windowed again (a shorter client of the same person).
-
-    Not used in a chapter yet.
-    """
+    """Every subject's first ``minutes`` of recording, windowed again (a shorter client of the same person)."""
     if not minutes > 0:
         raise ValueError(f"minutes must be positive, got {minutes!r}.")
     n = int(round(minutes * 60 * data.sampling_rate))
@@ -99,14 +96,14 @@ def book_dataset(profile: str = "wear", n_subjects: int | None = None, minutes: 
     return make_synthetic(name, n_subjects=n_subjects, minutes=minutes, seed=seed, **generator_options)
 
 
-__all__ = ["SOURCE_ENV", "SOURCES", "book_dataset", "data_source", "first_minutes",
-           "real_data_available"]
+__all__ = ["RESULTS_ENV", "SOURCE_ENV", "SOURCES", "book_dataset", "data_source", "first_minutes",
+           "real_data_available", "results_dir"]
 
 
 def results_dir(root: str | os.PathLike | None = None) -> Path:
     """Where the committed results are: ``root``, else ``$LEAKAGE_HAR_RESULTS``, else the repository's ``results/``.
 
-    Not used in a chapter yet. The repository's folder is found next to the installed package (an
+    The repository's folder is found next to the installed package (an
     editable install or a clone) or above the current folder (a chapter runs in ``chapters/``). With
     ``$LEAKAGE_HAR_SOURCE=real`` the default is ``results-real/`` instead: grids computed on the real
     data by ``LEAKAGE_HAR_SOURCE=real python -m leakage_core.study --out results-real``.

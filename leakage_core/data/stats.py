@@ -30,10 +30,7 @@ def bout_table(sample_labels: np.ndarray, sampling_rate: int = 50) -> pd.DataFra
 
 
 def distinct_per_batch(labels: np.ndarray, batch_size: int = 100, shuffle: bool = False, seed: int = 0) -> float:
-    """Mean number of distinct labels per complete batch of consecutive (or shuffled) windows.
-
-    Not used in a chapter yet.
-    """
+    """Mean number of distinct labels per complete batch of consecutive (or shuffled) windows (NaN: no batch)."""
     y = np.asarray(labels)
     if shuffle:
         y = np.random.default_rng(seed).permutation(y)

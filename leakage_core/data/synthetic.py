@@ -51,7 +51,7 @@ def _lognormal(rng: np.random.Generator, mean: float, sigma: float, size=None) -
 def label_timeline(profile: Profile, minutes: float | None, rng: np.random.Generator) -> np.ndarray:
     """One subject's label per sample at 50 Hz (0 = NULL), calibrated to ``profile``.
 
-    Not used in a chapter yet. Every activity bout is flanked by NULL. ``blocks`` profiles (WEAR) do
+    Every activity bout is flanked by NULL. ``blocks`` profiles (WEAR) do
     every activity once as a block of 1-3 bouts in a subject-specific order; when ``minutes`` is shorter
     than that workout, the recording simply ends early, so a short recording holds a subject-specific
     subset of activities with realistic bout lengths (and longer requests add another workout round).

@@ -1,10 +1,10 @@
 """The client side: FedSGD and FedAvg updates of a torch model, and classifier-input features.
 
-Pipeline stage 3 (data -> sampling -> **updates** -> attacks -> metrics). Everything here runs the
-server's model as a client would (torch is imported on first use) and ends in a
-:class:`~leakage_core.federated.update.LastLayerUpdate`.
-
-Introduced in Chapter 3 (the structure of last-layer gradients).
+Part of pipeline stage 2 (:mod:`leakage_core.federated`). Contract: everything here runs the server's model
+as a client would, leaves the model as it was (parameters, buffers, train/eval flag, the global torch RNG),
+and ends in a :class:`~leakage_core.federated.update.LastLayerUpdate`; torch is imported on first use.
+Reference: FedSGD and FedAvg as in H. B. McMahan et al., "Communication-Efficient Learning of Deep Networks
+from Decentralized Data", AISTATS 2017. Chapter 3 introduces it.
 """
 from __future__ import annotations
 
@@ -28,12 +28,10 @@ from .update import LastLayerUpdate, last_layer_gradients
 MODES: tuple[str, ...] = ("train", "eval")
 
 
-
-
 def as_batch(windows, labels):
     """Validated ``(float32 windows, long labels)`` torch tensors of one batch.
 
-    Not used in a chapter yet; shared by the update builders and :func:`leakage_core.models.train_model`.
+    Shared by the update builders and :func:`leakage_core.models.train_model`.
     """
     import torch
 
@@ -134,8 +132,8 @@ def client_update(
 ) -> tuple[LastLayerUpdate, float | None]:
     """A client's clean (un-privatized) update and, when asked, the squared norm of its other layers.
 
-    Not used in a chapter yet (the experiment engine builds each batch's update once with this and
-    derives every LDP variant from it). ``n_steps == 1`` gives FedSGD: one forward pass and the closed
+    The study builds each batch's update once with this and derives every LDP variant from it
+    (:func:`leakage_core.federated.privatize`). ``n_steps == 1`` gives FedSGD: one forward pass and the closed
     form (``method="closed_form"``, the default), or a full backward pass (``method="autograd"``, or
     whenever ``rest_norm=True``, since the other layers' gradient is then needed). ``n_steps > 1``
     gives FedAvg (``lr`` required): ``S`` local SGD steps, attacker's view ``-delta/lr``; the other

@@ -1,11 +1,10 @@
 """Local differential privacy applied by the client to its last-layer update (clipping, Gaussian noise).
 
-Pure post-processing of a :class:`~leakage_core.federated.update.LastLayerUpdate` (plain numpy): the
-experiment engine builds each clean update once and derives every LDP variant from it. Clipping on
-all layers' norm (``scope="all"``, what the paper's code does) needs one extra number from the client's
-pass, the squared norm of the other layers' gradient.
-
-Introduced in Chapter 11 (local DP).
+Contract: pure post-processing of a :class:`~leakage_core.federated.update.LastLayerUpdate` (plain numpy,
+seeded), so one clean update serves every LDP variant. Clipping on all layers' norm (``scope="all"``, what
+the paper's code does) needs one extra number from the client's pass, the squared norm of the other layers'
+gradient. Reference: the Gaussian mechanism with clipping as in M. Abadi et al., "Deep Learning with
+Differential Privacy", CCS 2016, applied once per update. Chapter 11 introduces it.
 """
 from __future__ import annotations
 
@@ -56,7 +55,7 @@ class LDP:
 
 
 def ldp_label(ldp: LDP | None) -> str:
-    """``"none"`` or :attr:`LDP.label`. Not used in a chapter yet."""
+    """``"none"`` or :attr:`LDP.label`: the readable name of a defence or of none."""
     return "none" if ldp is None else ldp.label
 
 

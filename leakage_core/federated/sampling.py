@@ -1,7 +1,8 @@
 """Batch samplers over one client's windows: shuffle, sequential, balanced.
 
-Pipeline stage 2 (data -> **sampling** -> updates -> attacks -> metrics). A sampler returns index
-arrays into a client's windows; the incomplete last batch is dropped, as in the paper.
+Part of pipeline stage 2 (:mod:`leakage_core.federated`). Contract: a sampler (one of :data:`SAMPLERS`)
+returns int64 index arrays into one client's windows, ``batch_size`` each; the incomplete last batch is
+dropped, as in the paper; the same seed gives the same batches.
 """
 from __future__ import annotations
 

@@ -1,10 +1,9 @@
 """The update the server sees: :class:`LastLayerUpdate`, and its closed form (identities I1, I2).
 
-Pipeline stage 3 (data -> sampling -> **updates** -> attacks -> metrics). Plain numpy: this is all an
-attack imports. The torch client side (FedSGD, FedAvg, features) is in
-:mod:`leakage_core.federated.client`, local DP in :mod:`leakage_core.federated.ldp`.
-
-Introduced in Chapter 3 (the structure of last-layer gradients).
+Part of pipeline stage 2 (:mod:`leakage_core.federated`). Contract: plain numpy, no torch; a
+:class:`LastLayerUpdate` is validated and read-only once built, and is all an attack reads. The torch client
+side (FedSGD, FedAvg, features) is in :mod:`leakage_core.federated.client`, local DP in
+:mod:`leakage_core.federated.ldp`. Chapter 3 derives the closed form.
 """
 from __future__ import annotations
 

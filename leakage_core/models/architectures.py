@@ -1,8 +1,11 @@
 """The two HAR classifiers of the paper: DeepConvLSTM and TinyHAR.
 
-Both take windows shaped ``(B, T, channels)`` (float32), end in ``self.classifier`` — a
-``torch.nn.Linear`` with bias, the layer every attack in this book reads — and expose
-``features(x)``, exactly the tensor fed into the classifier (after dropout).
+Contract: both take windows shaped ``(B, T, channels)`` (float32; another shape raises ``ValueError``), end in
+``self.classifier`` — a ``torch.nn.Linear`` with bias, the layer every attack in this book reads — and expose
+``features(x)``, exactly the tensor fed into the classifier (after dropout). References: F. J. Ordóñez and
+D. Roggen, "Deep Convolutional and LSTM Recurrent Neural Networks for Multimodal Wearable Activity
+Recognition", Sensors 2016; Y. Zhou et al., "TinyHAR: A Lightweight Deep Learning Model Designed for Human
+Activity Recognition", ISWC 2022.
 """
 from __future__ import annotations
 
@@ -39,7 +42,7 @@ class _HARModel(nn.Module):
 class DeepConvLSTM(_HARModel):
     """DeepConvLSTM (Ordonez & Roggen, 2016) with the paper's hyperparameters.
 
-    Not used in a chapter yet. Four ``Conv2d(., 64, (9, 1)) + ReLU`` layers without padding (50 -> 18
+    Four ``Conv2d(., 64, (9, 1)) + ReLU`` layers without padding (50 -> 18
     time steps), a 2-layer LSTM (``64 * channels -> 128``), the last time step, ``Dropout(0.5)`` and
     ``Linear(128, C)``. 705,747 parameters for WEAR (12 channels, 19 classes), 409,545 for Wetlab.
     """
@@ -80,7 +83,7 @@ class DeepConvLSTM(_HARModel):
 class TinyHAR(_HARModel):
     """TinyHAR (Zhou et al., ISWC 2022), a lightweight attention-based HAR model.
 
-    Not used in a chapter yet. Per-channel temporal convolutions (4 layers, ``filters`` maps, kernel 9,
+    Per-channel temporal convolutions (4 layers, ``filters`` maps, kernel 9,
     strides 1, 2, 1, 2 in time, BatchNorm, ReLU), cross-channel interaction by self-attention at every
     time step, cross-channel fusion by a fully connected layer, a temporal LSTM, attention-weighted
     temporal aggregation, ``Dropout(0.5)`` and ``Linear(2 * filters, C)``. Written from the paper's
@@ -139,7 +142,7 @@ def _check_sizes(n_channels: int, n_classes: int, window_size: int) -> None:
 def init_paper(model: nn.Module) -> nn.Module:
     """Xavier-normal weights and zero biases for every conv, linear, LSTM and attention layer.
 
-    Not used in a chapter yet. BatchNorm keeps its default (weight 1, bias 0).
+    BatchNorm keeps its default (weight 1, bias 0).
     """
     for module in model.modules():
         if isinstance(module, nn.BatchNorm2d):
@@ -189,5 +192,5 @@ def zero_last_layer(model: nn.Module) -> nn.Module:
 
 
 def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters. Not used in a chapter yet."""
+    """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

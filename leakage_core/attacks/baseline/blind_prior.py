@@ -57,9 +57,9 @@ class Population:
 class BlindPrior(Attack):
     """The prior guess: ``shares`` if given, else the class shares of the labels in ``aux``.
 
-    The grid hands a client's attacks ``aux`` = the other subjects' windows and labels, which are exactly
-    the subjects a leave-one-subject-out model was trained on (for an untrained model: the other clients,
-    whose class shares the server is assumed to know).
+    :func:`leakage_core.study.run_grid` hands a client's attacks ``aux`` = the other subjects' windows and
+    labels, which are exactly the subjects a leave-one-subject-out model was trained on (for an untrained
+    model: the other clients, whose class shares the server is assumed to know).
     """
 
     shares: np.ndarray | None = None

@@ -92,8 +92,9 @@ def estimate_impacts(
 ) -> np.ndarray:
     """The ``(C, C)`` impact matrix of :func:`class_impacts` as LLG* (dummy inputs) or LLG+ (``aux``) measure it.
 
-    Introduced in Chapter 4. It depends only on the model and the probe data, not on the update: compute it
-    once per model and pass it as ``impacts=`` to attack many updates (as ``prepare`` does).
+    Introduced in Chapter 4. It depends only on the model and the probe data, not on the update: LLG*'s and
+    LLG+'s ``prepare`` compute it once per model; a matrix computed here can be passed to them (and to
+    :func:`llg_star` / :func:`~leakage_core.attacks.weight.llg_plus.llg_plus`) as ``impacts=``.
     """
     w, b = model_classifier(model)
     if aux is None:
