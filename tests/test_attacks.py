@@ -9,38 +9,7 @@ from leakage_core.attacks import ATTACKS, class_impacts, ebi, existence, idlg, i
 from leakage_core.attacks._common import greedy_counts, round_to_total
 from leakage_core.federated import LastLayerUpdate, last_layer_gradients
 
-
-class LinearHead(torch.nn.Module):
-    """A tiny model honouring the library's protocol: features -> classifier."""
-
-    def __init__(self, n_channels, n_classes, d=8, window_size=50, seed=0, relu=False):
-        super().__init__()
-        g = torch.Generator().manual_seed(seed)
-        self.n_channels, self.n_classes, self.window_size = n_channels, n_classes, window_size
-        self.proj = torch.nn.Linear(n_channels * window_size, d)
-        self.classifier = torch.nn.Linear(d, n_classes)
-        with torch.no_grad():
-            for p in self.parameters():
-                p.copy_(torch.randn(p.shape, generator=g) * 0.1)
-        self.relu = relu
-
-    def features(self, x):
-        h = self.proj(torch.as_tensor(x, dtype=torch.float32).flatten(1))
-        return torch.relu(h) if self.relu else torch.tanh(h)
-
-    def forward(self, x):
-        return self.classifier(self.features(x))
-
-
-def summed_update(h, y, w, b, steps):
-    """S-step update at fixed parameters: the sum of per-step batch-mean gradients."""
-    n = len(y)
-    k = n // steps
-    gw, gb = 0, 0
-    for s in range(steps):
-        dw, db = last_layer_gradients(h[s * k : (s + 1) * k], y[s * k : (s + 1) * k], w, b)
-        gw, gb = gw + dw, gb + db
-    return LastLayerUpdate(gw, gb, n, n_steps=steps, lr=0.1 if steps > 1 else None)
+from attack_helpers import LinearHead, summed_update
 
 
 def options(name, model, aux):

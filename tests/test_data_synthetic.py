@@ -4,7 +4,10 @@ import os
 import numpy as np
 import pytest
 
-from leakage_core.data import PROFILES, REAL_TIMELINES, TARGETS, class_shares, label_statistics, make_synthetic
+from leakage_core.data import (
+    PROFILES, REAL_TIMELINES, TARGETS, class_share_table, class_shares, label_statistics, make_synthetic, summary_table,
+    summary_text,
+)
 
 
 @pytest.fixture(scope="module")
@@ -139,3 +142,17 @@ def test_data_do_not_depend_on_the_cpu():
     baseline = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     here = " ".join(make_synthetic(p, n_subjects=5, seed=0).fingerprint() for p in ("wear", "wetlab"))
     assert baseline.stdout.split() == here.split()
+
+
+def test_summary_table_and_text_of_datasets():
+    data = make_synthetic("wetlab", n_subjects=2, minutes=3, seed=0)
+    table = summary_table({"w": data, "w again": data})
+    assert list(table.index) == ["w", "w again"]
+    assert table.loc["w", "subjects"] == 2
+    assert table.loc["w", "windows"] == sum(s.n_windows for s in data.subjects.values())
+    assert table.loc["w", "minutes"] == pytest.approx(6) and table.loc["w", "max_minutes"] == pytest.approx(3)
+    assert table.loc["w", "null_share"] == pytest.approx(class_shares(data)["null"])
+    shares = class_share_table({"w": data})["w"]
+    assert shares.sum() == pytest.approx(1)
+    last = summary_text({"w": data}).splitlines()[-1]
+    assert last.startswith("  w: null ")  # present classes, largest share first (Wetlab-like: mostly NULL)

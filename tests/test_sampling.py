@@ -14,9 +14,13 @@ def test_sizes_and_dropped_last_batch(sampler):
     assert all(b.min() >= 0 and b.max() < LABELS.size for b in batches)
 
 
-def test_sequential_is_time_order():
-    batches = make_batches(LABELS, 100, "sequential")
-    np.testing.assert_array_equal(np.concatenate(batches), np.arange(300))
+@pytest.mark.parametrize("batch_size", [50, 100])
+@pytest.mark.parametrize("seed", [0, 3, 99])
+def test_sequential_batches_are_consecutive_windows_whatever_the_seed(batch_size, seed):
+    batches = make_batches(LABELS, batch_size, "sequential", seed=seed)
+    assert len(batches) == LABELS.size // batch_size
+    for i, idx in enumerate(batches):  # batch i holds windows i*N .. (i+1)*N - 1, in time order
+        np.testing.assert_array_equal(idx, np.arange(i * batch_size, (i + 1) * batch_size))
 
 
 def test_shuffle_is_disjoint_and_random():
@@ -33,12 +37,6 @@ def test_seeded_samplers_are_deterministic_and_depend_on_the_seed(sampler):
     other = make_batches(LABELS, 50, sampler, seed=4)
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
     assert not all(np.array_equal(x, y) for x, y in zip(a, other))  # the seed is used
-
-
-def test_sequential_batches_are_the_time_order_whatever_the_seed():
-    for seed in (0, 3):
-        batches = make_batches(LABELS, 50, "sequential", seed=seed)
-        np.testing.assert_array_equal(np.concatenate(batches), np.arange(len(batches) * 50))
 
 
 def test_balanced_counts_and_replacement_only_when_needed():
