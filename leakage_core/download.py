@@ -1,10 +1,9 @@
 """Download the real data (WEAR, Wetlab, the four public excerpts) into the folder the loaders read.
 
-``python data_download.py {wear,wetlab,excerpts,all}`` is a thin wrapper
-around :func:`main`. Files are fetched with pooch (retries, progress bar, archive processors) into
-``<dest>/.downloads/``, verified by sha256 against the registry ``leakage_core/data_registry.txt``,
-checked by the loaders of :mod:`leakage_core.data` (columns, label strings, subject count) and only
-then renamed into the layout those loaders read::
+``python data_download.py {wear,wetlab,excerpts,all}`` is a thin wrapper around :func:`main`. Files are
+fetched with pooch (retries, progress bar, archive processors) into ``<dest>/.downloads/``, verified by sha256
+against the registry ``leakage_core/data_registry.txt``, checked by the loaders of :mod:`leakage_core.data`
+(columns, label strings, subject count) and only then renamed into the layout those loaders read::
 
     <dest>/wear/sbj_<k>.csv, <dest>/wear/annotations/*.json
     <dest>/wetlab/sbj_<k>.csv, <dest>/wetlab/annotations/*.json
