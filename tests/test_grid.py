@@ -49,7 +49,7 @@ def test_setting_defaults_are_the_papers_single_step():
     ({"sampler": "random"}, "sampler must be one of"),
     ({"batch_size": 100, "n_steps": 3}, "must divide"),
     ({"lr": 0}, "lr must be a positive"),
-    ({"scaling": "zscore"}, "unknown input scaling"),
+    ({"scaling": "zscore"}, "scaling must be one of"),
     ({"ldp": 0.1}, "ldp must be None or"),
     ({"batch_size": 0}, "positive integer"),
 ])
@@ -72,7 +72,7 @@ def test_run_grid_input_errors(data):
         run_grid(data, [], progress=False)
     with pytest.raises(ValueError, match="duplicates"):
         run_grid(data, [Setting("tinyhar"), Setting("tinyhar")], progress=False)
-    with pytest.raises(ValueError, match="unknown subjects"):
+    with pytest.raises(ValueError, match=r"subjects must be .* got \[9\] \(\[9\] not among them\)"):
         run_grid(data, Setting("tinyhar"), subjects=[9], progress=False)
     with pytest.raises(ValueError, match="unknown attack"):
         run_grid(data, Setting("tinyhar"), attacks=["magic"], progress=False)
