@@ -244,7 +244,9 @@ def check_params(params: Mapping[str, Any], constraints: Mapping[str, Constraint
 
 
 def _short_repr(value: Any, limit: int = 80) -> str:
-    """A one-line repr of ``value``, cut to ``limit`` characters (a DataFrame or array shows its type)."""
+    """A one-line repr of ``value``, cut to ``limit`` characters (a path is shown whole, as a string)."""
+    if isinstance(value, os.PathLike):
+        return repr(os.fspath(value))
     text = " ".join(repr(value).split())
     if len(text) > limit:
         text = f"{type(value).__name__} {text[: limit - 20]}..."

@@ -95,3 +95,29 @@ def test_experiments_refuse_to_attack_a_training_subject(setup):
     assert set(seen["subject"]) == {1}
     with pytest.raises(ValueError, match="non-empty list"):
         train_on_subjects(model, data, [9])
+
+
+def test_mean_scores_is_the_mean_column_of_score():
+    from leakage_core.study import score
+
+    rng = np.random.default_rng(0)
+    true = [rng.multinomial(10, [0.5, 0.3, 0.2]) for _ in range(12)]
+    pred = [rng.multinomial(10, [0.4, 0.4, 0.2]) for _ in range(12)]
+    df = pd.DataFrame({"attack": ["b", "a", "blind_uniform"] * 4, "sampler": ["s"] * 6 + ["q"] * 6,
+                       "subject": [1, 1, 1, 2, 2, 2] * 2, "true": true, "pred": pred})
+    means = mean_scores(df, by=["sampler", "attack"])
+    assert list(means.index) == sorted(means.index) and "adv_ln_acc" in means.columns
+    spread = score(df, by=["sampler", "attack"]).xs("mean", axis=1, level=1).loc[means.index]
+    pd.testing.assert_frame_equal(means, spread)
+
+
+def test_attack_clients_checks_its_options_before_any_work(setup):
+    data, model = setup
+    with pytest.raises(ValueError, match="attack_clients has no option 'batchsize'"):
+        attack_clients(model, data, batchsize=50, progress=False)
+    with pytest.raises(ValueError, match=r"samplers must be .* got \['random'\]"):
+        attack_clients(model, data, samplers=["random"], progress=False)
+    with pytest.raises(ValueError, match=r"subjects must be .* \(\[7\] not among them\)"):
+        attack_clients(model, data, subjects=[7], progress=False)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        attack_clients(model, data, batch_size=0, progress=False)

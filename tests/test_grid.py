@@ -82,6 +82,40 @@ def test_run_grid_input_errors(data):
         run_grid(data, Setting("tinyhar"), n_jobs=0, progress=False)
 
 
+def test_run_grid_refuses_a_batch_size_above_every_client(data):
+    largest = max(data.subject_ids, key=lambda s: data.subjects[s].n_windows)
+    n_max = data.subjects[largest].n_windows
+    message = (rf"batch_size must be an integer from 1 to {n_max}, got {n_max + 1}; the largest attacked client, "
+               rf"subject {largest}, has {n_max} windows")
+    with pytest.raises(ValueError, match=message):
+        run_grid(data, [Setting("tinyhar"), Setting("tinyhar", batch_size=n_max + 1)], attacks=["llbg"],
+                 progress=False)
+    # exactly the largest client's windows: one batch of that client, none of the others
+    one = run_grid(data, Setting("tinyhar", batch_size=n_max), attacks=["llbg"], progress=False)
+    assert len(one) >= 1 and set(one["subject"]) <= {s for s in data.subject_ids
+                                                    if data.subjects[s].n_windows == n_max}
+
+
+def test_run_grid_refuses_a_file_as_cache_dir_up_front(data, tmp_path):
+    file = tmp_path / "not_a_folder"
+    file.write_text("x")
+    message = r"cache_dir must be None or a folder .* got '.*not_a_folder' \(that path is a file"
+    with pytest.raises(ValueError, match=message):
+        run_grid(data, Setting("tinyhar", state="trained", epochs=1), cache_dir=file, progress=False)
+    assert not (tmp_path / "checkpoints").exists()  # refused before any training
+
+
+def test_score_names_bad_input():
+    with pytest.raises(ValueError, match="results must be .*a non-empty table of attack rows.*batch_size"):
+        score(pd.DataFrame(columns=["subject", "attack", "batch", "true", "pred"]))
+    rows = pd.DataFrame({"subject": [1], "attack": ["a"], "true": [np.array([1, 1])], "pred": [np.array([2, 0])]})
+    with pytest.raises(ValueError, match=r"by must be columns of the results from \['subject', 'attack', 'true', "
+                                         r"'pred'\], got \['colour'\] \(\['colour'\] not among them\)"):
+        score(rows, by=["colour"])
+    with pytest.raises(ValueError, match="results must be a pandas DataFrame"):
+        score([1, 2])
+
+
 # ---------------------------------------------------------------- results equal a per-batch computation
 
 

@@ -479,8 +479,7 @@ def add_blind_references(results: pd.DataFrame, dataset) -> pd.DataFrame:
     base = results[results["attack"] == results["attack"].iloc[0]]
     frames = [results]
     for subject, rows in base.groupby("subject", sort=False):
-        others = [k for k in dataset.subject_ids if k != subject]
-        prepared = prepare_attacks(specs, None, dataset.windows_of(others))
+        prepared = prepare_attacks(specs, None, dataset.loso(subject).aux)
         for spec, attack in prepared:
             preds = [attack.count(counts_only_update(int(t.sum()), t.size)) for t in rows["true"]]
             blind = rows.assign(attack=spec.key, pred=preds)
