@@ -35,6 +35,10 @@ class Constraint:
         """Extra words on a rejected value (empty by default)."""
         return ""
 
+    def culprit(self, value: Any) -> "Constraint":
+        """The constraint to explain a rejected value with (itself; a combination names its failing part)."""
+        return self
+
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
@@ -53,7 +57,7 @@ class OneOf(Constraint):
             return False
 
     def describe(self) -> str:
-        return f"one of {tuple(self.options)}"
+        return repr(self.options[0]) if len(self.options) == 1 else f"one of {tuple(self.options)}"
 
 
 @dataclass(frozen=True)
@@ -143,7 +147,7 @@ class AnyOf(Constraint):
 
 @dataclass(frozen=True)
 class AllOf(Constraint):
-    """A value that every one of ``constraints`` accepts (the first rejecting one explains the error)."""
+    """A value that every one of ``constraints`` accepts (the first rejecting one explains an error)."""
 
     constraints: tuple[Constraint, ...]
 
@@ -153,8 +157,8 @@ class AllOf(Constraint):
     def describe(self) -> str:
         return " and ".join(c.describe() for c in self.constraints)
 
-    def detail(self, value: Any) -> str:
-        return next((c.detail(value) for c in self.constraints if not c.accepts(value)), "")
+    def culprit(self, value: Any) -> Constraint:
+        return next((c.culprit(value) for c in self.constraints if not c.accepts(value)), self)
 
 
 @dataclass(frozen=True)
@@ -236,10 +240,10 @@ def check_params(params: Mapping[str, Any], constraints: Mapping[str, Constraint
         value = params[name]
         if constraint.accepts(value):
             continue
-        shown = _short_repr(value)
-        detail = constraint.detail(value)
+        culprit = constraint.culprit(value)
+        detail = culprit.detail(value)
         hint = (hints or {}).get(name)
-        message = f"{name} must be {constraint.describe()}, got {shown}" + (f" ({detail})" if detail else "")
+        message = f"{name} must be {culprit.describe()}, got {_short_repr(value)}" + (f" ({detail})" if detail else "")
         raise InvalidParameterError(message + (f"; {hint}" if hint else "") + ".")
 
 

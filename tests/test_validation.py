@@ -56,3 +56,15 @@ def test_only_constrained_parameters_are_checked_and_long_values_are_cut():
     with pytest.raises(ValueError) as err:
         check_params({"frame": pd.DataFrame(columns=[f"column{i}" for i in range(50)])}, {"frame": NonEmpty()})
     assert "\n" not in str(err.value) and len(str(err.value)) < 160
+
+
+def test_a_combination_explains_the_part_that_failed():
+    both = {"subjects": AllOf((NonEmpty("a non-empty list"), SubsetOf((1, 2), "subject ids")))}
+    with pytest.raises(ValueError) as err:
+        check_params({"subjects": []}, both)
+    assert str(err.value) == "subjects must be a non-empty list, got []."
+    with pytest.raises(ValueError) as err:
+        check_params({"subjects": [3]}, both)
+    assert str(err.value) == "subjects must be subject ids from [1, 2], got [3] ([3] not among them)."
+    with pytest.raises(ValueError, match=r"n_jobs must be a positive integer or -1, got 0\."):
+        check_params({"n_jobs": 0}, {"n_jobs": AnyOf((Integer(low=1), OneOf((-1,))))})

@@ -1,8 +1,11 @@
 """Pipeline stage 6: run attacks over a client's batches and score them.
 
 Introduced in Chapter 4; every later chapter's tables come from these functions or from the grid
-built on them (:mod:`leakage_core.study.grid`). Attacks are used only through the registry
-(:mod:`leakage_core.attacks.registry`): built and prepared once per client, ``count`` per update.
+built on them (:mod:`leakage_core.study.grid`). How a client forms its batches and updates is one
+:class:`~leakage_core.federated.ClientSetting`; the attacked client and the server's data are a
+leave-one-subject-out split (:meth:`leakage_core.data.HARDataset.loso`), guarded by :func:`check_unseen`.
+Attacks are used only through the registry (:mod:`leakage_core.attacks.registry`): built and prepared once
+per client, ``count`` per update.
 """
 from __future__ import annotations
 
@@ -269,7 +272,7 @@ def check_results(results: pd.DataFrame, by: Sequence[str]) -> None:
     check_params({"results": results}, {"results": AllOf((
         InstanceOf(pd.DataFrame, "a pandas DataFrame of attack rows"),
         NonEmpty("a non-empty table of attack rows (from run_grid or attack_clients)")))},
-        hints={"results": "no batch was attacked: is batch_size at most the clients' window counts?"})
+        hints={"results": "no batch was attacked: check that batch_size is at most the clients' window counts"})
     check_params({"by": by, "count columns": ["true", "pred"]}, {
         "by": SubsetOf(tuple(results.columns), "columns of the results"),
         "count columns": SubsetOf(tuple(results.columns), "columns of the results")})

@@ -348,7 +348,7 @@ def _run_grid_constraints(dataset) -> dict[str, Constraint]:
     """What :func:`run_grid`'s ``subjects``, ``cache_dir`` and ``n_jobs`` may be for this dataset."""
     return {"subjects": AllOf((NonEmpty("a non-empty list"), SubsetOf(tuple(dataset.subject_ids), "subject ids"))),
             "cache_dir": Optional(Directory()),
-            "n_jobs": AnyOf((Integer(low=1), OneOf((-1,))))}
+            "n_jobs": AnyOf((Integer(low=1), OneOf((-1,))))}  # -1: all cores
 
 
 def _check_batch_sizes(dataset, subjects: list[int], settings: Sequence[Setting]) -> None:
@@ -362,9 +362,8 @@ def _check_batch_sizes(dataset, subjects: list[int], settings: Sequence[Setting]
 
 
 def _effective_jobs(n_jobs: int, n_tasks: int) -> int:
-    """Workers to start: ``n_jobs`` capped by the number of tasks; -1 (all of the backend's workers) stays -1."""
-    if not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0 or n_jobs < -1:
-        raise ValueError(f"n_jobs must be a positive integer or -1 (all cores), got {n_jobs!r}.")
+    """Workers to start: ``n_jobs`` (checked by :func:`run_grid`) capped by the number of tasks; -1 (all of the
+    backend's workers) stays -1."""
     if n_jobs == -1:
         return -1 if n_tasks > 1 else 1
     return max(1, min(int(n_jobs), n_tasks))
