@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .costs import REAL_SIZE, cpu_info, extrapolate_costs, measure_costs
 from .experiments import (
-    add_advantage, attack_batches, attack_client, attack_clients, batch_updates, check_results, check_unseen,
+    add_advantage, attack_batches, attack_client, attack_clients, batch_updates, check_unseen,
     client_scores, client_spread, count_all, mean_scores, needs_aux, prepare_attacks, run_attacks,
 )
 from .grid import (
@@ -26,7 +26,7 @@ from .results import (
 
 __all__ = [
     "REAL_SIZE", "cpu_info", "extrapolate_costs", "measure_costs",
-    "add_advantage", "attack_batches", "attack_client", "attack_clients", "batch_updates", "check_results",
+    "add_advantage", "attack_batches", "attack_client", "attack_clients", "batch_updates",
     "check_unseen", "client_scores", "client_spread", "count_all", "mean_scores", "needs_aux", "prepare_attacks",
     "run_attacks", "SETTING_COLUMNS", "STATES", "Setting", "add_blind_references", "cache_file", "paper_settings",
     "run_grid", "score", "with_setting",

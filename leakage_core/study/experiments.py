@@ -229,7 +229,7 @@ def client_scores(results: pd.DataFrame, by: Iterable[str] = ("attack",)) -> pd.
     ``results`` must be a non-empty table with ``true`` and ``pred`` count columns and the ``by`` columns.
     """
     by = list(by)
-    check_results(results, by)
+    _check_results(results, by)
     client_cols = by + (["subject"] if "subject" in results.columns else [])
     rows = []
     for key, grp in results.groupby(client_cols, sort=True, dropna=False):
@@ -267,7 +267,7 @@ def add_advantage(per_client: pd.DataFrame, by: Iterable[str] = ("attack",)) -> 
     return out
 
 
-def check_results(results: pd.DataFrame, by: Sequence[str]) -> None:
+def _check_results(results: pd.DataFrame, by: Sequence[str]) -> None:
     """Raise one clear error unless ``results`` is a non-empty table of attack rows with the ``by`` columns."""
     check_params({"results": results}, {"results": AllOf((
         InstanceOf(pd.DataFrame, "a pandas DataFrame of attack rows"),
