@@ -23,7 +23,7 @@ from leakage_core.book import (EXPLORER_DATA, EXPLORER_TRAINING, ExplorerView, S
                                    plot_explorer, views_table)
 from leakage_core.metrics import ADVANTAGE_METRICS, advantage, class_acc, count_f1, le_acc, ln_acc
 from leakage_core.models import build_model
-from leakage_core.federated import LDP, fedavg_update, fedsgd_update
+from leakage_core.federated import LDP, ClientSetting, fedavg_update, fedsgd_update
 
 
 def _reference(view: ExplorerView, model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -32,9 +32,10 @@ def _reference(view: ExplorerView, model) -> tuple[np.ndarray, np.ndarray, np.nd
     client = data.subjects[view.client]
     ldp = None if view.sigma is None and view.rho is None else LDP(sigma=view.sigma, rho=view.rho)
     aux = data.windows_of([s for s in data.subject_ids if s != view.client])
-    df = attack_client(model, client.windows, client.labels, sampler=view.sampler, batch_size=view.batch_size,
-                       attacks=[view.attack], aux=aux, n_steps=view.n_steps, lr=explorer.FEDAVG_LR, ldp=ldp,
-                       seed=view.seed, max_batches=view.batch + 1, subject=view.client)
+    setting = ClientSetting(sampler=view.sampler, batch_size=view.batch_size, n_steps=view.n_steps,
+                            lr=explorer.FEDAVG_LR, ldp=ldp, seed=view.seed)
+    df = attack_client(model, client.windows, client.labels, setting, attacks=[view.attack], aux=aux,
+                       max_batches=view.batch + 1)
     row = df[df["batch"] == view.batch].iloc[0]
     from leakage_core.federated import make_batches
 

@@ -49,7 +49,7 @@ def test_setting_defaults_are_the_papers_single_step():
     ({"sampler": "random"}, "sampler must be one of"),
     ({"batch_size": 100, "n_steps": 3}, "must divide"),
     ({"lr": 0}, "lr must be a positive"),
-    ({"scaling": "zscore"}, "unknown input scaling"),
+    ({"scaling": "zscore"}, "scaling must be one of"),
     ({"ldp": 0.1}, "ldp must be None or"),
     ({"batch_size": 0}, "positive integer"),
 ])
@@ -72,7 +72,7 @@ def test_run_grid_input_errors(data):
         run_grid(data, [], progress=False)
     with pytest.raises(ValueError, match="duplicates"):
         run_grid(data, [Setting("tinyhar"), Setting("tinyhar")], progress=False)
-    with pytest.raises(ValueError, match="unknown subjects"):
+    with pytest.raises(ValueError, match=r"subjects must be .* got \[9\] \(\[9\] not among them\)"):
         run_grid(data, Setting("tinyhar"), subjects=[9], progress=False)
     with pytest.raises(ValueError, match="unknown attack"):
         run_grid(data, Setting("tinyhar"), attacks=["magic"], progress=False)
@@ -80,6 +80,40 @@ def test_run_grid_input_errors(data):
         run_grid(data, Setting("tinyhar"), attacks={"llbg": {"impcat": "empirical"}}, progress=False)
     with pytest.raises(ValueError, match="n_jobs"):
         run_grid(data, Setting("tinyhar"), n_jobs=0, progress=False)
+
+
+def test_run_grid_refuses_a_batch_size_above_every_client(data):
+    largest = max(data.subject_ids, key=lambda s: data.subjects[s].n_windows)
+    n_max = data.subjects[largest].n_windows
+    message = (rf"batch_size must be an integer from 1 to {n_max}, got {n_max + 1}; the largest attacked client, "
+               rf"subject {largest}, has {n_max} windows")
+    with pytest.raises(ValueError, match=message):
+        run_grid(data, [Setting("tinyhar"), Setting("tinyhar", batch_size=n_max + 1)], attacks=["llbg"],
+                 progress=False)
+    # exactly the largest client's windows: one batch of that client, none of the others
+    one = run_grid(data, Setting("tinyhar", batch_size=n_max), attacks=["llbg"], progress=False)
+    assert len(one) >= 1 and set(one["subject"]) <= {s for s in data.subject_ids
+                                                    if data.subjects[s].n_windows == n_max}
+
+
+def test_run_grid_refuses_a_file_as_cache_dir_up_front(data, tmp_path):
+    file = tmp_path / "not_a_folder"
+    file.write_text("x")
+    message = r"cache_dir must be None or a folder .* got '.*not_a_folder' \(that path is a file"
+    with pytest.raises(ValueError, match=message):
+        run_grid(data, Setting("tinyhar", state="trained", epochs=1), cache_dir=file, progress=False)
+    assert not (tmp_path / "checkpoints").exists()  # refused before any training
+
+
+def test_score_names_bad_input():
+    with pytest.raises(ValueError, match="results must be .*a non-empty table of attack rows.*batch_size"):
+        score(pd.DataFrame(columns=["subject", "attack", "batch", "true", "pred"]))
+    rows = pd.DataFrame({"subject": [1], "attack": ["a"], "true": [np.array([1, 1])], "pred": [np.array([2, 0])]})
+    with pytest.raises(ValueError, match=r"by must be columns of the results from \['subject', 'attack', 'true', "
+                                         r"'pred'\], got \['colour'\] \(\['colour'\] not among them\)"):
+        score(rows, by=["colour"])
+    with pytest.raises(ValueError, match="results must be a pandas DataFrame"):
+        score([1, 2])
 
 
 # ---------------------------------------------------------------- results equal a per-batch computation

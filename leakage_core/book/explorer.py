@@ -1,12 +1,13 @@
 """The interactive explorer: one client's batch, attacked under a setting the reader picks.
 
-Pipeline stage 7, beside :mod:`leakage_core.book.plots` (data -> sampling -> updates -> attacks -> metrics ->
-experiments / grid -> plots, **explorer**). It only calls the public functions of the earlier stages:
-:func:`~leakage_core.data.make_synthetic` for a small embedded dataset,
-:func:`~leakage_core.models.build_model` or :func:`~leakage_core.models.fold_model` for the server's
-model, :func:`~leakage_core.federated.make_batches`, :func:`~leakage_core.federated.fedsgd_update` /
-:func:`~leakage_core.federated.fedavg_update` and :func:`~leakage_core.federated.privatize` for the update,
-the attack registry :data:`~leakage_core.attacks.ATTACKS`, and :mod:`leakage_core.metrics`.
+Top of the pipeline, beside :mod:`leakage_core.book.plots` (data -> federated -> attacks -> metrics -> study ->
+**book**). It only calls the public functions of the earlier stages: :func:`~leakage_core.data.make_synthetic`
+for a small embedded dataset and its leave-one-subject-out splits (:meth:`~leakage_core.data.HARDataset.loso`),
+:func:`~leakage_core.models.build_model` or :func:`~leakage_core.models.fold_model` for the server's model,
+a :class:`~leakage_core.federated.ClientSetting` (which checks the client's arguments),
+:func:`~leakage_core.federated.clean_update` and :func:`~leakage_core.federated.privatize` for the update,
+the LOSO guard :func:`~leakage_core.study.check_unseen`, the attack registry
+:data:`~leakage_core.attacks.ATTACKS`, and :mod:`leakage_core.metrics`.
 
 Three layers, introduced in Chapter 13:
 
@@ -25,13 +26,15 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 
+from ..federated import LDP, ClientSetting
 from ..study.grid import STATES
+from ..validation import Integer, OneOf, Optional, Real, check_params
 
 #: the small embedded dataset the explorer attacks (per profile): 4 subjects of 5 minutes each (read-only:
 #: the in-memory caches are keyed by the other arguments only)
@@ -46,7 +49,7 @@ FEDAVG_LR = 1e-4
 class Scores(NamedTuple):
     """LnAcc, LeAcc, ClassAcc and count-F1 of one batch (a named tuple of floats; None: undefined).
 
-    Not used in a chapter yet (the score fields of :class:`ExplorerView` hold it). ClassAcc and count-F1
+    The score fields of :class:`ExplorerView` hold it. ClassAcc and count-F1
     are computed over this one batch (:func:`leakage_core.metrics.class_acc`,
     :func:`leakage_core.metrics.count_f1` of a one-batch client). A list of them makes a pandas
     DataFrame with one column per metric. The fields are those of
@@ -61,7 +64,7 @@ class Scores(NamedTuple):
 
 
 def batch_scores(true_counts, pred_counts) -> Scores:
-    """The :class:`Scores` of one batch's reconstruction. Not used in a chapter yet."""
+    """The :class:`Scores` of one batch's reconstruction."""
     from ..metrics import class_acc, count_f1, le_acc, ln_acc
 
     t, p = np.asarray(true_counts)[None, :], np.asarray(pred_counts)[None, :]
@@ -70,7 +73,7 @@ def batch_scores(true_counts, pred_counts) -> Scores:
 
 def advantage_scores(scores: Scores, blind: Scores) -> Scores:
     """Per metric, :func:`leakage_core.metrics.advantage` of ``scores`` over ``blind``; None where the blind
-    score is 1 (no room to leak beyond the guess). Not used in a chapter yet."""
+    score is 1 (no room to leak beyond the guess)."""
     from ..metrics import advantage
 
     out = []
@@ -187,40 +190,29 @@ class ExplorerView:
 # input checks: one clear ValueError per bad argument
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+def _ldp_value(name: str, value: Any) -> float | None:
+    """An LDP parameter, checked: None or 0 switch the mechanism off (None), otherwise a positive number."""
+    check_params({name: value}, {name: Optional(Real(ge=0))}, {name: "None or 0 switch it off"})
+    return float(value) if value else None
 
 
-def _off_or_positive(name: str, v: Any) -> float | None:
-    """LDP parameters: None or 0 switch the mechanism off; otherwise a positive finite number."""
-    if v is None:
-        return None
-    ok = (isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
-          and math.isfinite(v) and v >= 0)
-    if not ok:
-        raise ValueError(f"{name} must be None, 0 (off) or a positive number, got {v!r}.")
-    return float(v) if v > 0 else None
+def _check(profile, model, state, attack, client, batch, sigma, rho, sampler, batch_size, n_steps,
+           seed) -> ClientSetting:
+    """The arguments of :func:`explore` as the client's setting, or one ValueError naming the first bad one.
 
-
-def _check(profile, model, state, sampler, batch_size, n_steps, sigma, rho, attack, client, batch, seed):
-    """The arguments of :func:`explore`, normalised, or one ValueError naming the first bad one."""
+    The client's own fields are checked by :class:`~leakage_core.federated.ClientSetting` itself.
+    """
     from ..attacks import ATTACKS
     from ..data import PROFILES
     from ..models.architectures import MODELS
-    from ..federated.sampling import SAMPLERS
 
-    choices = [("profile", profile, tuple(PROFILES)), ("model", model, tuple(MODELS)), ("state", state, STATES),
-               ("sampler", sampler, SAMPLERS), ("attack", attack, tuple(ATTACKS))]
-    for name, value, allowed in choices:
-        if value not in allowed:
-            raise ValueError(f"{name} must be one of {allowed}, got {value!r}.")
-    for name, value, low in (("batch_size (N)", batch_size, 1), ("n_steps (S)", n_steps, 1), ("client", client, 0),
-                             ("batch", batch, 0), ("seed", seed, 0)):
-        if not _is_int(value) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
-    if batch_size % n_steps:
-        raise ValueError(f"n_steps (S) = {n_steps} must divide batch_size (N) = {batch_size} (equal local batches).")
-    return _off_or_positive("sigma", sigma), _off_or_positive("rho", rho)
+    check_params({"profile": profile, "model": model, "state": state, "attack": attack, "client": client,
+                  "batch": batch}, {"profile": OneOf(tuple(PROFILES)), "model": OneOf(tuple(MODELS)),
+                                    "state": OneOf(STATES), "attack": OneOf(tuple(ATTACKS)),
+                                    "client": Integer(low=0), "batch": Integer(low=0)})
+    sigma, rho = _ldp_value("sigma", sigma), _ldp_value("rho", rho)
+    ldp = None if sigma is None and rho is None else LDP(sigma=sigma, rho=rho)
+    return ClientSetting(sampler=sampler, batch_size=batch_size, n_steps=n_steps, lr=FEDAVG_LR, ldp=ldp, seed=seed)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -267,35 +259,26 @@ def _prepared(profile, model, state, client, seed, cache_dir, attack):
     from ..attacks import ATTACKS
 
     net = _model_for(profile, model, state, client, seed, cache_dir)
-    data = _dataset(profile)
     built = ATTACKS[attack].build()
-    aux = None
-    if built.needs.aux:  # the server's own data: every subject but the client
-        aux = data.windows_of([s for s in data.subject_ids if s != client])
+    aux = _dataset(profile).loso(client).aux if built.needs.aux else None  # the server's own data
     return built.prepare(net, aux)
 
 
 @functools.lru_cache(maxsize=32)
-def _batches(profile, client, sampler, batch_size, seed) -> tuple:
-    from ..federated.sampling import make_batches
-
-    return tuple(make_batches(_dataset(profile).subjects[client].labels, batch_size, sampler, seed=seed))
+def _batches(profile: str, client: int, setting: ClientSetting) -> tuple:
+    return tuple(setting.batches(_dataset(profile).subjects[client].labels))
 
 
 @functools.lru_cache(maxsize=256)
-def _clean_update(profile, model, state, client, seed, cache_dir, sampler, batch_size, n_steps, batch):
+def _clean_update(profile, model, state, client, seed, cache_dir, setting: ClientSetting, batch: int):
     """The client's un-privatized update of one batch (dropout seeded by ``seed + batch``, as the engine does)."""
-    from ..federated import fedavg_update, fedsgd_update
+    from ..federated import clean_update
 
     net = _model_for(profile, model, state, client, seed, cache_dir)
     sub = _dataset(profile).subjects[client]
-    idx = _batches(profile, client, sampler, batch_size, seed)[batch]
-    x, y = sub.windows[idx], sub.labels[idx]
-    if n_steps == 1:
-        update = fedsgd_update(net, x, y, seed=seed + batch)
-    else:
-        update = fedavg_update(net, x, y, n_steps=n_steps, lr=FEDAVG_LR, seed=seed + batch)
-    return update, np.bincount(y, minlength=net.classifier.out_features)
+    idx = _batches(profile, client, setting)[batch]
+    update, _ = clean_update(net, sub.windows[idx], sub.labels[idx], setting, batch)
+    return update, np.bincount(sub.labels[idx], minlength=net.classifier.out_features)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -371,15 +354,16 @@ def explore(
         One clear message for the first bad argument (unknown name, ``S`` not dividing ``N``, a client or
         batch that does not exist), or if the server's model was trained on the attacked client.
     """
-    from ..federated import LDP, privatize
+    from ..federated import privatize
 
-    sigma, rho = _check(profile, model, state, sampler, batch_size, n_steps, sigma, rho, attack, client, batch, seed)
+    setting = _check(profile, model, state, attack, client, batch, sigma, rho, sampler, batch_size, n_steps, seed)
     clients = _client_ids(profile)
     if client not in clients:
         raise ValueError(f"client must be one of the subjects {clients}, got {client!r}.")
     client, batch, batch_size, n_steps, seed = int(client), int(batch), int(batch_size), int(n_steps), int(seed)
     cache_dir = None if cache_dir is None else str(cache_dir)
-    n_batches = len(_batches(profile, client, sampler, batch_size, seed))
+    clean_setting = replace(setting, ldp=None)  # the clean update is cached whatever the LDP
+    n_batches = len(_batches(profile, client, clean_setting))
     if n_batches == 0:
         raise ValueError(f"batch_size (N) = {batch_size} is more than client {client}'s "
                          f"{_dataset(profile).subjects[client].n_windows} windows: choose a smaller N.")
@@ -389,10 +373,10 @@ def explore(
                          f"{n_batches} batches of N = {batch_size}; got batch {batch}.")
     key = (profile, model, state, client, seed, cache_dir)
     net = _model_for(*key)
-    clean, true = _clean_update(*key, sampler, batch_size, n_steps, batch)
-    update = clean  # local DP is post-processing of the cached clean update, as in the experiment engine
-    if sigma is not None or rho is not None:
-        update = privatize(clean, LDP(sigma=sigma, rho=rho), seed=seed + batch)
+    clean, true = _clean_update(*key, clean_setting, batch)
+    ldp = setting.ldp  # local DP is post-processing of the cached clean update, as in the experiment engine
+    update = clean if ldp is None else privatize(clean, ldp, seed=setting.batch_seed(batch))
+    sigma, rho = (None, None) if ldp is None else (ldp.sigma, ldp.rho)
     pred = _prepared(*key, attack).count(update)
     scores = batch_scores(true, pred)
     # the blind guesses get the same update as the attack, and read only N and C from it (tested)
@@ -427,7 +411,7 @@ _METRIC_LABELS = {"ln_acc": "LnAcc", "le_acc": "LeAcc", "class_acc": "ClassAcc",
 def describe(view: ExplorerView) -> str:
     """A one-line summary of a view's setting, e.g. ``"wetlab, DeepConvLSTM (untrained), shuffle, N=100, S=1, no LDP"``.
 
-    Not used in a chapter yet (:func:`plot_explorer` puts it in its title).
+    :func:`plot_explorer` puts it in its title.
     """
     state = view.state if view.model_macro_f1 is None else f"trained, macro-F1 {view.model_macro_f1:.2f}"
     return (f"{view.profile}, {_MODEL_NAMES.get(view.model, view.model)} ({state}), {view.sampler}, "
@@ -593,7 +577,7 @@ def explorer_panel(**initial):
     cache_dir = initial.pop("cache_dir", None)
     values.update(initial)
     for name in ("sigma", "rho"):  # the sliders show "off" as 0
-        values[name] = _off_or_positive(name, values[name]) or 0.0
+        values[name] = _ldp_value(name, values[name]) or 0.0
 
     def off(options):
         return [("off" if v == 0 else f"{v:g}", v) for v in options]

@@ -7,6 +7,7 @@ channels, sampling rate, windowing). Frozen: no stage changes a dataset. Chapter
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -100,6 +101,12 @@ class HARDataset:
         ys = [self.subjects[s].labels for s in ids]
         return np.concatenate(xs, axis=0), np.concatenate(ys, axis=0)
 
+    def loso(self, held_out: int) -> "LOSOSplit":
+        """The leave-one-subject-out split of client ``held_out``: the client and the other subjects' data."""
+        if held_out not in self.subjects:
+            raise ValueError(f"held_out must be one of the subjects {self.subject_ids}, got {held_out!r}.")
+        return LOSOSplit(self, int(held_out))
+
     def fingerprint(self) -> str:
         """A short content hash of every subject's windows and labels (the data's identity in cache keys).
 
@@ -122,3 +129,37 @@ class HARDataset:
         return np.stack(
             [np.bincount(self.subjects[s].labels, minlength=self.num_classes) for s in self.subject_ids]
         )
+
+
+@dataclass(frozen=True)
+class LOSOSplit:
+    """One leave-one-subject-out split: the attacked client and what the server holds, the other subjects.
+
+    Built by :meth:`HARDataset.loso`. The others' windows and labels (:attr:`aux`, the auxiliary data of an
+    attack that needs labelled data) are concatenated on first use only.
+
+    Attributes
+    ----------
+    dataset : HARDataset
+        The clients.
+    held_out : int
+        The attacked (held-out) subject.
+    """
+
+    dataset: HARDataset = field(repr=False)
+    held_out: int
+
+    @property
+    def client(self) -> SubjectData:
+        """The attacked client's data."""
+        return self.dataset.subjects[self.held_out]
+
+    @property
+    def others(self) -> tuple[int, ...]:
+        """The other subjects' ids (those a LOSO server trains on), ascending."""
+        return tuple(s for s in self.dataset.subject_ids if s != self.held_out)
+
+    @cached_property
+    def aux(self) -> tuple[np.ndarray, np.ndarray]:
+        """The other subjects' windows and labels, concatenated in subject order."""
+        return self.dataset.windows_of(list(self.others))

@@ -4,7 +4,8 @@
 - :mod:`~leakage_core.federated.update` — the numpy :class:`LastLayerUpdate` and the closed-form
   last-layer gradients (all an attack imports);
 - :mod:`~leakage_core.federated.client` — the torch client side: FedSGD, FedAvg, features;
-- :mod:`~leakage_core.federated.ldp` — local DP (clipping, noise) as post-processing of an update.
+- :mod:`~leakage_core.federated.ldp` — local DP (clipping, noise) as post-processing of an update;
+- :mod:`~leakage_core.federated.setting` — :class:`ClientSetting`, how a client forms its batches and updates.
 
 Importing this package does not import torch.
 """
@@ -16,10 +17,11 @@ from .client import (
 )
 from .ldp import LDP, ldp_label, privatize
 from .sampling import SAMPLERS, batch_composition, make_batches
+from .setting import ClientSetting, clean_update
 from .update import LastLayerUpdate, last_layer_gradients
 
 __all__ = [
     "LastLayerUpdate", "last_layer_gradients", "LDP", "ldp_label", "privatize", "MODES", "as_batch", "client_features",
     "client_update", "fedavg_update", "fedsgd_update", "model_classifier", "update_from_features", "SAMPLERS",
-    "batch_composition", "make_batches",
+    "batch_composition", "make_batches", "ClientSetting", "clean_update",
 ]

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from .costs import REAL_SIZE, cpu_info, extrapolate_costs, measure_costs
 from .experiments import (
-    add_advantage, attack_batches, attack_client, attack_clients, batch_updates, check_unseen, client_scores,
-    count_all, mean_scores, needs_aux, prepare_attacks, run_attacks,
+    add_advantage, attack_batches, attack_client, attack_clients, batch_updates, check_unseen,
+    client_scores, client_spread, count_all, mean_scores, needs_aux, prepare_attacks, run_attacks,
 )
-from .grid import STATES, Setting, add_blind_references, cache_file, paper_settings, run_grid, score, with_setting
+from .grid import (
+    SETTING_COLUMNS, STATES, Setting, add_blind_references, cache_file, paper_settings, run_grid, score, with_setting,
+)
 from .results import (
     ATTACKED, AUX_ATTACKS, BOOK_ATTACKS, LDP_VARIANTS, MULTI_STEP, N_SUBJECTS, PAPER_CODE_ATTACKS, SHORT_MINUTES,
     TRAIN_EPOCHS, TRAIN_LR, TRAINING_LENGTH_EPOCHS, TRAINING_LENGTH_METRICS, TRAINING_LENGTH_PROFILES, StudyGrid,
@@ -24,9 +26,10 @@ from .results import (
 
 __all__ = [
     "REAL_SIZE", "cpu_info", "extrapolate_costs", "measure_costs",
-    "add_advantage", "attack_batches", "attack_client", "attack_clients", "batch_updates", "check_unseen",
-    "client_scores", "count_all", "mean_scores", "needs_aux", "prepare_attacks", "run_attacks",
-    "STATES", "Setting", "add_blind_references", "cache_file", "paper_settings", "run_grid", "score", "with_setting",
+    "add_advantage", "attack_batches", "attack_client", "attack_clients", "batch_updates",
+    "check_unseen", "client_scores", "client_spread", "count_all", "mean_scores", "needs_aux", "prepare_attacks",
+    "run_attacks", "SETTING_COLUMNS", "STATES", "Setting", "add_blind_references", "cache_file", "paper_settings",
+    "run_grid", "score", "with_setting",
     "ATTACKED", "AUX_ATTACKS", "BOOK_ATTACKS", "LDP_VARIANTS", "MULTI_STEP", "N_SUBJECTS", "PAPER_CODE_ATTACKS",
     "SHORT_MINUTES", "TRAIN_EPOCHS", "TRAIN_LR", "TRAINING_LENGTH_EPOCHS", "TRAINING_LENGTH_METRICS",
     "TRAINING_LENGTH_PROFILES", "StudyGrid", "add_blind_to_results", "distinct_labels_table", "from_tidy",

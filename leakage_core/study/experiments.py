@@ -1,12 +1,17 @@
 """Pipeline stage 6: run attacks over a client's batches and score them.
 
 Introduced in Chapter 4; every later chapter's tables come from these functions or from the grid
-built on them (:mod:`leakage_core.study.grid`). Attacks are used only through the registry
-(:mod:`leakage_core.attacks.registry`): built and prepared once per client, ``count`` per update.
+built on them (:mod:`leakage_core.study.grid`). How a client forms its batches and updates is one
+:class:`~leakage_core.federated.ClientSetting`; the attacked client and the server's data are a
+leave-one-subject-out split (:meth:`leakage_core.data.HARDataset.loso`), guarded by :func:`check_unseen`.
+Attacks are used only through the registry (:mod:`leakage_core.attacks.registry`): built and prepared once
+per client, ``count`` per update.
 """
 from __future__ import annotations
 
 import time
+from dataclasses import fields as dataclass_fields
+from dataclasses import replace
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -14,9 +19,9 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ..attacks import ATTACKS, PAPER_ATTACKS, Attack, AttackSpec, is_blind, resolve_attacks
-from ..metrics import ADVANTAGE_METRICS, advantage, summarize
-from ..federated.sampling import make_batches
-from ..federated import LDP, LastLayerUpdate, client_update, privatize
+from ..federated import LDP, SAMPLERS, ClientSetting, LastLayerUpdate, clean_update, privatize
+from ..metrics import ADVANTAGE_METRICS, METRICS, advantage, summarize
+from ..validation import AllOf, InstanceOf, Integer, NonEmpty, Optional, SubsetOf, check_params
 
 AttackList = Iterable[str] | Mapping[str, Mapping[str, Any]]
 
@@ -49,7 +54,7 @@ def run_attacks(
 ) -> dict[str, np.ndarray]:
     """Apply several attacks to one update; ``options`` maps an attack key to extra keyword options.
 
-    Not used in a chapter yet. Every name in ``attacks`` and every key of ``options`` is run. Variants
+    Every name in ``attacks`` and every key of ``options`` is run. Variants
     are named ``"name:label"``, e.g. ``{"llbg:empirical": {"impact": "empirical"}}`` runs LLBG with that
     option under the key ``llbg:empirical``. Each attack gets the server's ``model`` and ``aux`` and
     uses what it needs.
@@ -62,31 +67,28 @@ def batch_updates(
     windows: np.ndarray,
     labels: np.ndarray,
     batches: Sequence[np.ndarray],
-    ldps: Sequence[LDP | None] = (None,),
-    n_steps: int = 1,
-    lr: float = 1e-4,
-    mode: str = "train",
-    seed: int = 0,
-    scaling: str = "none",
+    setting: ClientSetting,
+    ldps: Sequence[LDP | None] | None = None,
     timings: dict[str, float] | None = None,
 ):
     """Yield ``(b, true_counts, [update per LDP variant])`` for every batch, one client pass per batch.
 
-    Not used in a chapter yet. The clean update of batch ``b`` is built once (FedSGD: one forward pass
-    and the closed form; FedAvg: the ``S`` local steps), with dropout seeded by ``seed + b``; every LDP
-    variant is post-processing of it (noise seeded by ``seed + b`` too). Only when a variant clips on
-    all layers' norm is the other layers' gradient computed, in the same pass. ``timings`` (optional)
-    accumulates the seconds spent in the client's passes under ``"client"``.
+    The clean update of batch ``b`` is built once under ``setting``
+    (:func:`~leakage_core.federated.clean_update`: dropout seeded by ``setting.batch_seed(b)``); every LDP
+    variant of ``ldps`` (default: the setting's own ``ldp``) is post-processing of it, its noise seeded the
+    same way. Only when a variant clips on all layers' norm is the other layers' gradient computed, in the
+    same pass. ``timings`` (optional) accumulates the seconds spent in the client's passes under ``"client"``.
     """
+    ldps = (setting.ldp,) if ldps is None else tuple(ldps)
     n_classes = model.classifier.out_features
     rest = any(ldp is not None and ldp.scope == "all" and ldp.rho is not None for ldp in ldps)
     for b, idx in enumerate(batches):
         t0 = time.perf_counter()
-        clean, rest_sq = client_update(model, windows[idx], labels[idx], n_steps=n_steps, lr=lr, mode=mode,
-                                       seed=seed + b, scaling=scaling, rest_norm=rest)
+        clean, rest_sq = clean_update(model, windows[idx], labels[idx], setting, b, rest_norm=rest)
         if timings is not None:
             timings["client"] = timings.get("client", 0.0) + time.perf_counter() - t0
-        updates = [clean if ldp is None else privatize(clean, ldp, seed=seed + b, rest_sq_norm=rest_sq) for ldp in ldps]
+        seed = setting.batch_seed(b)
+        updates = [clean if ldp is None else privatize(clean, ldp, seed=seed, rest_sq_norm=rest_sq) for ldp in ldps]
         yield b, np.bincount(labels[idx], minlength=n_classes), updates
 
 
@@ -95,26 +97,21 @@ def attack_batches(
     windows: np.ndarray,
     labels: np.ndarray,
     prepared: Sequence[tuple[AttackSpec, Attack]],
-    sampler: str = "shuffle",
-    batch_size: int = 100,
-    ldps: Sequence[LDP | None] = (None,),
-    n_steps: int = 1,
-    lr: float = 1e-4,
-    mode: str = "train",
-    seed: int = 0,
-    scaling: str = "none",
+    setting: ClientSetting,
+    ldps: Sequence[LDP | None] | None = None,
     max_batches: int | None = None,
     timings: dict[str, float] | None = None,
 ) -> list[dict]:
     """Rows ``{batch, ldp (index into ldps), attack, true, pred}`` of one client for prepared attacks.
 
-    Not used in a chapter yet: the inner loop shared by :func:`attack_client` and the grid.
-    ``timings`` (optional) accumulates seconds under ``"client"`` (model passes) and ``"attacks"``.
+    The inner loop shared by :func:`attack_client` and the grid: the client's batches under ``setting``
+    (the first ``max_batches``), one pass per batch (:func:`batch_updates`), every LDP variant of ``ldps``
+    (default: the setting's own). ``timings`` (optional) accumulates seconds under ``"client"`` (model
+    passes) and ``"attacks"``.
     """
-    batches = make_batches(labels, batch_size, sampler, seed=seed)[:max_batches]
+    batches = setting.batches(labels)[:max_batches]
     rows = []
-    for b, true, updates in batch_updates(model, windows, labels, batches, ldps, n_steps, lr, mode, seed,
-                                          scaling, timings):
+    for b, true, updates in batch_updates(model, windows, labels, batches, setting, ldps, timings):
         t0 = time.perf_counter()
         for k, update in enumerate(updates):
             for key, pred in count_all(update, prepared).items():
@@ -125,12 +122,11 @@ def attack_batches(
 
 
 def check_unseen(model, subject: int | None, allow_seen: bool = False) -> None:
-    """Refuse to attack a client the model was trained on (leave-one-subject-out).
+    """Refuse to attack a client the model was trained on (leave-one-subject-out): the one LOSO guard.
 
-    Not used in a chapter yet. Models from :func:`leakage_core.models.fold_model` and
-    :func:`leakage_core.models.train_on_subjects` record ``model.training_subjects``; attacking one
-    of them measures leakage on training data, which the paper's setting excludes. ``allow_seen=True``
-    permits it for an experiment that studies exactly that.
+    Models from :func:`leakage_core.models.fold_model` and :func:`leakage_core.models.train_on_subjects`
+    record ``model.training_subjects``; attacking one of them measures leakage on training data, which the
+    paper's setting excludes. ``allow_seen=True`` permits it for an experiment that studies exactly that.
     """
     seen = tuple(getattr(model, "training_subjects", ()))
     if subject is not None and not allow_seen and int(subject) in seen:
@@ -141,47 +137,49 @@ def check_unseen(model, subject: int | None, allow_seen: bool = False) -> None:
         )
 
 
+_ATTACK_CLIENT_CONSTRAINTS = {
+    "setting": InstanceOf(ClientSetting, "a leakage_core.federated.ClientSetting(sampler=..., batch_size=..., ...)"),
+    "max_batches": Optional(Integer(low=1)),
+}
+
+
 def attack_client(
     model,
     windows: np.ndarray,
     labels: np.ndarray,
-    sampler: str = "shuffle",
-    batch_size: int = 100,
+    setting: ClientSetting | None = None,
     attacks: AttackList = PAPER_ATTACKS,
     aux=None,
     options: dict[str, dict] | None = None,
-    mode: str = "train",
-    n_steps: int = 1,
-    lr: float = 1e-4,
-    ldp: LDP | None = None,
-    seed: int = 0,
     max_batches: int | None = None,
-    scaling: str = "none",
-    subject: int | None = None,
-    allow_seen: bool = False,
 ) -> pd.DataFrame:
     """Every batch of one client: build the update, run the attacks, keep true and predicted counts.
 
-    Not used in a chapter yet. ``n_steps > 1`` builds FedAvg updates (``lr``), otherwise FedSGD
-    (closed form). Attacks are prepared once for the client (LLG*/LLG+ impacts, LLBG confidences)
-    and counted per batch. Returns one row per (batch, attack) with columns ``batch, attack, true,
-    pred`` (count arrays) and ``ln_acc``. With ``subject`` given, a model trained on that subject is
-    refused (:func:`check_unseen`).
+    ``setting`` says how the client forms its batches and updates (default: the paper's single-step
+    :class:`~leakage_core.federated.ClientSetting`); ``n_steps > 1`` builds FedAvg updates, otherwise FedSGD
+    (closed form). Attacks are prepared once for the client with the server's ``model`` and ``aux`` (LLG*/LLG+
+    impacts, LLBG confidences) and counted per batch; ``max_batches`` keeps the first batches only. Returns
+    one row per (batch, attack) with columns ``batch, attack, true, pred`` (count arrays) and ``ln_acc``.
+    Whether the model has seen the client is the caller's check (:func:`check_unseen`).
     """
-    check_unseen(model, subject, allow_seen)
+    setting = ClientSetting() if setting is None else setting
+    check_params({"setting": setting, "max_batches": max_batches}, _ATTACK_CLIENT_CONSTRAINTS)
     prepared = prepare_attacks(resolve_attacks(ATTACKS, attacks, options), model, aux)
-    rows = attack_batches(model, windows, labels, prepared, sampler, batch_size, [ldp], n_steps, lr, mode, seed,
-                          scaling, max_batches)
+    rows = attack_batches(model, windows, labels, prepared, setting, max_batches=max_batches)
     df = pd.DataFrame(rows, columns=["batch", "ldp", "attack", "true", "pred"]).drop(columns="ldp")
     df["ln_acc"] = [float(np.minimum(t, p).sum() / t.sum()) for t, p in zip(df["true"], df["pred"])]
     return df
+
+
+#: the keyword options of :func:`attack_clients` that go to :func:`attack_client` rather than the setting
+_CLIENT_OPTIONS = ("attacks", "options", "max_batches")
 
 
 def attack_clients(
     model,
     dataset,
     subjects: Iterable[int] | None = None,
-    samplers: Iterable[str] = ("shuffle", "sequential", "balanced"),
+    samplers: Iterable[str] = SAMPLERS,
     aux_from_others: bool = False,
     progress: bool = True,
     allow_seen: bool = False,
@@ -189,20 +187,35 @@ def attack_clients(
 ) -> pd.DataFrame:
     """:func:`attack_client` for several subjects and samplers, with ``subject`` and ``sampler`` columns.
 
-    Introduced in Chapter 4. ``aux_from_others=True`` hands the attacker the other subjects' windows
-    as auxiliary data (the leave-one-subject-out server's knowledge). A subject in the model's
-    ``training_subjects`` is refused unless ``allow_seen=True`` (:func:`check_unseen`).
+    Introduced in Chapter 4. ``kwargs`` are :func:`attack_client`'s ``attacks``, ``options`` and
+    ``max_batches`` and the fields of :class:`~leakage_core.federated.ClientSetting` but ``sampler``
+    (``batch_size``, ``n_steps``, ``lr``, ``ldp``, ``scaling``, ``seed``, ``mode``), checked before any
+    work. ``aux_from_others=True`` hands the attacker the other subjects' windows as auxiliary data (the
+    leave-one-subject-out server's knowledge, :meth:`leakage_core.data.HARDataset.loso`). A subject in the
+    model's ``training_subjects`` is refused unless ``allow_seen=True`` (:func:`check_unseen`).
     """
     subjects = dataset.subject_ids if subjects is None else list(subjects)
+    samplers = list(samplers)
+    check_params({"subjects": subjects, "samplers": samplers}, {
+        "subjects": AllOf((NonEmpty("a non-empty list"), SubsetOf(tuple(dataset.subject_ids), "subject ids"))),
+        "samplers": AllOf((NonEmpty("a non-empty list"), SubsetOf(SAMPLERS, "samplers")))})
+    fields = [f.name for f in dataclass_fields(ClientSetting) if f.name != "sampler"]
+    unknown = sorted(set(kwargs) - set(fields) - set(_CLIENT_OPTIONS))
+    if unknown:
+        raise ValueError(f"attack_clients has no option {unknown[0]!r}; it takes {list(_CLIENT_OPTIONS) + fields} "
+                         "(and samplers=, subjects=, aux_from_others=, progress=, allow_seen=).")
+    base = ClientSetting(**{k: v for k, v in kwargs.items() if k in fields})
+    client_kwargs = {k: v for k, v in kwargs.items() if k in _CLIENT_OPTIONS}
     for s in subjects:
         check_unseen(model, s, allow_seen)
     jobs = [(s, sp) for s in subjects for sp in samplers]
     frames = []
+    split = None
     for s, sp in tqdm(jobs, desc="clients x samplers", disable=not progress):
-        aux = dataset.windows_of([k for k in dataset.subject_ids if k != s]) if aux_from_others else None
-        client = dataset.subjects[s]
-        df = attack_client(model, client.windows, client.labels, sampler=sp, aux=aux, subject=s,
-                           allow_seen=allow_seen, **kwargs)
+        split = split if split is not None and split.held_out == s else dataset.loso(s)
+        aux = split.aux if aux_from_others else None
+        df = attack_client(model, split.client.windows, split.client.labels, replace(base, sampler=sp), aux=aux,
+                           **client_kwargs)
         frames.append(df.assign(subject=s, sampler=sp))
     return pd.concat(frames, ignore_index=True)
 
@@ -213,8 +226,10 @@ def client_scores(results: pd.DataFrame, by: Iterable[str] = ("attack",)) -> pd.
     Introduced in Chapter 5. ClassAcc and count-F1 are computed over a client's batches, so they are
     per-client quantities; the other metrics are per batch, averaged over the client's batches. When
     the results hold the blind references, :func:`add_advantage` adds the advantage over them.
+    ``results`` must be a non-empty table with ``true`` and ``pred`` count columns and the ``by`` columns.
     """
     by = list(by)
+    _check_results(results, by)
     client_cols = by + (["subject"] if "subject" in results.columns else [])
     rows = []
     for key, grp in results.groupby(client_cols, sort=True, dropna=False):
@@ -226,7 +241,7 @@ def client_scores(results: pd.DataFrame, by: Iterable[str] = ("attack",)) -> pd.
 def add_advantage(per_client: pd.DataFrame, by: Iterable[str] = ("attack",)) -> pd.DataFrame:
     """Per-client scores with ``blind_<m>`` and ``adv_<m>`` for every metric of ``ADVANTAGE_METRICS``.
 
-    Not used in a chapter yet. ``blind_<m>`` is the better of the blind references' scores for the same
+    ``blind_<m>`` is the better of the blind references' scores for the same
     client and setting (the rows whose ``attack`` is a blind reference, see
     :data:`leakage_core.attacks.BLIND`), ``adv_<m>`` the attack's :func:`~leakage_core.metrics.advantage`
     over it. Returned unchanged when ``by`` has no ``attack`` column or no blind reference was run.
@@ -252,14 +267,38 @@ def add_advantage(per_client: pd.DataFrame, by: Iterable[str] = ("attack",)) -> 
     return out
 
 
+def _check_results(results: pd.DataFrame, by: Sequence[str]) -> None:
+    """Raise one clear error unless ``results`` is a non-empty table of attack rows with the ``by`` columns."""
+    check_params({"results": results}, {"results": AllOf((
+        InstanceOf(pd.DataFrame, "a pandas DataFrame of attack rows"),
+        NonEmpty("a non-empty table of attack rows (from run_grid or attack_clients)")))},
+        hints={"results": "no batch was attacked: check that batch_size is at most the clients' window counts"})
+    check_params({"by": by, "count columns": ["true", "pred"]}, {
+        "by": SubsetOf(tuple(results.columns), "columns of the results"),
+        "count columns": SubsetOf(tuple(results.columns), "columns of the results")})
+
+
+def client_spread(per_client: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """Mean, std (``ddof=1``), min and max over clients of every score of :func:`client_scores`' table.
+
+    Indexed by ``by`` (in the order the groups first appear); columns ``(metric, stat)`` for the
+    :data:`~leakage_core.metrics.METRICS`, then the ``blind_<m>`` and ``adv_<m>`` columns when present, and
+    ``("clients", "n")``, the number of clients of the group.
+    """
+    grouped = per_client.groupby(list(by), sort=False)
+    columns = list(METRICS) + [c for c in per_client.columns if c.startswith(("blind_", "adv_"))]
+    table = grouped[columns].agg(["mean", "std", "min", "max"])
+    table[("clients", "n")] = grouped["subject"].nunique() if "subject" in per_client else 1
+    return table
+
+
 def mean_scores(results: pd.DataFrame, by: Iterable[str] = ("attack",)) -> pd.DataFrame:
     """LnAcc, LeAcc, LeRecall, ClassAcc, count-F1 (and the advantage over the blind guess, when the
     blind references were run): per client first, then the mean over clients.
 
     Introduced in Chapter 4. ``results`` comes from :func:`attack_clients` (or has its columns);
-    ``by`` are the grouping columns kept in the output besides the client. For the spread over
-    clients use :func:`leakage_core.study.score`.
+    ``by`` are the grouping columns kept in the output besides the client, which is sorted by them. The
+    ``mean`` column of :func:`client_spread`; for the spread over clients use :func:`leakage_core.study.score`.
     """
     by = list(by)
-    per_client = client_scores(results, by)
-    return per_client.groupby(by).mean(numeric_only=True).drop(columns=["subject"], errors="ignore")
+    return client_spread(client_scores(results, by), by).xs("mean", axis=1, level=1).sort_index()

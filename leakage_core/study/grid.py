@@ -34,20 +34,25 @@ from tqdm.auto import tqdm
 
 from ..attacks import ATTACKS, BLIND, PAPER_ATTACKS, AttackSpec, counts_only_update, resolve_attacks
 from ..cache import CorruptCacheError, cache_root, read_json_checked, stable_hash, write_json_atomic
-from ..data.scaling import check_scaling, scale_batch
-from .experiments import attack_batches, client_scores, needs_aux, prepare_attacks
-from ..metrics import METRICS, ln_acc
-from ..federated.sampling import SAMPLERS
-from ..federated import LDP, MODES, ldp_label
+from ..data.scaling import scale_batch
+from ..federated import LDP, SAMPLERS, ClientSetting, ldp_label
+from ..metrics import ln_acc
+from ..validation import (
+    AllOf, AnyOf, Constraint, Directory, InstanceOf, Integer, NonEmpty, OneOf, Optional, Real, SubsetOf, check_params,
+)
+from .experiments import attack_batches, check_unseen, client_scores, client_spread, needs_aux, prepare_attacks
 
 STATES: tuple[str, ...] = ("untrained", "trained")
 
 
 @dataclass(frozen=True)
-class Setting:
+class Setting(ClientSetting):
     """One cell of the grid: how the client computes its update and which model it computes it on.
 
-    Introduced in Chapter 8. Every field but ``model`` defaults to the paper's single-step setting.
+    Introduced in Chapter 8. A :class:`~leakage_core.federated.ClientSetting` (``sampler``, ``batch_size``,
+    ``n_steps``, ``lr``, ``ldp``, ``scaling``, ``seed``, ``mode``: keyword-only, checked there) plus the
+    server's model. Every field but ``model`` defaults to the paper's single-step setting; ``seed`` also
+    seeds the model's initialisation and training.
 
     Attributes
     ----------
@@ -56,68 +61,28 @@ class Setting:
     state : {"untrained", "trained"}
         Untrained: the paper's initialisation (seeded by ``seed``). Trained: the LOSO model of the
         attacked client's fold, trained for ``epochs`` on every other subject (cached checkpoint).
-    sampler : {"shuffle", "sequential", "balanced"}
-        How the client cuts its windows into batches.
-    batch_size : int
-        ``N``, windows per update (100 in the paper's single-step experiments).
-    n_steps : int
-        ``S``, local SGD steps per update (1 = FedSGD); must divide ``N``.
-    lr : float
-        Local learning rate of FedAvg updates (1e-4 in the paper; unused when ``S == 1``).
-    ldp : LDP or None
-        Local differential privacy applied to the update (None: no defence).
-    scaling : {"none", "batch_minmax"}
-        Input scaling before every forward pass (the paper's code min-max scales each batch).
-    seed : int
-        Seeds the model initialisation, the sampler, dropout masks and LDP noise.
     epochs, train_lr, class_weighted :
         Training of the LOSO model (``state="trained"`` only): epochs, Adam learning rate, and whether
         the cross-entropy is class-weighted (the paper trains unweighted).
-    mode : {"train", "eval"}
-        Model mode of the client's passes (train: dropout on, as in local training).
     """
 
     model: str
     state: str = "untrained"
-    sampler: str = "shuffle"
-    batch_size: int = 100
-    n_steps: int = 1
-    lr: float = 1e-4
-    ldp: LDP | None = None
-    scaling: str = "none"
-    seed: int = 0
     epochs: int = 100
     train_lr: float = 1e-4
     class_weighted: bool = False
-    mode: str = "train"
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         from ..models.architectures import MODELS
 
-        checks = [
-            (self.model in MODELS, f"model must be one of {tuple(MODELS)}, got {self.model!r}"),
-            (self.state in STATES, f"state must be one of {STATES}, got {self.state!r}"),
-            (self.sampler in SAMPLERS, f"sampler must be one of {SAMPLERS}, got {self.sampler!r}"),
-            (self.mode in MODES, f"mode must be one of {MODES}, got {self.mode!r}"),
-            (_positive_int(self.batch_size), f"batch_size (N) must be a positive integer, got {self.batch_size!r}"),
-            (_positive_int(self.n_steps), f"n_steps (S) must be a positive integer, got {self.n_steps!r}"),
-            (_positive_int(self.epochs), f"epochs must be a positive integer, got {self.epochs!r}"),
-            (self.ldp is None or isinstance(self.ldp, LDP), "ldp must be None or a leakage_core.federated.LDP"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(message + ".")
-        if self.batch_size % self.n_steps:
-            raise ValueError(f"n_steps={self.n_steps} must divide batch_size={self.batch_size} (equal local batches).")
-        for name in ("lr", "train_lr"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and np.isfinite(v) and v > 0):
-                raise ValueError(f"{name} must be a positive number, got {v!r}.")
-        check_scaling(self.scaling)
+        constraints = {"model": OneOf(MODELS), "state": OneOf(STATES), "epochs": Integer(low=1),
+                       "train_lr": Real(gt=0), "class_weighted": InstanceOf((bool, np.bool_), "True or False")}
+        check_params({name: getattr(self, name) for name in constraints}, constraints)
 
     def record(self) -> dict[str, Any]:
         """The setting as flat columns (``ldp`` as its label), as in :func:`run_grid`'s output."""
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out = {name: getattr(self, name) for name in SETTING_COLUMNS}
         out["ldp"] = ldp_label(self.ldp)
         return out
 
@@ -143,14 +108,15 @@ class Setting:
         return tuple((f.name, getattr(self, f.name)) for f in fields(self) if f.name != "ldp")
 
 
-def _positive_int(v) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1
+#: the setting columns of :func:`run_grid`'s output, in order (every field of :class:`Setting`)
+SETTING_COLUMNS: tuple[str, ...] = ("model", "state", "sampler", "batch_size", "n_steps", "lr", "ldp", "scaling",
+                                    "seed", "epochs", "train_lr", "class_weighted", "mode")
 
 
 def paper_settings(model: str, ldp: bool = False, **overrides) -> list[Setting]:
     """The paper's single-step settings for one model: the three samplers (x the LDP variants).
 
-    Not used in a chapter yet. ``ldp=True`` adds the paper's three defences, noise 0.1, clipping 0.1 and
+    ``ldp=True`` adds the paper's three defences, noise 0.1, clipping 0.1 and
     both, with clipping on the last layer's norm (the paper's text); build :class:`Setting` objects
     with ``LDP(..., scope="all")`` for the paper's code. ``overrides`` set other fields.
     """
@@ -176,7 +142,7 @@ def _spec_record(spec: AttackSpec) -> dict:
 
 def cache_file(cache_dir: str | os.PathLike | None, dataset_name: str, subject: int, setting: Setting,
                data_id: str) -> Path:
-    """Where the result of one (client, setting) is cached. Not used in a chapter yet.
+    """Where the result of one (client, setting) is cached.
 
     The name is a stable hash of the setting, the subject, the data's fingerprint and the package
     version: results of another dataset, another data version or another release are never mixed.
@@ -252,9 +218,7 @@ def _run_task(task: dict) -> tuple[list[tuple[int, list[dict]]], dict[str, float
         torch.set_num_threads(threads)
     try:
         model, subject, specs = task["model"], task["subject"], task["specs"]
-        if subject in tuple(getattr(model, "training_subjects", ())):
-            raise ValueError(f"subject {subject} is in the training data of its model; "
-                             "the attacked client must be unseen.")
+        check_unseen(model, subject)
         timings = {"prepare": 0.0, "client": 0.0, "attacks": 0.0}
         t0 = time.perf_counter()
         aux = task["aux"]
@@ -264,10 +228,9 @@ def _run_task(task: dict) -> tuple[list[tuple[int, list[dict]]], dict[str, float
         timings["prepare"] += time.perf_counter() - t0
         out = []
         for group in task["groups"]:  # settings sharing one client pass per batch
-            first = group[0][1]
-            rows = attack_batches(model, task["windows"], task["labels"], prepared, first.sampler, first.batch_size,
-                                  [s.ldp for _, s in group], first.n_steps, first.lr, first.mode, first.seed,
-                                  first.scaling, timings=timings)
+            first = group[0][1]  # the settings of a group differ in their LDP variant only
+            rows = attack_batches(model, task["windows"], task["labels"], prepared, first,
+                                  [s.ldp for _, s in group], timings=timings)
             for k, (index, setting) in enumerate(group):
                 mine = [{key: r[key] for key in ("batch", "attack", "true", "pred")} for r in rows if r["ldp"] == k]
                 if task["paths"][index] is not None:
@@ -333,10 +296,10 @@ def run_grid(
     if len(set(settings)) != len(settings):
         raise ValueError("settings contain duplicates; each Setting must appear once.")
     specs = resolve_attacks(ATTACKS, attacks)
-    subjects = dataset.subject_ids if subjects is None else [int(s) for s in subjects]
-    unknown = [s for s in subjects if s not in dataset.subjects]
-    if unknown:
-        raise ValueError(f"unknown subjects {unknown}; the dataset has {dataset.subject_ids}.")
+    subjects = dataset.subject_ids if subjects is None else list(subjects)
+    check_params({"subjects": subjects, "cache_dir": cache_dir, "n_jobs": n_jobs}, _run_grid_constraints(dataset))
+    subjects = [int(s) for s in subjects]
+    _check_batch_sizes(dataset, subjects, settings)
     data_id = dataset.fingerprint()
     with_aux = needs_aux(specs)
 
@@ -365,8 +328,8 @@ def run_grid(
         groups: dict[tuple, list] = {}
         for i in indices:
             groups.setdefault(settings[i].pass_key(), []).append((i, settings[i]))
-        client = dataset.subjects[s]
-        aux = dataset.windows_of([k for k in dataset.subject_ids if k != s]) if with_aux else None
+        split = dataset.loso(s)
+        client, aux = split.client, (split.aux if with_aux else None)
         tasks.append({"subject": s, "model": models[s, mkey], "specs": specs, "windows": client.windows,
                       "labels": client.labels, "aux": aux, "scaling": settings[indices[0]].scaling,
                       "groups": list(groups.values()), "paths": {i: paths[s, i] for i in indices}, "threads": threads})
@@ -381,10 +344,26 @@ def run_grid(
     return _assemble(done, settings, subjects, specs, timings)
 
 
+def _run_grid_constraints(dataset) -> dict[str, Constraint]:
+    """What :func:`run_grid`'s ``subjects``, ``cache_dir`` and ``n_jobs`` may be for this dataset."""
+    return {"subjects": AllOf((NonEmpty("a non-empty list"), SubsetOf(tuple(dataset.subject_ids), "subject ids"))),
+            "cache_dir": Optional(Directory()),
+            "n_jobs": AnyOf((Integer(low=1), OneOf((-1,))))}  # -1: all cores
+
+
+def _check_batch_sizes(dataset, subjects: list[int], settings: Sequence[Setting]) -> None:
+    """Refuse a ``batch_size`` above every attacked client's window count (no batch would be attacked)."""
+    largest = max(subjects, key=lambda s: dataset.subjects[s].n_windows)
+    n_max = dataset.subjects[largest].n_windows
+    hint = (f"the largest attacked client, subject {largest}, has {n_max} windows, so no client would have a batch: "
+            f"choose batch_size <= {n_max}")
+    for st in settings:
+        check_params({"batch_size": st.batch_size}, {"batch_size": Integer(low=1, high=n_max)}, {"batch_size": hint})
+
+
 def _effective_jobs(n_jobs: int, n_tasks: int) -> int:
-    """Workers to start: ``n_jobs`` capped by the number of tasks; -1 (all of the backend's workers) stays -1."""
-    if not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0 or n_jobs < -1:
-        raise ValueError(f"n_jobs must be a positive integer or -1 (all cores), got {n_jobs!r}.")
+    """Workers to start: ``n_jobs`` (checked by :func:`run_grid`) capped by the number of tasks; -1 (all of the
+    backend's workers) stays -1."""
     if n_jobs == -1:
         return -1 if n_tasks > 1 else 1
     return max(1, min(int(n_jobs), n_tasks))
@@ -447,7 +426,7 @@ def _assemble(done: dict, settings: Sequence[Setting], subjects: list[int], spec
                 continue
             df = pd.DataFrame(rows, columns=["batch", "attack", "true", "pred"])
             frames.append(df.assign(subject=s, **record))
-    columns = ["subject", "attack", "batch", "true", "pred"] + [f.name for f in fields(Setting)]
+    columns = ["subject", "attack", "batch", "true", "pred"] + list(SETTING_COLUMNS)
     out = pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
     out.attrs["timings"] = dict(timings)
     return out
@@ -477,17 +456,12 @@ def score(results: pd.DataFrame, by: Iterable[str] | None = None, per_client: bo
         :func:`leakage_core.study.add_advantage`) for LnAcc, LeAcc, ClassAcc and count-F1.
     """
     if by is None:
-        candidates = [f.name for f in fields(Setting)]
-        by = [c for c in candidates if c in results.columns and results[c].nunique(dropna=False) > 1] + ["attack"]
+        varying = [c for c in SETTING_COLUMNS if c in getattr(results, "columns", ())
+                   and results[c].nunique(dropna=False) > 1]
+        by = varying + ["attack"]
     by = list(by)
-    per = client_scores(results, by)
-    if per_client:
-        return per
-    grouped = per.groupby(by, sort=False)
-    columns = list(METRICS) + [c for c in per.columns if c.startswith(("blind_", "adv_"))]
-    table = grouped[columns].agg(["mean", "std", "min", "max"])
-    table[("clients", "n")] = grouped["subject"].nunique() if "subject" in per else 1
-    return table
+    per = client_scores(results, by)  # checks results and by
+    return per if per_client else client_spread(per, by)
 
 
 def add_blind_references(results: pd.DataFrame, dataset) -> pd.DataFrame:
@@ -504,8 +478,7 @@ def add_blind_references(results: pd.DataFrame, dataset) -> pd.DataFrame:
     base = results[results["attack"] == results["attack"].iloc[0]]
     frames = [results]
     for subject, rows in base.groupby("subject", sort=False):
-        others = [k for k in dataset.subject_ids if k != subject]
-        prepared = prepare_attacks(specs, None, dataset.windows_of(others))
+        prepared = prepare_attacks(specs, None, dataset.loso(subject).aux)
         for spec, attack in prepared:
             preds = [attack.count(counts_only_update(int(t.sum()), t.size)) for t in rows["true"]]
             blind = rows.assign(attack=spec.key, pred=preds)
@@ -516,5 +489,5 @@ def add_blind_references(results: pd.DataFrame, dataset) -> pd.DataFrame:
 
 
 def with_setting(settings: Sequence[Setting], **changes) -> list[Setting]:
-    """The same settings with some fields changed (e.g. ``state="trained", epochs=5``). Not used in a chapter yet."""
+    """The same settings with some fields changed (e.g. ``state="trained", epochs=5``)."""
     return [replace(s, **changes) for s in settings]
