@@ -65,7 +65,7 @@ class TrainConfig:
     """Hyperparameters of one training run; the defaults are the paper's.
 
     Introduced in Chapter 3. Every field is checked on creation (a clear ``ValueError`` names the
-    field); ``asdict(config)`` is part of every checkpoint's cache key.
+    field); ``config.as_dict()`` is part of every checkpoint's cache key.
 
     Attributes
     ----------
