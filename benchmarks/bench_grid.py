@@ -29,14 +29,15 @@ import torch
 from tqdm.auto import tqdm
 
 from leakage_core.attacks import ATTACKS, PAPER_ATTACKS
-from leakage_core.data import make_synthetic
+from leakage_core.data import PROFILES, make_synthetic
 from leakage_core.study import Setting, run_grid
 from leakage_core.models import MODELS, build_model
 from leakage_core.federated import SAMPLERS, make_batches
 from leakage_core.federated import LDP, fedsgd_update
 
 LDPS = [None, LDP(sigma=0.1), LDP(rho=0.1), LDP(sigma=0.1, rho=0.1)]
-REAL = {"wear": (18, 45), "wetlab": (22, 48)}  # clients, mean minutes per client (real datasets)
+#: clients and mean minutes per client of the real datasets
+REAL = {"wear": (PROFILES["wear"].n_subjects, 45), "wetlab": (PROFILES["wetlab"].n_subjects, 48)}
 
 
 def paper_way(data, model_name: str) -> tuple[float, list[np.ndarray]]:

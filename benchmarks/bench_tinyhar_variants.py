@@ -78,7 +78,7 @@ def child(variant: str, profile: str, model_name: str, batches: int) -> dict:
 
     from leakage_core.data import make_synthetic
     from leakage_core.models import build_model
-    from leakage_core.models import train_model
+    from leakage_core.models import TrainConfig, train_model
 
     if variant == "1 thread":
         torch.set_num_threads(1)
@@ -90,9 +90,9 @@ def child(variant: str, profile: str, model_name: str, batches: int) -> dict:
     model = build_model(model_name, data.num_channels, data.num_classes, seed=0)
     if variant == "channels_last":
         model = _channels_last(model)
-    train_model(model, x[: 3 * BATCH], y[: 3 * BATCH], epochs=1, progress=False, device="cpu")  # warm-up
+    train_model(model, x[: 3 * BATCH], y[: 3 * BATCH], TrainConfig(epochs=1), progress=False, device="cpu")  # warm-up
     t0 = time.perf_counter()
-    train_model(model, x, y, epochs=1, batch_size=BATCH, progress=False, device="cpu")
+    train_model(model, x, y, TrainConfig(epochs=1, batch_size=BATCH), progress=False, device="cpu")
     seconds = time.perf_counter() - t0
     h = hashlib.blake2b(digest_size=8)
     for t in model.state_dict().values():

@@ -26,14 +26,14 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from leakage_core.study import cpu_info
+from leakage_core.study import REAL_SIZE, cpu_info
 from leakage_core.data import make_synthetic
 from leakage_core.models import MODELS, build_model
-from leakage_core.models import train_model
+from leakage_core.models import TrainConfig, train_model
 
 #: training windows of one real-size LOSO fold (all subjects but the attacked one)
-FOLD_WINDOWS = {"wear": 17 * 5_400, "wetlab": 21 * 5_750}
-FOLDS = {"wear": 18, "wetlab": 22}
+FOLD_WINDOWS = {name: (size["subjects"] - 1) * size["windows_per_subject"] for name, size in REAL_SIZE.items()}
+FOLDS = {name: size["subjects"] for name, size in REAL_SIZE.items()}
 BATCH = 100
 
 
@@ -60,9 +60,9 @@ def time_training(profile: str, model_name: str, n_batches: int) -> dict:
     x, y = data.windows_of()
     x, y = x[: n_batches * BATCH], y[: n_batches * BATCH]
     model = build_model(model_name, data.num_channels, data.num_classes, seed=0)
-    train_model(model, x[: 3 * BATCH], y[: 3 * BATCH], epochs=1, progress=False, device="cpu")  # warm-up
+    train_model(model, x[: 3 * BATCH], y[: 3 * BATCH], TrainConfig(epochs=1), progress=False, device="cpu")  # warm-up
     t0 = time.perf_counter()
-    train_model(model, x, y, epochs=1, batch_size=BATCH, progress=False, device="cpu")
+    train_model(model, x, y, TrainConfig(epochs=1, batch_size=BATCH), progress=False, device="cpu")
     seconds = time.perf_counter() - t0
     ms = seconds / len(y) * 1e3
     epoch_s = ms * FOLD_WINDOWS[profile] / 1e3
@@ -98,9 +98,11 @@ def main() -> None:
     if not table["LSTM counted"].all():
         print("The FLOP counter does NOT count the LSTM of the rows with 'LSTM counted' False (its CPU kernel is "
               "not in the counter's op list): their MFLOP and GFLOP/s cover the other layers only.")
-    print("s/epoch and hours are EXTRAPOLATED from the timed mini-batches to a real-size LOSO fold "
-          "(WEAR 17 x 5,400 = 91,800 windows; Wetlab 21 x 5,750 = 120,750 windows); "
-          "'all folds' = 18 (WEAR) / 22 (Wetlab) folds of one model.")
+    sizes = "; ".join(f"{name} {s['subjects'] - 1} x {s['windows_per_subject']:,} = {FOLD_WINDOWS[name]:,} windows"
+                      for name, s in REAL_SIZE.items())
+    folds = " / ".join(f"{n} ({name})" for name, n in FOLDS.items())
+    print(f"s/epoch and hours are EXTRAPOLATED from the timed mini-batches to a real-size LOSO fold ({sizes}); "
+          f"'all folds' = {folds} folds of one model.")
 
 
 if __name__ == "__main__":

@@ -257,10 +257,11 @@ def test_class_mean_probabilities():
 
 
 def test_train_model_rejects_float_labels():
-    from leakage_core.models import train_model
+    from leakage_core.models import TrainConfig, train_model
 
     with pytest.raises(ValueError, match="integer"):
-        train_model(LinearHead(1, 3), np.zeros((4, 50, 1), np.float32), np.zeros(4), epochs=1, progress=False)
+        train_model(LinearHead(1, 3), np.zeros((4, 50, 1), np.float32), np.zeros(4), TrainConfig(epochs=1),
+                    progress=False)
 
 
 def _greedy_loop(signal, impact, n, offset=0.0):

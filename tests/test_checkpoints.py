@@ -8,7 +8,7 @@ import torch
 
 from leakage_core.book.checkpoints import book_checkpoints
 from leakage_core.data import results_dir
-from leakage_core.models import checkpoint_info, checkpoint_path, committed_checkpoint, fold_model
+from leakage_core.models import checkpoint_path, committed_checkpoint, fold_model, read_checkpoint_info
 
 FOLDER = Path(__file__).resolve().parents[1] / "results" / "checkpoints"
 
@@ -23,7 +23,7 @@ def test_every_chapter_model_is_committed_with_provenance():
         names.add(name)
         assert (FOLDER / name).is_file(), f"{name} missing: run `make checkpoints` and commit results/checkpoints"
         assert listed[name]["held_out"] == spec.held_out and listed[name]["config"] == spec.config.as_dict()
-        info = checkpoint_info(FOLDER / name)
+        info = read_checkpoint_info(FOLDER / name)
         assert spec.held_out not in info["training_subjects"]  # the attacked client is never in its training data
     assert names == {p.name for p in FOLDER.glob("*.pt")}, "stale checkpoints: run `make checkpoints`"
 

@@ -76,11 +76,11 @@ def test_plot_confusion():
 
 
 def test_experiments_refuse_to_attack_a_training_subject(setup):
-    from leakage_core.models import train_on_subjects
+    from leakage_core.models import TrainConfig, train_on_subjects
 
     data, _ = setup
     model = build_model("tinyhar", data.num_channels, data.num_classes, seed=0)
-    train_on_subjects(model, data, [1, 2], epochs=1, lr=1e-3, progress=False)
+    train_on_subjects(model, data, [1, 2], TrainConfig(epochs=1, lr=1e-3), progress=False)
     assert model.training_subjects == (1, 2)
     with pytest.raises(ValueError, match="subject 2 is in the model's training data"):
         attack_clients(model, data, subjects=[2, 3], attacks=["ebi"], progress=False)

@@ -9,7 +9,7 @@ import leakage_core.study.grid as grid
 from leakage_core.attacks import ATTACKS, PAPER_ATTACKS
 from leakage_core.data import make_synthetic, scale_batch
 from leakage_core.study import Setting, paper_settings, run_grid, score
-from leakage_core.models import build_model
+from leakage_core.models import TrainConfig, build_model
 from leakage_core.federated import make_batches
 from leakage_core.federated import LDP, client_update, fedavg_update, fedsgd_update
 
@@ -164,17 +164,39 @@ def test_n_jobs_two_equals_one(data):
 # ---------------------------------------------------------------- cache and resume
 
 
-def test_cache_hit_equals_recomputation_and_skips_work(data, tmp_path, monkeypatch):
+def untrained_model(data):
+    """A ``models`` argument for run_grid that builds what it builds itself for untrained settings; records calls."""
+    def models(setting, held_out):
+        models.calls.append((held_out, setting.model_key()))
+        return build_model(setting.model, data.num_channels, data.num_classes, seed=setting.seed)
+
+    models.calls = []
+    return models
+
+
+def refuse_models(setting, held_out):
+    pytest.fail(f"a model was requested for subject {held_out}: its results were recomputed, not read from the cache")
+
+
+def test_given_models_are_used_once_per_client_and_model(data):
+    settings = small_settings()[:2]  # two LDP variants of one model state: one model per client
+    given = untrained_model(data)
+    out = run_grid(data, settings, attacks=["llbg", "ebi"], progress=False, models=given)
+    assert given.calls == [(s, settings[0].model_key()) for s in data.subject_ids]
+    assert counts_equal(out, run_grid(data, settings, attacks=["llbg", "ebi"], progress=False))
+    other = build_model("tinyhar", data.num_channels, data.num_classes, seed=5)
+    changed = run_grid(data, settings, attacks=["llbg"], progress=False, models=lambda st, s: other)
+    assert not counts_equal(changed, out[out["attack"] == "llbg"].reset_index(drop=True))
+
+
+def test_cache_hit_equals_recomputation_and_skips_work(data, tmp_path):
     settings = small_settings()[:2]
     first = run_grid(data, settings, attacks=["llbg", "ebi"], cache_dir=tmp_path, progress=False)
     files = sorted((tmp_path / "grid").rglob("*.json"))
     assert len(files) == 3 * len(settings)
-    calls = []
-    monkeypatch.setattr(grid, "_run_task", lambda task: calls.append(task) or pytest.fail("recomputed"))
-    again = run_grid(data, settings, attacks=["llbg", "ebi"], cache_dir=tmp_path, progress=False)
-    assert calls == [] and counts_equal(first, again)
+    again = run_grid(data, settings, attacks=["llbg", "ebi"], cache_dir=tmp_path, progress=False, models=refuse_models)
+    assert counts_equal(first, again)
     assert again.attrs["timings"]["client"] == 0.0
-    monkeypatch.undo()
     fresh = run_grid(data, settings, attacks=["llbg", "ebi"], progress=False)
     assert counts_equal(first, fresh)
 
@@ -187,28 +209,30 @@ def test_new_attack_or_changed_option_is_computed_not_taken_from_cache(data, tmp
     assert counts_equal(df, ref)
 
 
-def test_interrupted_grid_resumes_without_losing_finished_results(data, tmp_path, monkeypatch):
+def test_interrupted_grid_resumes_without_losing_finished_results(data, tmp_path):
     settings = small_settings()[:2]
-    real = grid._run_task
-    seen = []
+    build = untrained_model(data)
 
-    def interrupt_on_subject_3(task):
-        if task["subject"] == 3:
-            raise KeyboardInterrupt
-        seen.append(task["subject"])
-        return real(task)
+    def ctrl_c(module, inputs):
+        raise KeyboardInterrupt
 
-    monkeypatch.setattr(grid, "_run_task", interrupt_on_subject_3)
+    def ctrl_c_in_client_3(setting, held_out):  # Ctrl-C in the first layer client 3's model runs
+        model = build(setting, held_out)
+        if held_out == 3:
+            for layer in model.modules():
+                layer.register_forward_pre_hook(ctrl_c)
+        return model
+
     with pytest.raises(KeyboardInterrupt):
-        run_grid(data, settings, attacks=["llbg", "ilrg"], cache_dir=tmp_path, progress=False)
-    assert seen == [1, 2]
-    assert len(list((tmp_path / "grid").rglob("*.json"))) == 2 * len(settings)  # finished clients kept
+        run_grid(data, settings, attacks=["llbg", "ilrg"], cache_dir=tmp_path, progress=False,
+                 models=ctrl_c_in_client_3)
+    stored = sorted(p.name.split("-")[0] for p in (tmp_path / "grid").rglob("*.json"))
+    assert stored == ["sbj1"] * len(settings) + ["sbj2"] * len(settings)  # finished clients kept
     assert not list((tmp_path / "grid").rglob("*.tmp"))  # nothing half-written
 
-    resumed = []
-    monkeypatch.setattr(grid, "_run_task", lambda task: resumed.append(task["subject"]) or real(task))
-    out = run_grid(data, settings, attacks=["llbg", "ilrg"], cache_dir=tmp_path, progress=False)
-    assert resumed == [3]  # only the unfinished client is computed
+    resumed = untrained_model(data)
+    out = run_grid(data, settings, attacks=["llbg", "ilrg"], cache_dir=tmp_path, progress=False, models=resumed)
+    assert [s for s, _ in resumed.calls] == [3]  # only the unfinished client is computed
     assert counts_equal(out, run_grid(data, settings, attacks=["llbg", "ilrg"], progress=False))
 
 
@@ -249,18 +273,23 @@ def test_cache_key_depends_on_data_setting_and_version(data, tmp_path, monkeypat
 # ---------------------------------------------------------------- LOSO guard
 
 
-def test_grid_refuses_a_model_trained_on_the_attacked_client(data, monkeypatch):
-    def leaky_models(dataset, settings, keys, cache_dir, progress):
-        out = {}
-        for s, k in keys:
-            m = build_model("tinyhar", dataset.num_channels, dataset.num_classes, seed=0)
-            m.training_subjects = tuple(dataset.subject_ids)  # includes the attacked client
-            out[s, k] = m
-        return out
+def test_grid_refuses_a_model_trained_on_the_attacked_client(data):
+    def leaky_model(setting, held_out):
+        m = build_model("tinyhar", data.num_channels, data.num_classes, seed=0)
+        m.training_subjects = tuple(data.subject_ids)  # includes the attacked client
+        return m
 
-    monkeypatch.setattr(grid, "_models_for", leaky_models)
-    with pytest.raises(ValueError, match="must be unseen"):
-        run_grid(data, Setting("tinyhar"), attacks=["llbg"], progress=False)
+    with pytest.raises(ValueError, match="subject 1 is in the model's training data.*must be unseen"):
+        run_grid(data, Setting("tinyhar"), attacks=["llbg"], progress=False, models=leaky_model)
+
+
+def test_train_config_of_a_trained_setting():
+    st = Setting("tinyhar", state="trained", epochs=3, train_lr=1e-3, class_weighted=True, scaling="batch_minmax",
+                 seed=2)
+    assert st.train_config() == TrainConfig(epochs=3, lr=1e-3, class_weighted=True, scaling="batch_minmax", seed=2)
+    assert Setting("tinyhar", state="trained").train_config() == TrainConfig()  # the paper's training
+    with pytest.raises(ValueError, match="state='trained'"):
+        Setting("tinyhar").train_config()
 
 
 # ---------------------------------------------------------------- attack protocol

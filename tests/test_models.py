@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from leakage_core.models import MODELS, build_model, count_parameters, zero_last_layer
-from leakage_core.models import class_weights, predict, train_model
+from leakage_core.models import TrainConfig, class_weights, predict, train_model
 
 
 @pytest.mark.parametrize("channels,classes,expected", [(12, 19, 705_747), (3, 9, 409_545)])
@@ -70,6 +70,6 @@ def test_deepconvlstm_learns_a_small_problem():
     x = np.sin(2 * np.pi * (1 + 2 * y)[:, None] * t + rng.uniform(0, 6, (300, 1)))[..., None]
     x = (x + rng.normal(0, 0.3, x.shape)).astype(np.float32)
     model = build_model("deepconvlstm", 1, 3, seed=0)
-    train_model(model, x[:200], y[:200], epochs=8, lr=3e-3, batch_size=50, progress=False)
+    train_model(model, x[:200], y[:200], TrainConfig(epochs=8, lr=3e-3, batch_size=50), progress=False)
     acc = np.mean(predict(model, x[200:]).argmax(1) == y[200:])
     assert acc > 0.8, acc

@@ -12,8 +12,8 @@ from leakage_core.data import make_synthetic
 from leakage_core.models import build_model
 from leakage_core.models.train import main
 from leakage_core.models import (
-    TrainConfig, checkpoint_info, checkpoint_path, fold_model, fold_snapshots, list_checkpoints, macro_f1, predict,
-    train_model,
+    TrainConfig, checkpoint_path, fold_model, fold_snapshots, list_checkpoints, macro_f1, predict,
+    read_checkpoint_info, train_model,
 )
 
 TINY = TrainConfig(epochs=1, batch_size=50, lr=1e-3)
@@ -48,14 +48,14 @@ def assert_same_weights(a, b):
         assert torch.equal(a[k], b[k]), k
 
 
-def spy_train_model(monkeypatch):
-    """Record the (windows, labels, kwargs) every train_model call of fold_model receives."""
+def spy_train_model(monkeypatch, on_epoch=None):
+    """Record the (windows, labels, config) of every train_model call of fold_model; pass it ``on_epoch``."""
     calls = []
     real = training.train_model
 
-    def spy(model, windows, labels, **kwargs):
-        calls.append((np.array(windows), np.array(labels), kwargs))
-        return real(model, windows, labels, **kwargs)
+    def spy(model, windows, labels, config, **options):
+        calls.append((np.array(windows), np.array(labels), config))
+        return real(model, windows, labels, config, **options, on_epoch=on_epoch)
 
     monkeypatch.setattr(training, "train_model", spy)
     return calls
@@ -67,8 +67,10 @@ def test_config_defaults_are_the_papers():
     assert asdict(cfg) == {"epochs": 100, "batch_size": 100, "lr": 1e-4, "weight_decay": 1e-6, "step_size": 10,
                            "gamma": 0.9, "class_weighted": False, "scaling": "none", "seed": 0}
     params = inspect.signature(train_model).parameters
-    for name, value in asdict(cfg).items():
-        assert params[name].default == value, name
+    assert params["config"].default == cfg  # the paper's hyperparameters, from one place
+    options = [n for n, p in params.items() if p.kind is p.KEYWORD_ONLY]
+    assert list(params) == ["model", "windows", "labels", "config"] + options
+    assert options == ["progress", "device", "state_path", "on_epoch"]
 
 
 @pytest.mark.parametrize("field,value", [
@@ -84,15 +86,17 @@ def test_train_model_rejects_bad_input(data):
     model = build_model("tinyhar", 3, 9, seed=0)
     x, y = xy(data)
     with pytest.raises(ValueError, match="integer"):
-        train_model(model, x, y.astype(float), epochs=1, progress=False)
+        train_model(model, x, y.astype(float), TINY, progress=False)
     with pytest.raises(ValueError, match="labels"):
-        train_model(model, x, y[:-1], epochs=1, progress=False)
+        train_model(model, x, y[:-1], TINY, progress=False)
     with pytest.raises(ValueError, match=r"0\.\.8"):
-        train_model(model, x, np.full_like(y, 9), epochs=1, progress=False)
-    with pytest.raises(ValueError, match="epochs"):
-        train_model(model, x, y, epochs=0, progress=False)
+        train_model(model, x, np.full_like(y, 9), TINY, progress=False)
+    with pytest.raises(TypeError, match="TrainConfig"):
+        train_model(model, x, y, {"epochs": 1}, progress=False)
+    with pytest.raises(TypeError):  # hyperparameters are no longer loose keywords
+        train_model(model, x, y, epochs=1, progress=False)
     with pytest.raises(ValueError, match="device"):
-        train_model(model, x, y, epochs=1, progress=False, device="nonsense")
+        train_model(model, x, y, TINY, progress=False, device="nonsense")
 
 
 # ------------------------------------------------------------------ train_model
@@ -101,13 +105,16 @@ def test_train_model_contract(data):
     model = build_model("tinyhar", 3, 9, seed=0)
     before = weights(model)
     rng_before = torch.get_rng_state()
-    history = train_model(model, x, y, epochs=2, batch_size=50, lr=1e-3, progress=False)
+    reported = []
+    history = train_model(model, x, y, replace(TINY, epochs=2), progress=False,
+                          on_epoch=lambda epoch, loss: reported.append((epoch, loss)))
     assert torch.equal(torch.get_rng_state(), rng_before)  # global torch RNG untouched
     assert len(history) == 2 and all(np.isfinite(history))
+    assert reported == [(1, history[0]), (2, history[1])]
     assert not model.training and next(model.parameters()).device.type == "cpu"
     assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
     again = build_model("tinyhar", 3, 9, seed=0)
-    assert train_model(again, x, y, epochs=2, batch_size=50, lr=1e-3, progress=False) == history  # seeded
+    assert train_model(again, x, y, replace(TINY, epochs=2), progress=False) == history  # seeded
     probs = predict(model, x)
     assert probs.shape == (len(y), 9) and np.allclose(probs.sum(axis=1), 1)
 
@@ -117,10 +124,9 @@ def test_unweighted_by_default_class_weighted_changes_the_loss(data, monkeypatch
     calls = []
     real = training.class_weights
     monkeypatch.setattr(training, "class_weights", lambda *a: calls.append(a) or real(*a))
-    run = {w: train_model(build_model("tinyhar", 3, 9, seed=0), x, y, epochs=1, batch_size=50, lr=1e-3,
-                          class_weighted=w, progress=False) for w in (False, True)}
-    default = train_model(build_model("tinyhar", 3, 9, seed=0), x, y, epochs=1, batch_size=50, lr=1e-3,
-                          progress=False)
+    run = {w: train_model(build_model("tinyhar", 3, 9, seed=0), x, y, replace(TINY, class_weighted=w),
+                          progress=False) for w in (False, True)}
+    default = train_model(build_model("tinyhar", 3, 9, seed=0), x, y, TINY, progress=False)
     assert len(calls) == 1  # only the class_weighted=True run weighted its loss
     assert default == run[False]
     assert run[True] != run[False]
@@ -133,11 +139,11 @@ def test_batch_minmax_scales_every_training_batch(data, monkeypatch):
     monkeypatch.setattr(training, "scale_batch", lambda w, s: seen_scalings.append(s) or real(w, s))
     model = build_model("tinyhar", 3, 9, seed=0)
     model.register_forward_pre_hook(lambda m, inp: seen_ranges.append((inp[0].min().item(), inp[0].max().item())))
-    scaled = train_model(model, x, y, epochs=1, batch_size=50, lr=1e-3, scaling="batch_minmax", progress=False)
+    scaled = train_model(model, x, y, replace(TINY, scaling="batch_minmax"), progress=False)
     n_batches = sum(1 for s in range(0, len(y), 50) if len(y) - s >= 2)
     assert seen_scalings == ["batch_minmax"] * n_batches
     assert len(seen_ranges) == n_batches and all(lo == 0.0 and hi == pytest.approx(1.0) for lo, hi in seen_ranges)
-    plain = train_model(build_model("tinyhar", 3, 9, seed=0), x, y, epochs=1, batch_size=50, lr=1e-3, progress=False)
+    plain = train_model(build_model("tinyhar", 3, 9, seed=0), x, y, TINY, progress=False)
     assert scaled != plain
 
 
@@ -145,27 +151,27 @@ class Interrupt(KeyboardInterrupt):
     pass
 
 
+def stop_at(epoch: int):
+    """An ``on_epoch`` callback that stops training after ``epoch`` as Ctrl-C would (its state is saved by then)."""
+    def on_epoch(done: int, loss: float) -> None:
+        if done == epoch:
+            raise Interrupt
+    return on_epoch
+
+
 @pytest.mark.parametrize("where", ["after_epoch_2", "during_epoch_3"])
-def test_resume_is_bit_identical(data, tmp_path, monkeypatch, where):
+def test_resume_is_bit_identical(data, tmp_path, where):
     x, y = xy(data)
-    kw = dict(epochs=3, batch_size=50, lr=1e-3, progress=False)
+    cfg = replace(TINY, epochs=3)
+    kw = dict(progress=False)
     full = build_model("tinyhar", 3, 9, seed=0)
-    full_history = train_model(full, x, y, **kw)
+    full_history = train_model(full, x, y, cfg, **kw)
 
     state = tmp_path / "run.state"
     first = build_model("tinyhar", 3, 9, seed=0)
-    if where == "after_epoch_2":  # killed right after the state of epoch 2 was written
-        real_save = training._save_state
-
-        def save_then_stop(path, st):
-            real_save(path, st)
-            if st["epoch"] == 2:
-                raise Interrupt
-
-        monkeypatch.setattr(training, "_save_state", save_then_stop)
+    if where == "after_epoch_2":  # Ctrl-C right after the state of epoch 2 was written
         with pytest.raises(Interrupt):
-            train_model(first, x, y, **kw, state_path=state)
-        monkeypatch.setattr(training, "_save_state", real_save)
+            train_model(first, x, y, cfg, **kw, state_path=state, on_epoch=stop_at(2))
     else:  # Ctrl-C in the middle of epoch 3: the weights moved, the state file still holds epoch 2
         per_epoch = sum(1 for s in range(0, len(y), 50) if len(y) - s >= 2)
         calls = []
@@ -177,32 +183,31 @@ def test_resume_is_bit_identical(data, tmp_path, monkeypatch, where):
 
         handle = first.register_forward_pre_hook(stop)
         with pytest.raises(Interrupt):
-            train_model(first, x, y, **kw, state_path=state)
+            train_model(first, x, y, cfg, **kw, state_path=state)
         handle.remove()
     assert torch.load(state, weights_only=True)["epoch"] == 2
     assert not first.training  # left in eval mode even when interrupted
 
     resumed = build_model("tinyhar", 3, 9, seed=0)
-    history = train_model(resumed, x, y, **kw, state_path=state)
+    history = train_model(resumed, x, y, cfg, **kw, state_path=state)
     assert history == full_history
     assert_same_weights(weights(resumed), weights(full))
     # the finished state makes a repeated call a no-op returning the same model
     again = build_model("tinyhar", 3, 9, seed=0)
-    assert train_model(again, x, y, **kw, state_path=state) == full_history
+    assert train_model(again, x, y, cfg, **kw, state_path=state) == full_history
     assert_same_weights(weights(again), weights(full))
 
 
 def test_state_from_another_run_is_refused(data, tmp_path):
     x, y = xy(data)
     state = tmp_path / "run.state"
-    train_model(build_model("tinyhar", 3, 9, seed=0), x, y, epochs=1, batch_size=50, progress=False, state_path=state)
+    paper_lr = replace(TINY, lr=1e-4)
+    train_model(build_model("tinyhar", 3, 9, seed=0), x, y, paper_lr, progress=False, state_path=state)
     with pytest.raises(ValueError, match="different run"):
-        train_model(build_model("tinyhar", 3, 9, seed=0), x, y, epochs=1, batch_size=50, lr=1e-3, progress=False,
-                    state_path=state)
+        train_model(build_model("tinyhar", 3, 9, seed=0), x, y, TINY, progress=False, state_path=state)
     state.write_bytes(b"garbage")
     with pytest.warns(UserWarning, match="run.state"):
-        train_model(build_model("tinyhar", 3, 9, seed=0), x, y, epochs=1, batch_size=50, progress=False,
-                    state_path=state)
+        train_model(build_model("tinyhar", 3, 9, seed=0), x, y, paper_lr, progress=False, state_path=state)
 
 
 # ------------------------------------------------------------------ metrics
@@ -220,12 +225,12 @@ def test_macro_f1():
 def test_fold_never_trains_on_the_attacked_client(data, tmp_path, monkeypatch):
     calls = spy_train_model(monkeypatch)
     model = fold_model(data, "tinyhar", 2, config=TINY, cache_dir=tmp_path, progress=False)
-    (windows, labels, kwargs), = calls
+    (windows, labels, config), = calls
     held = data.subjects[2].windows
     assert len(windows) == data.subjects[1].n_windows + data.subjects[3].n_windows
     trained_on = {w.tobytes() for w in windows}
     assert not any(w.tobytes() in trained_on for w in held)
-    assert kwargs["class_weighted"] is False and kwargs["epochs"] == 1
+    assert config == TINY and config.class_weighted is False
     assert model.training_subjects == (1, 3)
     assert not model.training and next(model.parameters()).device.type == "cpu"
     info = model.checkpoint_info
@@ -240,7 +245,7 @@ def test_fold_never_trains_on_the_attacked_client(data, tmp_path, monkeypatch):
     path = checkpoint_path(data, "tinyhar", 2, TINY, tmp_path)
     assert path.exists() and path.name.startswith("tinyhar-wetlab-heldout2-")
     assert not path.with_name(path.name + ".partial").exists()
-    assert checkpoint_info(path) == info
+    assert read_checkpoint_info(path) == info
 
 
 def test_cache_hit_returns_identical_weights_without_training(data, tmp_path, monkeypatch):
@@ -269,26 +274,20 @@ def test_corrupt_checkpoint_is_reported_and_retrained(data, tmp_path, monkeypatc
     path.write_bytes(b"not a checkpoint")
     assert list(list_checkpoints(tmp_path)["status"]) == ["corrupt"]
     with pytest.raises(CorruptCacheError):
-        checkpoint_info(path)
+        read_checkpoint_info(path)
     calls = spy_train_model(monkeypatch)
     with pytest.warns(UserWarning, match=path.name):
         model = fold_model(data, "tinyhar", 3, config=TINY, cache_dir=tmp_path, progress=False)
     assert len(calls) == 1 and model.training_subjects == (1, 2)
-    assert checkpoint_info(path)["held_out"] == 3
+    assert read_checkpoint_info(path)["held_out"] == 3
 
 
 def _stop_after_first_epoch(monkeypatch, train) -> None:
     """Run ``train()`` until its first training state is saved, then stop it as Ctrl-C would."""
-    real_save = training._save_state
-
-    def save_then_stop(path, st):
-        real_save(path, st)
-        raise Interrupt
-
-    monkeypatch.setattr(training, "_save_state", save_then_stop)
-    with pytest.raises(Interrupt):
-        train()
-    monkeypatch.setattr(training, "_save_state", real_save)
+    with monkeypatch.context() as patch:
+        spy_train_model(patch, on_epoch=stop_at(1))
+        with pytest.raises(Interrupt):
+            train()
 
 
 def test_interrupted_fold_resumes_from_its_partial_state(data, tmp_path, monkeypatch):
@@ -311,10 +310,9 @@ SNAP = TrainConfig(epochs=1, batch_size=50, lr=1e-3, step_size=1, gamma=0.5)
 
 def count_epochs(monkeypatch):
     """Count the training epochs actually run (snapshots must not retrain what a checkpoint holds)."""
-    calls = []
-    real = training._one_epoch
-    monkeypatch.setattr(training, "_one_epoch", lambda *a, **k: calls.append(1) or real(*a, **k))
-    return calls
+    epochs = []
+    spy_train_model(monkeypatch, on_epoch=lambda epoch, loss: epochs.append(epoch))
+    return epochs
 
 
 def test_snapshot_of_a_longer_run_equals_a_fresh_run(data, tmp_path, monkeypatch):
@@ -392,7 +390,7 @@ def test_cli_end_to_end(tmp_path, capsys):
     for column in ("fold", "macro-F1", "s/epoch", "checkpoint"):
         assert column in out
     path = list_checkpoints(tmp_path)["path"].item()
-    assert path in out and checkpoint_info(path)["training_subjects"] == [1, 3]
+    assert path in out and read_checkpoint_info(path)["training_subjects"] == [1, 3]
     assert main(args) == 0  # second run: from the cache
     assert " yes " in capsys.readouterr().out
 

@@ -83,7 +83,7 @@ def write_checkpoints(out: str | os.PathLike = "results", specs: Sequence[BookCh
                       progress: bool = True) -> dict:
     """Train every chapter model not yet committed in ``<out>/checkpoints`` and write its provenance.
 
-    Not used in a chapter yet. A committed file whose key matches is kept (so an interrupted run resumes);
+    A committed file whose key matches is kept (so an interrupted run resumes);
     a missing or stale one is trained and written atomically in its place; files of no chapter model are
     removed. Returns the provenance record (also written to ``<out>/checkpoints/provenance.json``).
     """

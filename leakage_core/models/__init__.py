@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from .architectures import MODELS, DeepConvLSTM, TinyHAR, build_model, count_parameters, init_paper, zero_last_layer
 from .training import (
-    CHECKPOINT_FORMAT, TrainConfig, accuracy, checkpoint_info, checkpoint_path, class_weights, committed_checkpoint,
-    fold_model, fold_snapshots, list_checkpoints, macro_f1, predict, resolve_device, train_model, train_on_subjects,
+    CHECKPOINT_FORMAT, TrainConfig, accuracy, checkpoint_path, class_weights, committed_checkpoint, fold_model,
+    fold_snapshots, list_checkpoints, macro_f1, predict, read_checkpoint_info, resolve_device, train_model,
+    train_on_subjects,
 )
 
 __all__ = [
     "MODELS", "DeepConvLSTM", "TinyHAR", "build_model", "count_parameters", "init_paper", "zero_last_layer",
-    "CHECKPOINT_FORMAT", "TrainConfig", "accuracy", "checkpoint_info", "checkpoint_path", "class_weights",
-    "committed_checkpoint", "fold_model", "fold_snapshots", "list_checkpoints", "macro_f1", "predict",
+    "CHECKPOINT_FORMAT", "TrainConfig", "accuracy", "checkpoint_path", "class_weights", "committed_checkpoint",
+    "fold_model", "fold_snapshots", "list_checkpoints", "macro_f1", "predict", "read_checkpoint_info",
     "resolve_device", "train_model", "train_on_subjects",
 ]

@@ -1,8 +1,8 @@
 """Command line: train (or load) the leave-one-subject-out models that the attacks of this book target.
 
-Not used in a chapter yet. Every fold's model is trained on all subjects except the attacked one and
-cached as a checkpoint (see :func:`leakage_core.models.fold_model`); an interrupted run resumes
-where it stopped when the same command is run again. Examples::
+Every fold's model is trained on all subjects except the attacked one and cached as a checkpoint (see
+:func:`leakage_core.models.fold_model`); an interrupted run resumes where it stopped when the same
+command is run again. Examples::
 
     python -m leakage_core.models.train --dataset wear --model deepconvlstm --folds 1 2 3 --epochs 100
     python -m leakage_core.models.train --dataset wetlab --model tinyhar --epochs 20 --subjects 6 --minutes 20
@@ -18,8 +18,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-#: synthetic subjects per dataset when ``--subjects`` is omitted (the sizes the paper used)
-DEFAULT_SUBJECTS = {"wear": 18, "wetlab": 22}
+from ..data.profiles import PROFILES
+
+#: synthetic subjects per dataset when ``--subjects`` is omitted: the real datasets' sizes, which the paper used
+DEFAULT_SUBJECTS: dict[str, int] = {name: profile.n_subjects for name, profile in PROFILES.items()}
 DEFAULT_MINUTES = 45.0
 INTERRUPTED = 130  # the shell's exit code for Ctrl-C
 
@@ -29,9 +31,12 @@ class InputError(ValueError):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``python -m leakage_core.models.train``. Not used in a chapter yet."""
+    """The argument parser of ``python -m leakage_core.models.train``."""
     from ..data.scaling import SCALINGS
     from .architectures import MODELS
+    from .training import TrainConfig
+
+    paper = TrainConfig()
 
     parser = argparse.ArgumentParser(
         prog="python -m leakage_core.models.train",
@@ -59,22 +64,24 @@ def build_parser() -> argparse.ArgumentParser:
                         help="'synthetic' for the embedded generator, or a folder of real sbj_<k>.csv files "
                              "(default: synthetic)")
     parser.add_argument("--subjects", type=int, default=None, metavar="N",
-                        help="number of synthetic subjects (default: 18 for wear, 22 for wetlab)")
+                        help="number of synthetic subjects (default: "
+                             + ", ".join(f"{n} for {name}" for name, n in DEFAULT_SUBJECTS.items()) + ")")
     parser.add_argument("--minutes", type=float, default=None, metavar="M",
                         help=f"minutes of recording per synthetic subject (default: {DEFAULT_MINUTES:g})")
     parser.add_argument("--data-seed", type=int, default=0, metavar="S",
                         help="seed of the synthetic data generator (default: 0)")
-    parser.add_argument("--epochs", type=int, default=100, help="training epochs per fold (default: 100)")
-    parser.add_argument("--batch-size", type=int, default=100, metavar="N",
-                        help="windows per training mini-batch (default: 100)")
-    parser.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default: 1e-4)")
+    parser.add_argument("--epochs", type=int, default=paper.epochs,
+                        help=f"training epochs per fold (default: {paper.epochs})")
+    parser.add_argument("--batch-size", type=int, default=paper.batch_size, metavar="N",
+                        help=f"windows per training mini-batch (default: {paper.batch_size})")
+    parser.add_argument("--lr", type=float, default=paper.lr, help=f"Adam learning rate (default: {paper.lr:g})")
     parser.add_argument("--class-weighted", action="store_true",
                         help="inverse-frequency class-weighted cross-entropy (default: unweighted, as the paper)")
-    parser.add_argument("--scaling", choices=SCALINGS, default="none",
+    parser.add_argument("--scaling", choices=SCALINGS, default=paper.scaling,
                         help="per-batch input scaling before each forward pass; 'batch_minmax' is what the "
                              "paper's code does (default: none)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of the initialisation, shuffling and dropout (default: 0)")
+    parser.add_argument("--seed", type=int, default=paper.seed,
+                        help=f"seed of the initialisation, shuffling and dropout (default: {paper.seed})")
     parser.add_argument("--cache-dir", default=None, metavar="DIR",
                         help="cache folder (default: $LEAKAGE_HAR_CACHE, else ~/.cache/leakage_har)")
     parser.add_argument("--device", default=None,
@@ -151,8 +158,8 @@ def _run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the command with ``argv`` (default: ``sys.argv[1:]``); return the exit code.
 
-    Not used in a chapter yet. Bad input prints one ``error:`` line to stderr and returns 2; Ctrl-C
-    returns 130 after telling how to resume; neither prints a traceback.
+    Bad input prints one ``error:`` line to stderr and returns 2; Ctrl-C returns 130 after telling how
+    to resume; neither prints a traceback.
     """
     try:
         args = build_parser().parse_args(argv)

@@ -1,22 +1,17 @@
-"""Training a HAR classifier on some subjects' windows (the "trained model" setting).
+"""Training a HAR classifier, and the cached leave-one-subject-out (LOSO) models that the attacks target.
 
-The paper trains each model leave-one-subject-out (LOSO) for 100 epochs with Adam (lr 1e-4, weight
-decay 1e-6), StepLR(10, 0.9) and **unweighted** cross-entropy: its Limitations section says it
-deliberately did not weight the loss, because a weighted loss would make rare classes leak more.
-Those are the defaults here; class-weighted cross-entropy and the paper code's per-batch min-max
-input scaling are options. The book's chapters train for far fewer epochs so that they run on a
-laptop CPU, and say so where they do.
+Contract:
 
-Two layers:
+- :class:`TrainConfig` holds every hyperparameter and checks it; the defaults are the paper's.
+- :func:`train_model` trains a model in place and returns the mean loss per epoch; with ``state_path``
+  it saves its full state after every epoch, and a resumed run equals an uninterrupted one bit for bit.
+- :func:`fold_model` returns the LOSO model of one held-out (attacked) subject, never trained on it,
+  trained once and kept as a checkpoint (:func:`checkpoint_path`, :func:`read_checkpoint_info`); a
+  longer run of the same fold continues a shorter one (:func:`fold_snapshots`).
 
-- :func:`train_model` (Chapter 3) trains a model in place on windows and labels; with ``state_path``
-  it saves its full state after every epoch and resumes from it, bit-identically.
-- :func:`fold_model` (the experiment engine's trained settings) returns the LOSO model that attacks one held-out
-  subject, trained once and cached as a checkpoint (see :mod:`leakage_core.cache`);
-  ``python -m leakage_core.models.train`` is its command line. A checkpoint keeps the full training state,
-  so a request for more epochs of the
-  same fold and hyperparameters continues it instead of starting again; :func:`fold_snapshots` gives
-  the models after several numbers of epochs of one training run.
+Reference: M. Bock, M. Hopp, K. Van Laerhoven and M. Moeller, "Label Leakage in Federated Inertial-based
+Human Activity Recognition" (2025): LOSO models trained for 100 epochs with Adam (lr 1e-4, weight decay
+1e-6), StepLR(10, 0.9) and unweighted cross-entropy (its Limitations section).
 """
 from __future__ import annotations
 
@@ -28,7 +23,7 @@ import warnings
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -70,7 +65,7 @@ class TrainConfig:
     """Hyperparameters of one training run; the defaults are the paper's.
 
     Introduced in Chapter 3. Every field is checked on creation (a clear ``ValueError`` names the
-    field); ``asdict(config)`` is part of every checkpoint's cache key.
+    field); ``config.as_dict()`` is part of every checkpoint's cache key.
 
     Attributes
     ----------
@@ -120,10 +115,7 @@ class TrainConfig:
 
 
 def class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """Inverse-frequency class weights (mean 1 over present classes; 0 for absent classes).
-
-    Not used in a chapter yet.
-    """
+    """Inverse-frequency class weights (mean 1 over present classes; 0 for absent classes)."""
     counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=num_classes).astype(np.float64)
     weights = np.zeros(num_classes)
     present = counts > 0
@@ -164,10 +156,7 @@ def _check_training_data(windows: Any, labels: Any, num_classes: int) -> tuple[n
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    """The device to train on: ``device`` if given (checked to exist), else CUDA if available, else CPU.
-
-    Not used in a chapter yet.
-    """
+    """The device to train on: ``device`` if given (checked to exist), else CUDA if available, else CPU."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -253,25 +242,21 @@ def train_model(
     model: nn.Module,
     windows: np.ndarray,
     labels: np.ndarray,
-    epochs: int = 100,
-    batch_size: int = 100,
-    lr: float = 1e-4,
-    weight_decay: float = 1e-6,
-    step_size: int = 10,
-    gamma: float = 0.9,
-    class_weighted: bool = False,
-    scaling: str = "none",
-    seed: int = 0,
+    config: TrainConfig = TrainConfig(),
+    *,
     progress: bool = True,
     device: str | torch.device | None = None,
     state_path: str | Path | None = None,
+    on_epoch: Callable[[int, float], None] | None = None,
 ) -> list[float]:
     """Train ``model`` in place with Adam on shuffled mini-batches; return the mean loss per epoch.
 
-    Not used in a chapter yet. Defaults follow the paper: Adam (lr 1e-4, weight decay 1e-6),
-    StepLR(10, 0.9), mini-batches of 100 and *unweighted* cross-entropy. Batches of fewer than 2
-    windows (a last, incomplete one) are skipped because BatchNorm needs more than one window. The
-    model is left in eval mode, on the device it came from.
+    ``config`` holds every hyperparameter (the paper's by default: 100 epochs, Adam lr 1e-4, weight
+    decay 1e-6, StepLR(10, 0.9), mini-batches of 100, *unweighted* cross-entropy; see
+    :class:`TrainConfig`). Its seed seeds the shuffling (a numpy Generator) and dropout (a forked torch
+    RNG); the global torch RNG is left untouched. Batches of fewer than 2 windows (a last, incomplete
+    one) are skipped because BatchNorm needs more than one window. The model is left in eval mode, on
+    the device it came from, also when training is interrupted.
 
     Parameters
     ----------
@@ -279,16 +264,8 @@ def train_model(
         A model from :func:`leakage_core.models.build_model`.
     windows, labels : numpy.ndarray
         ``(n, T, channels)`` float32 windows and ``(n,)`` integer labels.
-    epochs, batch_size, lr, weight_decay, step_size, gamma : training hyperparameters
-        Checked as in :class:`TrainConfig`.
-    class_weighted : bool
-        Weight the loss by inverse class frequency of ``labels``. Default ``False``, the paper's choice.
-    scaling : {"none", "batch_minmax"}
-        Scale each mini-batch with :func:`leakage_core.data.scale_batch` before the forward pass
-        (``"batch_minmax"`` is what the paper's code does).
-    seed : int
-        Seeds the shuffling (a numpy Generator) and dropout (a forked torch RNG); the global torch
-        RNG is left untouched.
+    config : TrainConfig
+        The hyperparameters; anything else raises ``TypeError``.
     progress : bool
         Show a tqdm progress bar over epochs.
     device : str or torch.device, optional
@@ -299,15 +276,17 @@ def train_model(
         run gives bit-identical weights and losses to an uninterrupted one (on the same device). A
         state from a different run (data, initial weights or hyperparameters) raises ``ValueError``;
         an unreadable one is reported with a warning and ignored. The file is kept at the end.
+    on_epoch : callable, optional
+        Called as ``on_epoch(epoch, loss)`` after every epoch trained in this call (``epoch`` counts
+        from 1; epochs restored from ``state_path`` are not reported), once its state is saved. An
+        exception it raises stops training there (e.g. ``KeyboardInterrupt``, as Ctrl-C would).
 
     Returns
     -------
     list of float
         Mean training loss of every epoch (including epochs done before a resume).
     """
-    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-                      step_size=step_size, gamma=gamma, class_weighted=class_weighted, scaling=scaling,
-                      seed=seed)
+    cfg = _check_config(config)
     n_classes = _num_classes(model)
     x, y = _check_training_data(windows, labels, n_classes)
     dev = resolve_device(device)
@@ -316,7 +295,7 @@ def train_model(
     signature = _run_signature(model, x, y, cfg) if state_file is not None else None
     try:
         model.to(dev)
-        history, _ = _fit(model, x, y, cfg, dev, state_file, signature, progress)
+        history, _ = _fit(model, x, y, cfg, dev, state_file, signature, progress, on_epoch)
     finally:
         model.to(home)
         model.eval()
@@ -324,7 +303,8 @@ def train_model(
 
 
 def _fit(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: TrainConfig, dev: torch.device,
-         state_file: Path | None, signature: dict | None, progress: bool) -> tuple[list[float], list[float]]:
+         state_file: Path | None, signature: dict | None, progress: bool,
+         on_epoch: Callable[[int, float], None] | None) -> tuple[list[float], list[float]]:
     """The training loop of :func:`train_model` (model already on ``dev``): losses and seconds per epoch."""
     weight = None
     if cfg.class_weighted:
@@ -361,6 +341,8 @@ def _fit(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: TrainConfig, dev: 
                     **_rng_states(rng, dev), "history": history, "epoch_seconds": epoch_seconds,
                     "device": str(dev),
                 })
+            if on_epoch is not None:
+                on_epoch(epoch + 1, history[-1])
     return history, epoch_seconds
 
 
@@ -402,19 +384,21 @@ def _one_epoch(model: nn.Module, x: np.ndarray, y: torch.Tensor, cfg: TrainConfi
     return total / max(seen, 1)
 
 
-def train_on_subjects(model: nn.Module, dataset: "HARDataset", subjects: list[int], **kwargs: Any) -> list[float]:
+def train_on_subjects(model: nn.Module, dataset: "HARDataset", subjects: Sequence[int],
+                      config: TrainConfig = TrainConfig(), **options: Any) -> list[float]:
     """:func:`train_model` on some subjects' windows, recording them as ``model.training_subjects``.
 
-    Not used in a chapter yet. The experiment functions refuse to attack a client in
-    ``model.training_subjects`` (the attacked client must be unseen: leave-one-subject-out), so train
-    through this function, or :func:`fold_model`, whenever a model will be attacked.
+    ``options`` are :func:`train_model`'s keyword options (``progress``, ``device``, ``state_path``,
+    ``on_epoch``). The experiment functions refuse to attack a client in ``model.training_subjects``
+    (the attacked client must be unseen: leave-one-subject-out), so train through this function, or
+    :func:`fold_model`, whenever a model will be attacked.
     """
     subjects = sorted(int(s) for s in subjects)
     unknown = [s for s in subjects if s not in dataset.subjects]
     if not subjects or unknown:
         raise ValueError(f"subjects must be a non-empty list of the dataset's subjects {dataset.subject_ids}; "
                          f"got {subjects}.")
-    history = train_model(model, *dataset.windows_of(subjects), **kwargs)
+    history = train_model(model, *dataset.windows_of(subjects), config, **options)
     model.training_subjects = tuple(subjects)
     return history
 
@@ -445,7 +429,7 @@ def predict(model: nn.Module, windows: np.ndarray, batch_size: int = 512, scalin
 def macro_f1(true: np.ndarray, pred: np.ndarray, num_classes: int) -> float:
     """Macro-averaged F1 over the classes present in ``true`` or ``pred`` (no scikit-learn needed).
 
-    Not used in a chapter yet. Per class ``F1 = 2 TP / (2 TP + FP + FN)``; classes absent from both
+    Per class ``F1 = 2 TP / (2 TP + FP + FN)``; classes absent from both
     arrays are left out of the average (they have no F1).
     """
     t = np.asarray(true, dtype=np.int64).ravel()
@@ -463,7 +447,7 @@ def macro_f1(true: np.ndarray, pred: np.ndarray, num_classes: int) -> float:
 
 
 def accuracy(true: np.ndarray, pred: np.ndarray) -> float:
-    """Share of equal entries of ``true`` and ``pred``. Not used in a chapter yet."""
+    """Share of equal entries of ``true`` and ``pred``."""
     t, p = np.asarray(true).ravel(), np.asarray(pred).ravel()
     if t.shape != p.shape or t.size == 0:
         raise ValueError(f"true and pred must be non-empty and equally long, got {t.size} and {p.size}.")
@@ -498,7 +482,8 @@ def _check_fold(dataset: "HARDataset", held_out: Any) -> tuple[int, list[int]]:
 
 def _check_config(config: Any) -> TrainConfig:
     if not isinstance(config, TrainConfig):
-        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}.")
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}; build one with "
+                        "leakage_core.models.TrainConfig(epochs=..., lr=..., ...).")
     return config
 
 
@@ -541,7 +526,7 @@ def _read_checkpoint(path: Path) -> dict[str, Any]:
     return ckpt
 
 
-def checkpoint_info(path: str | Path) -> dict[str, Any]:
+def read_checkpoint_info(path: str | Path) -> dict[str, Any]:
     """The metadata recorded in a checkpoint written by :func:`fold_model`.
 
     Introduced in Chapter 6. Keys: ``model, dataset, fingerprint, source, held_out,
@@ -643,7 +628,7 @@ def fold_model(
     -------
     torch.nn.Module
         In eval mode on the CPU, with ``model.training_subjects`` (tuple of int) and
-        ``model.checkpoint_info`` (dict, see :func:`checkpoint_info`), including the macro-F1 and
+        ``model.checkpoint_info`` (dict, see :func:`read_checkpoint_info`), including the macro-F1 and
         accuracy on the held-out subject.
     """
     model = _model_key(model_name)
@@ -680,11 +665,11 @@ def fold_snapshots(
 ) -> dict[int, nn.Module]:
     """The LOSO model of ``held_out`` after each number of ``epochs``, all from one training run.
 
-    Not used in a chapter yet. ``{e: fold_model(..., replace(config, epochs=e))}`` for ``e`` in
+    ``{e: fold_model(..., replace(config, epochs=e))}`` for ``e`` in
     ascending order (``config.epochs`` is ignored): each model continues the checkpoint of the one
     before, so ``max(epochs)`` epochs are trained in all (none for cached snapshots), and each snapshot
     equals a fresh run of its number of epochs. Every snapshot is its own checkpoint with its own
-    macro-F1 and accuracy on the held-out subject and its training seconds (``checkpoint_info``).
+    macro-F1 and accuracy on the held-out subject and its training seconds (``model.checkpoint_info``).
     """
     wanted = sorted({int(e) for e in epochs}) if not isinstance(epochs, (int, np.integer)) else [int(epochs)]
     if not wanted:
@@ -753,7 +738,7 @@ def _train_fold(dataset: "HARDataset", model: str, held_out: int, others: list[i
     if source is not None and source != partial:
         _save_state(partial, state)  # continue from there: train_model resumes from its state file
     t0 = time.perf_counter()
-    history = train_model(net, x, y, **asdict(cfg), progress=progress, device=dev, state_path=partial)
+    history = train_model(net, x, y, cfg, progress=progress, device=dev, state_path=partial)
     final = _saved_state(partial)
     seconds = _epoch_seconds(final, cfg.epochs, time.perf_counter() - t0)
     test = dataset.subjects[held_out]
@@ -790,7 +775,7 @@ _LIST_COLUMNS = ["model", "dataset", "held_out", "epochs", "class_weighted", "sc
 def list_checkpoints(cache_dir: str | Path | None = None) -> "pd.DataFrame":
     """One row per fold checkpoint in the cache (unreadable files get ``status="corrupt"``).
 
-    Not used in a chapter yet. Columns: ``model, dataset, held_out, epochs, class_weighted, scaling,
+    Columns: ``model, dataset, held_out, epochs, class_weighted, scaling,
     seed, macro_f1, accuracy, seconds_per_epoch, wall_time_s, n_train_windows, device,
     package_version, created, status, path``, sorted by model, dataset and held-out subject.
     """
@@ -800,7 +785,7 @@ def list_checkpoints(cache_dir: str | Path | None = None) -> "pd.DataFrame":
     rows = []
     for path in sorted(folder.glob("*.pt")) if folder.is_dir() else []:
         try:
-            info = checkpoint_info(path)
+            info = read_checkpoint_info(path)
         except CorruptCacheError:
             rows.append({"status": "corrupt", "path": str(path)})
             continue

@@ -20,15 +20,18 @@ from typing import Sequence
 
 import pandas as pd
 
-#: real dataset sizes: subjects and windows per subject (1 s windows, 50 % overlap; ~45 and ~48 minutes)
-REAL_SIZE: dict[str, dict[str, int]] = {"wear": {"subjects": 18, "windows_per_subject": 5_400},
-                                        "wetlab": {"subjects": 22, "windows_per_subject": 5_750}}
+from ..data.profiles import PROFILES
+
+#: real dataset sizes: subjects (the dataset profiles' ``n_subjects``) and windows per subject (1 s windows,
+#: 50 % overlap; ~45 and ~48 minutes)
+REAL_SIZE: dict[str, dict[str, int]] = {name: {"subjects": PROFILES[name].n_subjects, "windows_per_subject": n}
+                                        for name, n in (("wear", 5_400), ("wetlab", 5_750))}
 
 
 def cpu_info() -> dict[str, object]:
     """The CPU that measured numbers come from: model name, cores, AVX-512, torch's kernels and threads.
 
-    Not used in a chapter yet. Keys ``cpu_model`` (``/proc/cpuinfo``'s model name, else
+    Keys ``cpu_model`` (``/proc/cpuinfo``'s model name, else
     ``platform.processor()``), ``cpu_count``, ``avx512`` (True/False, None where ``/proc/cpuinfo`` is
     missing), ``torch_cpu_capability`` (``torch.backends.cpu.get_cpu_capability()``: the vector kernels
     torch dispatches to, e.g. ``"AVX512"``) and ``torch_threads``. Trained models' last bits depend on
@@ -90,9 +93,10 @@ def measure_costs(models: Sequence[str] = ("deepconvlstm", "tinyhar"), profiles:
 
     from ..data import make_synthetic
     from ..models.architectures import build_model
-    from ..models.training import train_model
+    from ..models.training import TrainConfig, train_model
     from ..federated import fedsgd_update
 
+    config = TrainConfig(epochs=1, batch_size=batch_size)
     rows = []
     jobs = [(p, m) for p in profiles for m in models]
     for profile, name in tqdm(jobs, desc="timing", disable=not progress):
@@ -106,7 +110,7 @@ def measure_costs(models: Sequence[str] = ("deepconvlstm", "tinyhar"), profiles:
 
         def train_once(name=name, data=data, xt=xt, yt=yt):
             fresh = build_model(name, data.num_channels, data.num_classes, seed=0)
-            return train_model(fresh, xt, yt, epochs=1, batch_size=batch_size, progress=False, device="cpu")
+            return train_model(fresh, xt, yt, config, progress=False, device="cpu")
 
         train_s = _seconds(train_once, repeat)
         rows.append({"dataset": profile, "model": name, "channels": data.num_channels, "classes": data.num_classes,

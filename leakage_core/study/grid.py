@@ -25,8 +25,10 @@ import os
 import time
 import warnings
 from dataclasses import asdict, dataclass, fields, replace
+from functools import partial
+from itertools import chain
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -41,6 +43,11 @@ from ..validation import (
     AllOf, AnyOf, Constraint, Directory, InstanceOf, Integer, NonEmpty, OneOf, Optional, Real, SubsetOf, check_params,
 )
 from .experiments import attack_batches, check_unseen, client_scores, client_spread, needs_aux, prepare_attacks
+
+if TYPE_CHECKING:  # pragma: no cover
+    from torch import nn
+
+    from ..models.training import TrainConfig
 
 STATES: tuple[str, ...] = ("untrained", "trained")
 
@@ -106,6 +113,19 @@ class Setting(ClientSetting):
     def pass_key(self) -> tuple:
         """What identifies the client's passes (everything but the LDP variant)."""
         return tuple((f.name, getattr(self, f.name)) for f in fields(self) if f.name != "ldp")
+
+    def train_config(self) -> "TrainConfig":
+        """The :class:`~leakage_core.models.TrainConfig` of this trained setting's LOSO model.
+
+        ``epochs``, ``train_lr``, ``class_weighted``, ``scaling`` and ``seed``; the other hyperparameters are
+        the paper's. Raises ``ValueError`` for an untrained setting (it has no training).
+        """
+        from ..models.training import TrainConfig
+
+        if self.state != "trained":
+            raise ValueError(f"train_config() needs state='trained'; this setting is {self.state!r}.")
+        return TrainConfig(epochs=self.epochs, lr=self.train_lr, class_weighted=self.class_weighted,
+                           scaling=self.scaling, seed=self.seed)
 
 
 #: the setting columns of :func:`run_grid`'s output, in order (every field of :class:`Setting`)
@@ -253,6 +273,7 @@ def run_grid(
     cache_dir: str | os.PathLike | None = None,
     n_jobs: int = 1,
     progress: bool = True,
+    models: Callable[[Setting, int], "nn.Module"] | None = None,
 ) -> pd.DataFrame:
     """Attack every client of ``dataset`` under every setting: one row per (subject, setting, attack, batch).
 
@@ -279,6 +300,13 @@ def run_grid(
         With ``joblib.parallel_config(backend="dask")`` the tasks run on a Dask cluster instead.
     progress : bool
         tqdm progress bars over training and tasks.
+    models : callable or None
+        ``models(setting, held_out) -> nn.Module``: the model that client ``held_out`` is attacked with
+        under ``setting``. Called once per attacked client and model (settings that differ only in the
+        sampler, ``N``, ``S``, ``lr``, LDP or mode share one), and only for results not in the cache. The
+        caller vouches that the model is the one ``setting`` describes (results are cached under the
+        setting). A model whose ``training_subjects`` contain ``held_out`` is refused with ``ValueError``.
+        ``None``: :func:`setting_model` (built, or the cached LOSO model of the client's fold).
 
     Returns
     -------
@@ -319,7 +347,7 @@ def run_grid(
         for i, st in enumerate(settings):
             if (s, i) not in done:
                 todo.setdefault((s, st.model_key()), []).append(i)
-    models = _models_for(dataset, settings, list(todo), cache_dir, progress)
+    built = _models_for(dataset, settings, list(todo), models, cache_dir, progress)
     workers = _effective_jobs(n_jobs, len(todo))
     local = (os.cpu_count() or 1) if workers == -1 else workers
     threads = max(1, (os.cpu_count() or 1) // local) if workers != 1 else 0
@@ -330,7 +358,7 @@ def run_grid(
             groups.setdefault(settings[i].pass_key(), []).append((i, settings[i]))
         split = dataset.loso(s)
         client, aux = split.client, (split.aux if with_aux else None)
-        tasks.append({"subject": s, "model": models[s, mkey], "specs": specs, "windows": client.windows,
+        tasks.append({"subject": s, "model": built[s, mkey], "specs": specs, "windows": client.windows,
                       "labels": client.labels, "aux": aux, "scaling": settings[indices[0]].scaling,
                       "groups": list(groups.values()), "paths": {i: paths[s, i] for i in indices}, "threads": threads})
 
@@ -386,32 +414,39 @@ def _execute(tasks: list[dict], workers: int, progress: bool):
     bar.close()
 
 
-def _models_for(dataset, settings: Sequence[Setting], keys: list[tuple[int, tuple]], cache_dir, progress: bool) -> dict:
-    """The model of every (subject, model key): built (untrained) or trained / loaded (LOSO fold)."""
-    from ..models.architectures import build_model
+def _default_model(dataset, setting: Setting, held_out: int, cache_dir: str | os.PathLike | None,
+                   progress: bool) -> "nn.Module":
+    """The model that :func:`run_grid` attacks client ``held_out`` with under ``setting`` when not given one.
 
+    Untrained: ``build_model(setting.model, ..., seed=setting.seed)``. Trained: the LOSO model of the
+    client's fold (:func:`leakage_core.models.fold_model` with :meth:`Setting.train_config`), trained on
+    every other subject and kept in ``<cache_dir>/checkpoints`` (``None``: the default cache).
+    """
+    if setting.state == "untrained":
+        from ..models.architectures import build_model
+
+        return build_model(setting.model, dataset.num_channels, dataset.num_classes, seed=setting.seed)
+    from ..models.training import fold_model
+
+    ckpt_dir = None if cache_dir is None else cache_root(cache_dir)
+    return fold_model(dataset, setting.model, held_out=held_out, config=setting.train_config(), cache_dir=ckpt_dir,
+                      progress=progress)
+
+
+def _models_for(dataset, settings: Sequence[Setting], keys: list[tuple[int, tuple]],
+                models: Callable[[Setting, int], "nn.Module"] | None, cache_dir, progress: bool) -> dict:
+    """The model of every (subject, model key), from ``models`` or the default; never one that saw the client."""
+    get = models if models is not None else partial(_default_model, dataset, cache_dir=cache_dir, progress=progress)
     by_key = {st.model_key(): st for st in settings}
-    models = {}
     # fewer epochs first (every client, then more epochs): a longer run of a fold continues the shorter
     # one's checkpoint, and an interrupted grid has its short runs complete (stable: clients keep their order)
+    untrained = [(s, k) for s, k in keys if by_key[k].state == "untrained"]
     trained = sorted(((s, k) for s, k in keys if by_key[k].state == "trained"), key=lambda sk: by_key[sk[1]].epochs)
-    for s, k in keys:
-        st = by_key[k]
-        if st.state == "untrained":
-            models[s, k] = build_model(st.model, dataset.num_channels, dataset.num_classes, seed=st.seed)
-    if trained:
-        from ..models.training import TrainConfig, fold_model
-
-        ckpt_dir = None if cache_dir is None else cache_root(cache_dir)
-        for s, k in tqdm(trained, desc="LOSO models", disable=not progress):
-            st = by_key[k]
-            config = TrainConfig(epochs=st.epochs, lr=st.train_lr, class_weighted=st.class_weighted,
-                                 scaling=st.scaling, seed=st.seed)
-            model = fold_model(dataset, st.model, held_out=s, config=config, cache_dir=ckpt_dir, progress=progress)
-            if s in tuple(model.training_subjects):
-                raise ValueError(f"the LOSO model for subject {s} was trained on it; delete its checkpoint.")
-            models[s, k] = model
-    return models
+    out = {}
+    for s, k in chain(untrained, tqdm(trained, desc="LOSO models", disable=not progress or not trained)):
+        out[s, k] = get(by_key[k], s)
+        check_unseen(out[s, k], s)
+    return out
 
 
 def _assemble(done: dict, settings: Sequence[Setting], subjects: list[int], specs: Sequence[AttackSpec],

@@ -448,19 +448,17 @@ def _fold_scores(dataset, grid: StudyGrid, cache_dir) -> list[dict]:
     weighting, scaling and seed of the grid's trained settings gets its own (the samplers share a model).
     ``wall_time_s`` is the training time of all the model's epochs (those of the run it continued too).
     """
-    from ..models.training import TrainConfig, fold_model
+    from ..models.training import fold_model
 
     out = []
     seen = set()
     for st in grid.settings:
         if st.state != "trained":
             continue
-        key = (st.model, st.scaling, st.seed, st.epochs, st.train_lr, st.class_weighted)
-        if key in seen:
+        config = st.train_config()
+        if (st.model, config) in seen:
             continue
-        seen.add(key)
-        config = TrainConfig(epochs=st.epochs, lr=st.train_lr, class_weighted=st.class_weighted,
-                             scaling=st.scaling, seed=st.seed)
+        seen.add((st.model, config))
         for s in grid.subjects:
             info = fold_model(dataset, st.model, s, config, cache_dir=cache_dir, progress=False).checkpoint_info
             out.append({"dataset": dataset.name, "model": st.model, "held_out": s, "epochs": st.epochs,
