@@ -55,8 +55,6 @@ DEFAULT_REGISTRY = Path(__file__).with_name("data_registry.txt")
 DOWNLOAD_TARGETS: dict[str, tuple[str, ...]] = {
     "wear": ("wear",), "wetlab": ("wetlab",), "excerpts": ("excerpts",), "all": ("wear", "wetlab", "excerpts"),
 }
-#: subjects of the release the paper used (WEAR pre-release, Wetlab)
-EXPECTED_SUBJECTS: dict[str, int] = {"wear": 18, "wetlab": 22}
 #: the archives holding WEAR and Wetlab, in the order they are tried
 BUNDLES: tuple[str, ...] = ("bundle-paper.zip", "bundle-fallback.zip")
 WEAR_PAGE = "https://mariusbock.github.io/wear"
@@ -214,12 +212,13 @@ class _Options:
 
 
 def _options(dest, registry, mirror, force, record, expected_subjects, retries, timeout, out) -> _Options:
-    from .data import data_dir
+    from .data import PROFILES, data_dir
 
+    expected = {name: profile.n_subjects for name, profile in PROFILES.items()}  # the release the paper used
     return _Options(
         dest=data_dir(dest), registry=Registry(registry_path(registry)),
         mirror=mirror if mirror is not None else (os.environ.get(MIRROR_ENV) or None),
-        force=force, record=record, expected={**EXPECTED_SUBJECTS, **(expected_subjects or {})},
+        force=force, record=record, expected={**expected, **(expected_subjects or {})},
         retries=retries, timeout=timeout, out=out if out is not None else sys.stdout, dest_given=dest is not None,
     )
 

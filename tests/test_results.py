@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leakage_core.study import results as study
+from leakage_core import study
+from leakage_core.data import PROFILES
 from leakage_core.study import Setting
 from leakage_core.federated import LDP
 
@@ -124,7 +125,7 @@ def test_tidy_round_trip_and_clear_errors(tmp_path):
 
 
 def test_study_grids_attack_only_unseen_clients_with_real_lengths():
-    for profile in study.PROFILES:
+    for profile in PROFILES:
         data = study.study_dataset(profile)
         minutes = [data.subjects[s].n_windows * data.window_step / data.sampling_rate / 60 for s in study.ATTACKED]
         assert min(minutes) >= 40, f"{profile}: attacked clients must have real recording lengths, got {minutes}"

@@ -8,7 +8,9 @@ import pytest
 import torch
 
 from leakage_core.book import plots
-from leakage_core.study import results as study
+from leakage_core import study
+from leakage_core.models import MODELS
+from leakage_core.study import run as study_run
 from leakage_core.data import make_synthetic
 from leakage_core.study import Setting, run_grid, score
 
@@ -36,7 +38,7 @@ def tiny(tmp_path_factory):
     torch.set_num_threads(1)
     try:
         results = run_grid(data, list(settings), attacks=ATTACKS, subjects=[1, 2], cache_dir=cache, progress=False)
-        folds = study._fold_scores(data, grid, cache)
+        folds = study_run._fold_scores(data, grid, cache)
     finally:
         torch.set_num_threads(threads)
     return results.assign(dataset="wetlab"), {"trained_folds": folds}
@@ -48,13 +50,13 @@ def test_the_grid_is_registered_with_every_snapshot():
     for g in grids:
         assert {s.epochs for s in g.settings} == set(study.TRAINING_LENGTH_EPOCHS)
         assert {s.state for s in g.settings} == {"trained"} and g.subjects == study.ATTACKED
-        assert len(g.settings) == len(study.MODELS) * len(study.TRAINING_LENGTH_EPOCHS) * 3
+        assert len(g.settings) == len(MODELS) * len(study.TRAINING_LENGTH_EPOCHS) * 3
 
 
 def test_only_flag_selects_the_grid(monkeypatch, tmp_path):
     seen = []
-    monkeypatch.setattr(study, "run_study", lambda out, grids, **kw: seen.extend(g.file for g in grids))
-    assert study.main(["--out", str(tmp_path), "--only", "training_length-wetlab"]) == 0
+    monkeypatch.setattr(study_run, "run_study", lambda out, grids, **kw: seen.extend(g.file for g in grids))
+    assert study_run.main(["--out", str(tmp_path), "--only", "training_length-wetlab"]) == 0
     assert seen == ["training_length-wetlab.csv.gz"]
 
 
@@ -112,5 +114,5 @@ def test_training_seconds_count_each_run_once(tiny):
     _, prov = tiny
     folds = pd.DataFrame(prov["trained_folds"])
     longest = folds[folds.epochs == max(EPOCHS)]  # the 2-epoch snapshots hold the 1-epoch ones' seconds too
-    assert study._training_seconds(prov["trained_folds"]) == pytest.approx(longest.wall_time_s.sum(), abs=0.1)
-    assert study._training_seconds([]) == 0.0
+    assert study_run._training_seconds(prov["trained_folds"]) == pytest.approx(longest.wall_time_s.sum(), abs=0.1)
+    assert study_run._training_seconds([]) == 0.0

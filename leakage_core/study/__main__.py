@@ -1,6 +1,6 @@
 """``python -m leakage_core.study``: compute the study's grids into ``results/`` (see :func:`run_study`)."""
 import sys
 
-from .results import main
+from .run import main
 
 sys.exit(main())

@@ -1,4 +1,4 @@
-"""Pipeline stage 6: run attacks over a client's batches and score them.
+"""Pipeline stage 5 (study): run attacks over a client's batches and score them.
 
 Introduced in Chapter 4; every later chapter's tables come from these functions or from the grid
 built on them (:mod:`leakage_core.study.grid`). How a client forms its batches and updates is one

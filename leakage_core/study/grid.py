@@ -44,10 +44,10 @@ from ..validation import (
 )
 from .experiments import attack_batches, check_unseen, client_scores, client_spread, needs_aux, prepare_attacks
 
+from ..models.training import TrainConfig
+
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
-
-    from ..models.training import TrainConfig
 
 STATES: tuple[str, ...] = ("untrained", "trained")
 
@@ -75,8 +75,8 @@ class Setting(ClientSetting):
 
     model: str
     state: str = "untrained"
-    epochs: int = 100
-    train_lr: float = 1e-4
+    epochs: int = TrainConfig.epochs
+    train_lr: float = TrainConfig.lr
     class_weighted: bool = False
 
     def __post_init__(self) -> None:
@@ -114,14 +114,12 @@ class Setting(ClientSetting):
         """What identifies the client's passes (everything but the LDP variant)."""
         return tuple((f.name, getattr(self, f.name)) for f in fields(self) if f.name != "ldp")
 
-    def train_config(self) -> "TrainConfig":
+    def train_config(self) -> TrainConfig:
         """The :class:`~leakage_core.models.TrainConfig` of this trained setting's LOSO model.
 
         ``epochs``, ``train_lr``, ``class_weighted``, ``scaling`` and ``seed``; the other hyperparameters are
         the paper's. Raises ``ValueError`` for an untrained setting (it has no training).
         """
-        from ..models.training import TrainConfig
-
         if self.state != "trained":
             raise ValueError(f"train_config() needs state='trained'; this setting is {self.state!r}.")
         return TrainConfig(epochs=self.epochs, lr=self.train_lr, class_weighted=self.class_weighted,

@@ -1,0 +1,140 @@
+"""The book's study grids (Chapters 8-12): which settings, attacks and clients, on which data.
+
+The study data: per dataset profile, :data:`N_SUBJECTS` generated subjects of *real* recording length
+(36-60 minutes: a shuffled WEAR-like batch then holds as many distinct labels as a real one), of which the
+:data:`ATTACKED` (every one longer than 40 minutes) are attacked. A trained model is the attacked client's
+leave-one-subject-out model, trained on the other subjects for :data:`TRAIN_EPOCHS` epoch(s) with Adam at
+:data:`TRAIN_LR` (the paper: 100 epochs at 1e-4, ~100 CPU hours; Chapter 9 reports what these models reach).
+:func:`study_grids` lists the grids; :mod:`~leakage_core.study.run` computes them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Mapping, Sequence
+
+
+from ..attacks import PAPER_ATTACKS
+from ..data.profiles import PROFILES
+from ..models.architectures import MODELS
+from .grid import STATES, Setting
+from ..federated.sampling import SAMPLERS
+from ..federated import LDP
+
+
+#: subjects generated per dataset profile (real length each)
+N_SUBJECTS: int = 6
+#: the attacked clients (each with its own LOSO model when trained)
+ATTACKED: tuple[int, ...] = (1, 2, 4, 5)
+#: training of the LOSO models (the paper: 100 epochs, lr 1e-4; see the module docstring)
+TRAIN_EPOCHS: int = 1
+TRAIN_LR: float = 1e-3
+#: the book's attacks, the two baselines and the two blind references (which read no gradient)
+BOOK_ATTACKS: tuple[str, ...] = ("llg", "llg_star", "llbg", "ebi", "ilrg", "idlg", "existence", "blind_uniform",
+                                 "blind_prior")
+#: attacks that use the server's auxiliary data (the other subjects' windows), run on trained models
+AUX_ATTACKS: dict[str, dict[str, Any]] = {"llbg:aux": {"confidence": "aux"}, "llg_plus": {},
+                                          "blind_uniform": {}, "blind_prior": {}}
+#: the attacks as the seed paper's public code ran them (leakage_core.attacks.paper_code); EBI is unchanged
+PAPER_CODE_ATTACKS: dict[str, dict[str, Any]] = {
+    "llg:code": {"variant": "paper_code"}, "llg_star:code": {"variant": "paper_code"},
+    "llbg:code": {"variant": "paper_code"}, "ebi": {}, "ilrg:code": {"variant": "paper_code"},
+    "blind_uniform": {}, "blind_prior": {},
+}
+#: numbers of training epochs of the ``training_length`` grid (snapshots of one run per fold)
+TRAINING_LENGTH_EPOCHS: tuple[int, ...] = (1, 3, 10)
+#: profiles of the ``training_length`` grid (WEAR-like DeepConvLSTM folds cost ~3x more per epoch)
+TRAINING_LENGTH_PROFILES: tuple[str, ...] = ("wetlab",)
+#: minutes per client of the reconciliation's short-client grid
+SHORT_MINUTES: float = 10.0
+#: (N, S) of the multi-step grid (S = 1 is the single-step grid)
+MULTI_STEP: tuple[tuple[int, int], ...] = ((100, 2), (100, 5), (500, 5))
+#: the paper's three defences; clipping on the last layer's norm (text) and on all layers' (code)
+LDP_VARIANTS: tuple[LDP, ...] = (
+    LDP(sigma=0.1), LDP(rho=0.1), LDP(sigma=0.1, rho=0.1),
+    LDP(rho=0.1, scope="all"), LDP(sigma=0.1, rho=0.1, scope="all"),
+)
+
+
+@dataclass(frozen=True)
+class StudyGrid:
+    """One precomputed grid: a name, the settings, the attacks and the attacked clients of one profile."""
+
+    name: str
+    profile: str
+    settings: tuple[Setting, ...]
+    attacks: tuple[str, ...] | Mapping[str, Mapping[str, Any]]
+    subjects: tuple[int, ...] = ATTACKED
+    minutes: float | None = None
+
+    @property
+    def file(self) -> str:
+        """The results file name, ``<name>-<profile>.csv.gz``."""
+        return f"{self.name}-{self.profile}.csv.gz"
+
+
+def study_dataset(profile: str, seed: int = 0, minutes: float | None = None):
+    """The study's clients of one profile: :data:`N_SUBJECTS` subjects of real recording length.
+
+    Introduced in Chapter 8. ``minutes`` shortens every recording (the reconciliation's short-client
+    grid: 10 minutes, as in the excerpts that Chapters 1-7 imitate). With ``$LEAKAGE_HAR_SOURCE=real``
+    and the data downloaded, the first :data:`N_SUBJECTS` real subjects (see
+    :func:`leakage_core.data.book_dataset`).
+    """
+    from ..data import book_dataset
+
+    return book_dataset(profile, n_subjects=N_SUBJECTS, minutes=minutes, seed=seed)
+
+
+def _setting(model: str, state: str, **fields) -> Setting:
+    return Setting(model, state=state, epochs=TRAIN_EPOCHS, train_lr=TRAIN_LR, **fields)
+
+
+def study_grids(attacks: Sequence[str] | Mapping[str, Mapping[str, Any]] = BOOK_ATTACKS) -> list[StudyGrid]:
+    """Every grid of the study, in the order ``make results`` runs them.
+
+    - ``single_step`` (Chapters 8, 9, 12): both models x untrained/trained x the three samplers, N=100;
+    - ``multi_step`` (Chapter 10): (N, S) in :data:`MULTI_STEP`, both states, the three samplers;
+      TinyHAR on both profiles and DeepConvLSTM on the Wetlab-like one (DeepConvLSTM's 12-channel
+      WEAR-like FedAvg passes alone would take another hour on two cores);
+    - ``ldp`` (Chapter 11): DeepConvLSTM, both states, the three samplers, :data:`LDP_VARIANTS` (clipping
+      of all layers' norm, which needs a backward pass per batch, on the Wetlab-like clients only);
+    - ``single_step_aux`` (Chapter 9): trained models, the attacks of :data:`AUX_ATTACKS` (LLBG with
+      confidences and LLG+ with impacts estimated on the other subjects' windows);
+    - ``reconcile`` (Chapter 12): the single-step settings with :data:`PAPER_CODE_ATTACKS`, plus untrained
+      models with the paper code's per-batch min-max input scaling (book and paper-code attacks);
+    - ``short_clients`` (Chapter 12): untrained single-step settings on clients of :data:`SHORT_MINUTES`;
+    - ``training_length``: trained models after each of :data:`TRAINING_LENGTH_EPOCHS` epochs (snapshots of
+      one training run per fold, see :func:`leakage_core.models.fold_snapshots`), both models, the three
+      samplers, N=100, on the profiles of :data:`TRAINING_LENGTH_PROFILES`.
+    """
+    grids = []
+    for profile in PROFILES:
+        single = [_setting(m, st, sampler=sp) for m in MODELS for st in STATES for sp in SAMPLERS]
+        grids.append(StudyGrid("single_step", profile, tuple(single), attacks))
+    for profile in PROFILES:
+        models = MODELS if profile == "wetlab" else ("tinyhar",)
+        multi = [_setting(m, st, sampler=sp, batch_size=n, n_steps=s)
+                 for m in models for st in STATES for sp in SAMPLERS for n, s in MULTI_STEP]
+        grids.append(StudyGrid("multi_step", profile, tuple(multi), attacks))
+    for profile in PROFILES:  # all-layer clipping needs a backward pass per batch: Wetlab-like only
+        variants = LDP_VARIANTS if profile == "wetlab" else tuple(v for v in LDP_VARIANTS if v.scope != "all")
+        ldp = [_setting("deepconvlstm", st, sampler=sp, ldp=v) for st in STATES for sp in SAMPLERS
+               for v in variants]
+        grids.append(StudyGrid("ldp", profile, tuple(ldp), attacks))
+    for profile in PROFILES:
+        aux = [_setting(m, "trained", sampler=sp) for m in MODELS for sp in SAMPLERS]
+        grids.append(StudyGrid("single_step_aux", profile, tuple(aux), AUX_ATTACKS))
+    both = {**{a: {} for a in PAPER_ATTACKS}, **PAPER_CODE_ATTACKS}  # the published attacks and the code's
+    for profile in PROFILES:
+        plain = [_setting(m, st, sampler=sp) for m in MODELS for st in STATES for sp in SAMPLERS]
+        scaled = [_setting(m, "untrained", sampler=sp, scaling="batch_minmax") for m in MODELS for sp in SAMPLERS]
+        grids.append(StudyGrid("reconcile", profile, tuple(plain), PAPER_CODE_ATTACKS))
+        grids.append(StudyGrid("reconcile_minmax", profile, tuple(scaled), both))
+    for profile in PROFILES:
+        short = [_setting(m, "untrained", sampler=sp) for m in MODELS for sp in SAMPLERS]
+        grids.append(StudyGrid("short_clients", profile, tuple(short), BOOK_ATTACKS, minutes=SHORT_MINUTES))
+    for profile in TRAINING_LENGTH_PROFILES:
+        length = [replace(_setting(m, "trained", sampler=sp), epochs=e)
+                  for m in MODELS for e in TRAINING_LENGTH_EPOCHS for sp in SAMPLERS]
+        grids.append(StudyGrid("training_length", profile, tuple(length), attacks))
+    return grids
