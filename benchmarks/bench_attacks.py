@@ -26,10 +26,10 @@ for profile in ("wear", "wetlab"):
     client = data.subjects[1]
     aux = data.windows_of([2, 3])
     for model_name in MODELS:
-        model = build_model(model_name, data.num_channels, data.num_classes, seed=0)
+        model = build_model(model_name, data.n_channels, data.n_classes, seed=0)
         for sampler in ("shuffle", "sequential"):
             idx = make_batches(client.labels, 100, sampler, seed=0)[4]
-            truth = np.bincount(client.labels[idx], minlength=data.num_classes)
+            truth = np.bincount(client.labels[idx], minlength=data.n_classes)
             update = fedsgd_update(model, client.windows[idx], client.labels[idx], seed=0)
             cached = {"llg_star": estimate_impacts(model), "llg_plus": estimate_impacts(model, aux)}
             runs = [(a, a, {}) for a in ATTACKS] + [

@@ -42,7 +42,7 @@ REAL = {"wear": (PROFILES["wear"].n_subjects, 45), "wetlab": (PROFILES["wetlab"]
 
 def paper_way(data, model_name: str) -> tuple[float, list[np.ndarray]]:
     """Seconds and predicted counts of the per-batch, per-variant autograd loop."""
-    model = build_model(model_name, data.num_channels, data.num_classes, seed=0)
+    model = build_model(model_name, data.n_channels, data.n_classes, seed=0)
     preds = []
     t0 = time.perf_counter()
     jobs = [(s, sp, v) for sp in SAMPLERS for v in LDPS for s in data.subject_ids]

@@ -87,7 +87,7 @@ def child(variant: str, profile: str, model_name: str, batches: int) -> dict:
     data = make_synthetic(profile, n_subjects=batches * BATCH // per_subject + 1, minutes=minutes, seed=0)
     x, y = data.windows_of()
     x, y = x[: batches * BATCH], y[: batches * BATCH]
-    model = build_model(model_name, data.num_channels, data.num_classes, seed=0)
+    model = build_model(model_name, data.n_channels, data.n_classes, seed=0)
     if variant == "channels_last":
         model = _channels_last(model)
     train_model(model, x[: 3 * BATCH], y[: 3 * BATCH], TrainConfig(epochs=1), progress=False, device="cpu")  # warm-up

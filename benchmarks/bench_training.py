@@ -59,7 +59,7 @@ def time_training(profile: str, model_name: str, n_batches: int) -> dict:
     data = make_synthetic(profile, n_subjects=n_batches * BATCH // per_subject + 1, minutes=minutes, seed=0)
     x, y = data.windows_of()
     x, y = x[: n_batches * BATCH], y[: n_batches * BATCH]
-    model = build_model(model_name, data.num_channels, data.num_classes, seed=0)
+    model = build_model(model_name, data.n_channels, data.n_classes, seed=0)
     train_model(model, x[: 3 * BATCH], y[: 3 * BATCH], TrainConfig(epochs=1), progress=False, device="cpu")  # warm-up
     t0 = time.perf_counter()
     train_model(model, x, y, TrainConfig(epochs=1, batch_size=BATCH), progress=False, device="cpu")
@@ -68,7 +68,7 @@ def time_training(profile: str, model_name: str, n_batches: int) -> dict:
     epoch_s = ms * FOLD_WINDOWS[profile] / 1e3
     flops, lstm_flops = count_flops(model, torch.from_numpy(x[:BATCH]), torch.from_numpy(y[:BATCH]).long())
     mflop = flops / BATCH / 1e6
-    return {"dataset": profile, "channels": data.num_channels, "classes": data.num_classes, "model": model_name,
+    return {"dataset": profile, "channels": data.n_channels, "classes": data.n_classes, "model": model_name,
             "timed batches": len(y) // BATCH, "ms/window": ms, "MFLOP/window": mflop,
             "GFLOP/s": mflop / ms, "LSTM counted": lstm_flops > 0,
             "s/epoch (extrapolated)": epoch_s, "fold windows": FOLD_WINDOWS[profile],

@@ -19,7 +19,7 @@ for profile in ("wear", "wetlab"):
     client = data.subjects[1]
     batches = make_batches(client.labels, N, "shuffle", seed=0)[:N_BATCHES]
     for name in MODELS:
-        model = build_model(name, data.num_channels, data.num_classes, seed=0)
+        model = build_model(name, data.n_channels, data.n_classes, seed=0)
         timing = {}
         for method in ("autograd", "closed_form"):
             fedsgd_update(model, client.windows[batches[0]], client.labels[batches[0]], method=method)  # warm-up

@@ -27,7 +27,7 @@ from leakage_core.models import TrainConfig, predict, train_model
 torch.set_num_threads(1)
 data = make_synthetic("wetlab", n_subjects=3, minutes=4, seed=0)
 x, y = data.windows_of([2, 3])
-model = build_model("deepconvlstm", data.num_channels, data.num_classes, seed=0)
+model = build_model("deepconvlstm", data.n_channels, data.n_classes, seed=0)
 history = train_model(model, x, y, TrainConfig(epochs=int(sys.argv[1]), lr=1e-3, seed=0), progress=False)
 test = data.subjects[1]
 acc = float(np.mean(predict(model, test.windows).argmax(axis=1) == test.labels))

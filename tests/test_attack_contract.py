@@ -31,7 +31,7 @@ class Honest(Attack):
     """Every window to class 0."""
 
     def _count(self, update, preparation):
-        counts = np.zeros(update.num_classes, dtype=np.int64)
+        counts = np.zeros(update.n_classes, dtype=np.int64)
         counts[0] = update.n_windows
         return counts
 
@@ -39,7 +39,7 @@ class Honest(Attack):
 @dataclass(eq=False)
 class WrongTotal(Honest):
     def _count(self, update, preparation):
-        return np.ones(update.num_classes, dtype=np.int64)
+        return np.ones(update.n_classes, dtype=np.int64)
 
 
 @dataclass(eq=False)
@@ -68,7 +68,7 @@ class UndeclaredAux(Honest):
         return self.Shift(0 if aux is None else 1)
 
     def _count(self, update, preparation):
-        counts = np.zeros(update.num_classes, dtype=np.int64)
+        counts = np.zeros(update.n_classes, dtype=np.int64)
         counts[preparation.by] = update.n_windows
         return counts
 
@@ -82,7 +82,7 @@ class DictPreparation(Honest):
 @dataclass(eq=False)
 class Random(Honest):
     def _count(self, update, preparation):
-        return np.random.default_rng().multinomial(update.n_windows, np.ones(update.num_classes) / update.num_classes)
+        return np.random.default_rng().multinomial(update.n_windows, np.ones(update.n_classes) / update.n_classes)
 
 
 @dataclass(eq=False)
@@ -91,8 +91,8 @@ class Stateful(Honest):
 
     def _count(self, update, preparation):
         self.calls = getattr(self, "calls", 0) + 1
-        counts = np.zeros(update.num_classes, dtype=np.int64)
-        counts[self.calls % update.num_classes] = update.n_windows
+        counts = np.zeros(update.n_classes, dtype=np.int64)
+        counts[self.calls % update.n_classes] = update.n_windows
         return counts
 
 
@@ -240,7 +240,7 @@ class Majority(Attack):
     """Every window to argmin of the bias gradient."""
 
     def _count(self, update, preparation):
-        counts = np.zeros(update.num_classes, dtype=np.int64)
+        counts = np.zeros(update.n_classes, dtype=np.int64)
         counts[int(np.argmin(update.bias_grad))] = update.n_windows
         return counts
 '''

@@ -108,8 +108,8 @@ def test_grid_computes_blind_rows_equal_to_add_blind_references():
     s = 1
     others = np.concatenate([data.subjects[k].labels for k in data.subject_ids if k != s])
     row = a[(a.attack == "blind_prior") & (a.subject == s)].iloc[0]
-    np.testing.assert_array_equal(row.pred, blind_prior(counts_only_update(50, data.num_classes),
-                                                        class_shares(others, data.num_classes)))
+    np.testing.assert_array_equal(row.pred, blind_prior(counts_only_update(50, data.n_classes),
+                                                        class_shares(others, data.n_classes)))
     table = score(full)
     assert ("adv_class_acc", "mean") in table.columns and ("count_f1", "mean") in table.columns
 

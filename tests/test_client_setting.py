@@ -66,7 +66,7 @@ def test_batches_and_seeds_follow_the_sampler(data):
 
 
 def test_clean_update_is_the_clients_fedsgd_or_fedavg_update(data):
-    model = build_model("tinyhar", data.num_channels, data.num_classes, seed=0)
+    model = build_model("tinyhar", data.n_channels, data.n_classes, seed=0)
     sub = data.subjects[2]
     x, y = sub.windows[:100], sub.labels[:100]
     sgd, rest = clean_update(model, x, y, ClientSetting(seed=1), batch=2)

@@ -47,7 +47,7 @@ def test_wear_subject_selection_and_same_object_as_generator(tmp_path):
     for k in (1, 2, 3):
         write_subject(tmp_path, k, "wear", [names[(i // 40) % len(names)] for i in range(200)])
     d = load_dataset(str(tmp_path), profile="wear", subjects=[3, 1])
-    assert d.subject_ids == [1, 3] and d.num_channels == 12 and d.num_classes == 19
+    assert d.subject_ids == [1, 3] and d.n_channels == 12 and d.n_classes == 19
     assert type(d).__name__ == "HARDataset" and d.source == str(tmp_path)
 
 
@@ -112,7 +112,7 @@ def test_excerpt_fixture_converted_to_processed_format_loads(tmp_path):
 @pytest.mark.parametrize("dataset", ["wear", "wetlab"])
 def test_excerpts_load_as_three_channel_clients(dataset):
     d = load_excerpts(FIXTURES, dataset)
-    assert d.num_channels == 3 and d.subject_ids == [1, 2] and d.class_names == get_profile(dataset).class_names
+    assert d.n_channels == 3 and d.subject_ids == [1, 2] and d.class_names == get_profile(dataset).class_names
     for k, name in enumerate(EXCERPT_FILES[dataset], start=1):
         raw = pd.read_csv(FIXTURES / name, header=None, keep_default_na=False)
         cols = [2, 3, 4] if dataset == "wear" else [3, 4, 5]

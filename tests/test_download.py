@@ -194,7 +194,7 @@ def test_all_fetches_the_bundle_once_records_its_hash_and_is_idempotent(env):
     expected |= {f"excerpts/{n}" for n in EXCERPTS}
     assert set(files_in(env.dest)) == expected
     assert_clean(env.dest, expected)
-    assert load_real(env.dest / "wear", "wear").num_channels == 12
+    assert load_real(env.dest / "wear", "wear").n_channels == 12
     wet = load_real(dataset="wetlab", root=env.dest / "wetlab")
     assert "pouring" in [wet.class_names[i] for i in np.unique(wet.subjects[0].sample_labels)]
     # first verified-by-structure download: the bundle's and every member's sha256 are recorded

@@ -16,7 +16,7 @@ from leakage_core.federated import LDP, ClientSetting, fedsgd_update
 @pytest.fixture(scope="module")
 def setup():
     data = make_synthetic("wetlab", n_subjects=3, minutes=3, seed=0)
-    model = zero_last_layer(build_model("tinyhar", data.num_channels, data.num_classes, seed=0))
+    model = zero_last_layer(build_model("tinyhar", data.n_channels, data.n_classes, seed=0))
     return data, model
 
 
@@ -26,7 +26,7 @@ def test_run_attacks_with_variants(setup):
     u = fedsgd_update(model, s.windows[:100], s.labels[:100])
     out = run_attacks(u, ["llbg", "ilrg"], model=model, options={"llbg:empirical": {"impact": "empirical"}})
     assert set(out) == {"llbg", "ilrg", "llbg:empirical"}
-    truth = np.bincount(s.labels[:100], minlength=data.num_classes)
+    truth = np.bincount(s.labels[:100], minlength=data.n_classes)
     np.testing.assert_array_equal(out["llbg"], truth)  # zero classifier: exact
     with pytest.raises(ValueError, match="unknown attack"):
         run_attacks(u, ["magic"])
@@ -79,7 +79,7 @@ def test_experiments_refuse_to_attack_a_training_subject(setup):
     from leakage_core.models import TrainConfig, train_on_subjects
 
     data, _ = setup
-    model = build_model("tinyhar", data.num_channels, data.num_classes, seed=0)
+    model = build_model("tinyhar", data.n_channels, data.n_classes, seed=0)
     train_on_subjects(model, data, [1, 2], TrainConfig(epochs=1, lr=1e-3), progress=False)
     assert model.training_subjects == (1, 2)
     with pytest.raises(ValueError, match="subject 2 is in the model's training data"):

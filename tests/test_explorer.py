@@ -70,7 +70,7 @@ def _check_against_reference(view: ExplorerView, model) -> None:
 def test_explore_equals_the_public_pipeline_untrained(kwargs):
     view = explore(**kwargs)
     data = make_synthetic(view.profile, **EXPLORER_DATA)
-    model = build_model(view.model, data.num_channels, data.num_classes, seed=view.seed)
+    model = build_model(view.model, data.n_channels, data.n_classes, seed=view.seed)
     _check_against_reference(view, model)
     assert view.training_subjects == () and view.model_macro_f1 is None
     assert view.n_batches == data.subjects[view.client].n_windows // view.batch_size
@@ -79,10 +79,10 @@ def test_explore_equals_the_public_pipeline_untrained(kwargs):
 def _blind_reference(view: ExplorerView) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """The two blind guesses of the view's batch from the public functions: N, C and the other subjects' labels."""
     data = make_synthetic(view.profile, **EXPLORER_DATA)
-    update = counts_only_update(view.batch_size, data.num_classes)  # zero gradients: only N and C
+    update = counts_only_update(view.batch_size, data.n_classes)  # zero gradients: only N and C
     others = data.windows_of([s for s in data.subject_ids if s != view.client])[1]
     uniform = blind_uniform(update)
-    prior = blind_prior(update, class_shares(others, data.num_classes))
+    prior = blind_prior(update, class_shares(others, data.n_classes))
     return tuple(int(v) for v in uniform), tuple(int(v) for v in prior)
 
 
@@ -171,7 +171,7 @@ def test_a_model_that_saw_the_client_is_refused(tmp_path, monkeypatch):
     from leakage_core.models import training
 
     def seen_model(dataset, model_name, held_out, **_):
-        net = build_model(model_name, dataset.num_channels, dataset.num_classes, seed=0)
+        net = build_model(model_name, dataset.n_channels, dataset.n_classes, seed=0)
         net.training_subjects = tuple(dataset.subject_ids)  # includes the attacked client
         return net
 

@@ -123,7 +123,7 @@ def test_grid_equals_per_batch_calls(data):
     """Each row equals building the batch's update and calling ATTACKS[name](update, ...) per batch."""
     settings = small_settings()
     df = run_grid(data, settings, attacks=ATTACK_SET, subjects=[2], progress=False)
-    model = build_model("tinyhar", data.num_channels, data.num_classes, seed=0)
+    model = build_model("tinyhar", data.n_channels, data.n_classes, seed=0)
     client = data.subjects[2]
     aux = data.windows_of([1, 3])
     for st in settings:
@@ -139,7 +139,7 @@ def test_grid_equals_per_batch_calls(data):
                 u = fedsgd_update(model, x, y, seed=b, ldp=st.ldp)
             for key, opts in ATTACK_SET.items():
                 row = mine[(mine["batch"] == b) & (mine["attack"] == key)].iloc[0]
-                np.testing.assert_array_equal(row["true"], np.bincount(y, minlength=data.num_classes))
+                np.testing.assert_array_equal(row["true"], np.bincount(y, minlength=data.n_classes))
                 np.testing.assert_array_equal(row["pred"], ATTACKS[key](u, model=model, aux=aux, **opts))
 
 
@@ -168,7 +168,7 @@ def untrained_model(data):
     """A ``models`` argument for run_grid that builds what it builds itself for untrained settings; records calls."""
     def models(setting, held_out):
         models.calls.append((held_out, setting.model_key()))
-        return build_model(setting.model, data.num_channels, data.num_classes, seed=setting.seed)
+        return build_model(setting.model, data.n_channels, data.n_classes, seed=setting.seed)
 
     models.calls = []
     return models
@@ -184,7 +184,7 @@ def test_given_models_are_used_once_per_client_and_model(data):
     out = run_grid(data, settings, attacks=["llbg", "ebi"], progress=False, models=given)
     assert given.calls == [(s, settings[0].model_key()) for s in data.subject_ids]
     assert counts_equal(out, run_grid(data, settings, attacks=["llbg", "ebi"], progress=False))
-    other = build_model("tinyhar", data.num_channels, data.num_classes, seed=5)
+    other = build_model("tinyhar", data.n_channels, data.n_classes, seed=5)
     changed = run_grid(data, settings, attacks=["llbg"], progress=False, models=lambda st, s: other)
     assert not counts_equal(changed, out[out["attack"] == "llbg"].reset_index(drop=True))
 
@@ -275,7 +275,7 @@ def test_cache_key_depends_on_data_setting_and_version(data, tmp_path, monkeypat
 
 def test_grid_refuses_a_model_trained_on_the_attacked_client(data):
     def leaky_model(setting, held_out):
-        m = build_model("tinyhar", data.num_channels, data.num_classes, seed=0)
+        m = build_model("tinyhar", data.n_channels, data.n_classes, seed=0)
         m.training_subjects = tuple(data.subject_ids)  # includes the attacked client
         return m
 
@@ -324,7 +324,7 @@ def test_batch_minmax_scaling_is_one_min_and_max_per_batch():
 
 
 def test_scaling_reaches_every_forward_pass(data):
-    model = build_model("tinyhar", data.num_channels, data.num_classes, seed=0)
+    model = build_model("tinyhar", data.n_channels, data.n_classes, seed=0)
     c = data.subjects[1]
     x, y = c.windows[:100], c.labels[:100]
     scaled = fedsgd_update(model, x, y, scaling="batch_minmax")
@@ -342,7 +342,7 @@ def test_scaling_reaches_every_forward_pass(data):
 def test_grid_with_scaling_differs_and_matches_manual(data):
     st = Setting("tinyhar", scaling="batch_minmax", sampler="sequential")
     df = run_grid(data, st, attacks=["ilrg"], subjects=[1], progress=False)
-    model = build_model("tinyhar", data.num_channels, data.num_classes, seed=0)
+    model = build_model("tinyhar", data.n_channels, data.n_classes, seed=0)
     c = data.subjects[1]
     for b, idx in enumerate(make_batches(c.labels, 100, "sequential")):
         u = fedsgd_update(model, c.windows[idx], c.labels[idx], seed=b, scaling="batch_minmax")

@@ -169,7 +169,7 @@ def test_last_layer_update_validation():
     with pytest.raises(ValueError, match="not divisible"):
         LastLayerUpdate(np.zeros((3, 4)), np.zeros(3), 10, n_steps=3)
     u = LastLayerUpdate(np.zeros((3, 4)), np.zeros(3), 10, n_steps=2, lr=0.1)
-    assert (u.num_classes, u.feature_dim, u.step_size) == (3, 4, 5)
+    assert (u.n_classes, u.feature_dim, u.step_size) == (3, 4, 5)
     with pytest.raises(ValueError):
         u.bias_grad[0] = 1.0  # read-only
 

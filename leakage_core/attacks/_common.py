@@ -41,10 +41,10 @@ def check_count(name: str, value: object, low: int = 1) -> int:
 
 def check_classifier_shape(shape: tuple[int, int] | None, update: LastLayerUpdate) -> None:
     """Raise a clear error unless a classifier of ``shape`` (C, d) produced ``update`` (``None``: skip)."""
-    if shape is not None and tuple(shape) != (update.num_classes, update.feature_dim):
+    if shape is not None and tuple(shape) != (update.n_classes, update.feature_dim):
         raise ValueError(
             f"the model's classifier is {shape[0]} x {shape[1]} but the update is "
-            f"{update.num_classes} x {update.feature_dim}; attack the update with the model it was computed on."
+            f"{update.n_classes} x {update.feature_dim}; attack the update with the model it was computed on."
         )
 
 

@@ -139,7 +139,7 @@ def _check_options(cls: type[Attack]) -> None:
 
 
 def _check_counts(cls, options, counts, update: LastLayerUpdate, what: str) -> None:
-    c, n = update.num_classes, update.n_windows
+    c, n = update.n_classes, update.n_windows
     if not isinstance(counts, np.ndarray) or counts.dtype != np.int64 or counts.shape != (c,):
         got = f"{type(counts).__name__} {getattr(counts, 'dtype', '')} {getattr(counts, 'shape', '')}"
         _fail(cls, options, "counts are an int64 array of shape (C,)", f"{what}: got {got}, expected int64 ({c},)")

@@ -237,7 +237,7 @@ def _server_model(profile: str, model: str, state: str, client: int | None, seed
     if state == "untrained":
         from ..models.architectures import build_model
 
-        return build_model(model, data.num_channels, data.num_classes, seed=seed)
+        return build_model(model, data.n_channels, data.n_classes, seed=seed)
     from ..models import training
 
     config = training.TrainConfig(seed=seed, **EXPLORER_TRAINING)

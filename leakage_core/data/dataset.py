@@ -77,12 +77,12 @@ class HARDataset:
     source: str = "synthetic"
 
     @property
-    def num_classes(self) -> int:
+    def n_classes(self) -> int:
         """``C``, number of classes including NULL."""
         return len(self.class_names)
 
     @property
-    def num_channels(self) -> int:
+    def n_channels(self) -> int:
         """Number of sensor channels."""
         return len(self.channels)
 
@@ -127,7 +127,7 @@ class HARDataset:
     def class_counts(self) -> "np.ndarray":
         """``(n_subjects, C)`` window counts per subject and class."""
         return np.stack(
-            [np.bincount(self.subjects[s].labels, minlength=self.num_classes) for s in self.subject_ids]
+            [np.bincount(self.subjects[s].labels, minlength=self.n_classes) for s in self.subject_ids]
         )
 
 

@@ -72,7 +72,7 @@ class Profile:
     bouts_per_activity: tuple[float, float, float] = (0.4, 0.4, 0.2)
 
     @property
-    def num_classes(self) -> int:
+    def n_classes(self) -> int:
         """Number of classes including NULL."""
         return len(self.class_names)
 

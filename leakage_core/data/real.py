@@ -217,7 +217,7 @@ def load_excerpts(
     Introduced in Chapter 14. Each file becomes one client (ids 1 and 2, minutes 0-10 and 10-20 of
     the *same* recording, so the two clients are one person: never train on one and call the other
     unseen). The excerpts hold one wrist's three axes, also for WEAR (whose full data has 12 channels):
-    a model for them is built with ``data.num_channels == 3``.
+    a model for them is built with ``data.n_channels == 3``.
 
     Parameters
     ----------

@@ -75,9 +75,9 @@ def label_statistics(dataset: HARDataset, batch_size: int = 100) -> pd.DataFrame
 
 def class_shares(dataset: HARDataset) -> pd.Series:
     """Share of samples per class name over all subjects. Introduced in Chapter 2."""
-    counts = np.zeros(dataset.num_classes)
+    counts = np.zeros(dataset.n_classes)
     for s in dataset.subjects.values():
-        counts += np.bincount(s.sample_labels, minlength=dataset.num_classes)
+        counts += np.bincount(s.sample_labels, minlength=dataset.n_classes)
     return pd.Series(counts / counts.sum(), index=list(dataset.class_names), name="share")
 
 
@@ -94,7 +94,7 @@ def summary_table(datasets: Mapping[str, HARDataset]) -> pd.DataFrame:
         rows.append({"dataset": label, "subjects": len(d.subject_ids), "minutes": float(minutes.sum()),
                      "min_minutes": float(minutes.min()), "max_minutes": float(minutes.max()),
                      "windows": int(sum(d.subjects[k].n_windows for k in d.subject_ids)),
-                     "classes_present": int(np.unique(labels).size), "classes": d.num_classes,
+                     "classes_present": int(np.unique(labels).size), "classes": d.n_classes,
                      "null_share": float(np.mean(labels == 0))})
     return pd.DataFrame(rows).set_index("dataset")
 

@@ -84,7 +84,7 @@ class LastLayerUpdate:
         object.__setattr__(self, "n_steps", s)
 
     @property
-    def num_classes(self) -> int:
+    def n_classes(self) -> int:
         """``C``, the number of classes (rows of the classifier)."""
         return int(self.weight_grad.shape[0])
 

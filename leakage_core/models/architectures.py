@@ -27,7 +27,7 @@ class _HARModel(nn.Module):
         if x.ndim != 3 or x.shape[1] != self.window_size or x.shape[2] != self.n_channels:
             raise ValueError(
                 f"{type(self).__name__} expects windows shaped (B, {self.window_size}, {self.n_channels}), "
-                f"got {tuple(x.shape)}; build the model with the dataset's window_size and num_channels."
+                f"got {tuple(x.shape)}; build the model with the dataset's window_size and n_channels."
             )
         return x.to(self.classifier.weight.dtype)
 
@@ -164,7 +164,7 @@ def build_model(name: str, n_channels: int, n_classes: int, seed: int = 0, **kwa
     ----------
     name : {"deepconvlstm", "tinyhar"}
     n_channels, n_classes : int
-        From the dataset (``data.num_channels``, ``data.num_classes``).
+        From the dataset (``data.n_channels``, ``data.n_classes``).
     seed : int
         Seed of the initialisation.
     **kwargs

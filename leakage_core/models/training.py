@@ -114,10 +114,10 @@ class TrainConfig:
         return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in asdict(self).items()}
 
 
-def class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
+def class_weights(labels: np.ndarray, n_classes: int) -> np.ndarray:
     """Inverse-frequency class weights (mean 1 over present classes; 0 for absent classes)."""
-    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=num_classes).astype(np.float64)
-    weights = np.zeros(num_classes)
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=n_classes).astype(np.float64)
+    weights = np.zeros(n_classes)
     present = counts > 0
     weights[present] = counts[present].sum() / (present.sum() * counts[present])
     return weights
@@ -126,7 +126,7 @@ def class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
 # --------------------------------------------------------------------------------------------------
 # train_model
 # --------------------------------------------------------------------------------------------------
-def _num_classes(model: nn.Module) -> int:
+def _n_classes(model: nn.Module) -> int:
     classifier = getattr(model, "classifier", None)
     if not isinstance(classifier, nn.Linear):
         raise TypeError("model must end in a `classifier` nn.Linear layer; build it with "
@@ -134,7 +134,7 @@ def _num_classes(model: nn.Module) -> int:
     return int(classifier.out_features)
 
 
-def _check_training_data(windows: Any, labels: Any, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+def _check_training_data(windows: Any, labels: Any, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """``(float32 (n, T, ch) windows, int64 (n,) labels)`` or a clear ``ValueError``."""
     x = np.ascontiguousarray(np.asarray(windows, dtype=np.float32))
     y = np.asarray(labels)
@@ -147,8 +147,8 @@ def _check_training_data(windows: Any, labels: Any, num_classes: int) -> tuple[n
         raise ValueError(f"{x.shape[0]} windows but {y.shape[0]} labels; pass matching arrays.")
     if x.shape[0] < 2:
         raise ValueError(f"training needs at least 2 windows (BatchNorm), got {x.shape[0]}.")
-    if y.min() < 0 or y.max() >= num_classes:
-        raise ValueError(f"labels must lie in 0..{num_classes - 1} (the model's classes), "
+    if y.min() < 0 or y.max() >= n_classes:
+        raise ValueError(f"labels must lie in 0..{n_classes - 1} (the model's classes), "
                          f"got values {int(y.min())}..{int(y.max())}.")
     if not np.isfinite(x).all():
         raise ValueError("windows contain NaN or infinite values; clean or interpolate them first.")
@@ -287,7 +287,7 @@ def train_model(
         Mean training loss of every epoch (including epochs done before a resume).
     """
     cfg = _check_config(config)
-    n_classes = _num_classes(model)
+    n_classes = _n_classes(model)
     x, y = _check_training_data(windows, labels, n_classes)
     dev = resolve_device(device)
     home = next(model.parameters()).device
@@ -308,7 +308,7 @@ def _fit(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: TrainConfig, dev: 
     """The training loop of :func:`train_model` (model already on ``dev``): losses and seconds per epoch."""
     weight = None
     if cfg.class_weighted:
-        weight = torch.as_tensor(class_weights(y, _num_classes(model)), dtype=torch.float32, device=dev)
+        weight = torch.as_tensor(class_weights(y, _n_classes(model)), dtype=torch.float32, device=dev)
     loss_fn = nn.CrossEntropyLoss(weight=weight)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.step_size, gamma=cfg.gamma)
@@ -426,7 +426,7 @@ def predict(model: nn.Module, windows: np.ndarray, batch_size: int = 512, scalin
 # --------------------------------------------------------------------------------------------------
 # metrics of a trained model
 # --------------------------------------------------------------------------------------------------
-def macro_f1(true: np.ndarray, pred: np.ndarray, num_classes: int) -> float:
+def macro_f1(true: np.ndarray, pred: np.ndarray, n_classes: int) -> float:
     """Macro-averaged F1 over the classes present in ``true`` or ``pred`` (no scikit-learn needed).
 
     Per class ``F1 = 2 TP / (2 TP + FP + FN)``; classes absent from both
@@ -436,11 +436,11 @@ def macro_f1(true: np.ndarray, pred: np.ndarray, num_classes: int) -> float:
     p = np.asarray(pred, dtype=np.int64).ravel()
     if t.shape != p.shape or t.size == 0:
         raise ValueError(f"true and pred must be non-empty and equally long, got {t.size} and {p.size}.")
-    if min(t.min(), p.min()) < 0 or max(t.max(), p.max()) >= num_classes:
-        raise ValueError(f"labels must lie in 0..{num_classes - 1}.")
-    tp = np.bincount(t[t == p], minlength=num_classes).astype(np.float64)
-    n_true = np.bincount(t, minlength=num_classes)
-    n_pred = np.bincount(p, minlength=num_classes)
+    if min(t.min(), p.min()) < 0 or max(t.max(), p.max()) >= n_classes:
+        raise ValueError(f"labels must lie in 0..{n_classes - 1}.")
+    tp = np.bincount(t[t == p], minlength=n_classes).astype(np.float64)
+    n_true = np.bincount(t, minlength=n_classes)
+    n_pred = np.bincount(p, minlength=n_classes)
     present = (n_true + n_pred) > 0
     f1 = 2 * tp[present] / (n_true[present] + n_pred[present])
     return float(f1.mean())
@@ -572,7 +572,7 @@ def _load_fold_model(path: Path, model: str, dataset: "HARDataset", key: dict[st
     info = ckpt["info"]
     if info.get("key") != stable_hash(key):
         raise CorruptCacheError(f"checkpoint {path} belongs to another configuration (key mismatch).")
-    net = build_model(model, dataset.num_channels, dataset.num_classes, seed=key["config"]["seed"])
+    net = build_model(model, dataset.n_channels, dataset.n_classes, seed=key["config"]["seed"])
     try:
         net.load_state_dict(ckpt["state_dict"])
     except (RuntimeError, KeyError, TypeError) as err:
@@ -729,10 +729,10 @@ def _train_fold(dataset: "HARDataset", model: str, held_out: int, others: list[i
     from .. import __version__
     from .architectures import build_model
 
-    net = build_model(model, dataset.num_channels, dataset.num_classes, seed=cfg.seed)
+    net = build_model(model, dataset.n_channels, dataset.n_classes, seed=cfg.seed)
     x, y = dataset.windows_of(others)
     partial = path.with_name(path.name + ".partial")
-    xc, yc = _check_training_data(x, y, dataset.num_classes)
+    xc, yc = _check_training_data(x, y, dataset.n_classes)
     signature = _run_signature(net, xc, yc, cfg)
     start, source, state = _best_start(partial, _fold_files(path), signature, cfg.epochs)
     if source is not None and source != partial:
@@ -749,7 +749,7 @@ def _train_fold(dataset: "HARDataset", model: str, held_out: int, others: list[i
         "package_version": __version__, "torch_version": str(torch.__version__), "device": str(dev),
         "wall_time_s": float(sum(seconds)), "seconds_per_epoch": float(np.mean(seconds)),
         "n_train_windows": int(x.shape[0]), "n_test_windows": int(test.n_windows),
-        "macro_f1": macro_f1(test.labels, pred, dataset.num_classes), "accuracy": accuracy(test.labels, pred),
+        "macro_f1": macro_f1(test.labels, pred, dataset.n_classes), "accuracy": accuracy(test.labels, pred),
         "history": [float(v) for v in history], "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "key": stable_hash(key), "run": _run_hash(key), "resumed_from": int(start),
     }

@@ -103,17 +103,17 @@ def measure_costs(models: Sequence[str] = ("deepconvlstm", "tinyhar"), profiles:
         data = make_synthetic(profile, n_subjects=1, minutes=max(3.0, train_batches * batch_size * 25 / 50 / 60 + 1))
         x, y = data.windows_of()
         xb, yb = x[:batch_size], y[:batch_size]
-        model = build_model(name, data.num_channels, data.num_classes, seed=0)
+        model = build_model(name, data.n_channels, data.n_classes, seed=0)
         # The timed callables bind this iteration's values explicitly (they are only called inside it).
         update_s = _seconds(partial(fedsgd_update, model, xb, yb, seed=0), repeat)
         xt, yt = x[: train_batches * batch_size], y[: train_batches * batch_size]
 
         def train_once(name=name, data=data, xt=xt, yt=yt):
-            fresh = build_model(name, data.num_channels, data.num_classes, seed=0)
+            fresh = build_model(name, data.n_channels, data.n_classes, seed=0)
             return train_model(fresh, xt, yt, config, progress=False, device="cpu")
 
         train_s = _seconds(train_once, repeat)
-        rows.append({"dataset": profile, "model": name, "channels": data.num_channels, "classes": data.num_classes,
+        rows.append({"dataset": profile, "model": name, "channels": data.n_channels, "classes": data.n_classes,
                      "update ms/window": 1e3 * update_s / batch_size,
                      "train ms/window": 1e3 * train_s / len(yt)})
     return pd.DataFrame(rows).set_index(["dataset", "model"])

@@ -423,7 +423,7 @@ def _default_model(dataset, setting: Setting, held_out: int, cache_dir: str | os
     if setting.state == "untrained":
         from ..models.architectures import build_model
 
-        return build_model(setting.model, dataset.num_channels, dataset.num_classes, seed=setting.seed)
+        return build_model(setting.model, dataset.n_channels, dataset.n_classes, seed=setting.seed)
     from ..models.training import fold_model
 
     ckpt_dir = None if cache_dir is None else cache_root(cache_dir)

@@ -39,8 +39,8 @@ def blind_prior(update: LastLayerUpdate, shares: np.ndarray) -> np.ndarray:
     """
     check_update(update)
     s = np.asarray(shares, dtype=np.float64)
-    if s.shape != (update.num_classes,) or np.any(s < 0) or not np.isclose(s.sum(), 1.0):
-        raise ValueError(f"shares must be {update.num_classes} non-negative class shares summing to 1, "
+    if s.shape != (update.n_classes,) or np.any(s < 0) or not np.isclose(s.sum(), 1.0):
+        raise ValueError(f"shares must be {update.n_classes} non-negative class shares summing to 1, "
                          f"got shape {s.shape}; build them with leakage_core.attacks.class_shares(labels, C).")
     return round_to_total(update.n_windows * s, update.n_windows)
 
@@ -86,8 +86,8 @@ class BlindPrior(Attack):
         if self.shares is not None:
             return blind_prior(update, self.shares)
         counts = preparation.label_counts
-        if counts.size > update.num_classes:
+        if counts.size > update.n_classes:
             raise ValueError(f"the auxiliary labels go up to class {counts.size - 1} but the update has "
-                             f"{update.num_classes} classes.")
-        counts = np.pad(counts, (0, update.num_classes - counts.size)).astype(np.float64)
+                             f"{update.n_classes} classes.")
+        counts = np.pad(counts, (0, update.n_classes - counts.size)).astype(np.float64)
         return blind_prior(update, counts / counts.sum())

@@ -22,13 +22,13 @@ class BlindUniform(Attack):
     """The uniform guess (see :func:`blind_uniform`); no options."""
 
     def _count(self, update: LastLayerUpdate, preparation: NoPreparation) -> np.ndarray:
-        c = update.num_classes
+        c = update.n_classes
         return round_to_total(np.full(c, update.n_windows / c), update.n_windows)
 
 
 def blind_uniform(update: LastLayerUpdate) -> np.ndarray:
     """``N / C`` windows per class, rounded to integers that sum to ``N`` (ties: lowest class first).
 
-    Introduced in Chapter 7. Uses ``update.n_windows`` and ``update.num_classes`` only.
+    Introduced in Chapter 7. Uses ``update.n_windows`` and ``update.n_classes`` only.
     """
     return BlindUniform().prepare().count(update)

@@ -26,7 +26,7 @@ class Existence(Attack):
         present = np.flatnonzero(b < 0)
         if present.size == 0:
             present = np.array([int(np.argmin(b))])
-        share = np.zeros(update.num_classes)
+        share = np.zeros(update.n_classes)
         order = present[np.argsort(b[present], kind="stable")]
         share[order] = update.n_windows / present.size + np.linspace(1e-9, 0, order.size)
         return round_to_total(share, update.n_windows)

@@ -20,7 +20,7 @@ class IDLG(Attack):
     """iDLG (see :func:`idlg`); no options."""
 
     def _count(self, update: LastLayerUpdate, preparation: NoPreparation) -> np.ndarray:
-        counts = np.zeros(update.num_classes, dtype=np.int64)
+        counts = np.zeros(update.n_classes, dtype=np.int64)
         counts[int(np.argmin(update.weight_grad.sum(axis=1)))] = update.n_windows
         return counts
 

@@ -25,10 +25,10 @@ class EBI(Attack):
         b = update.bias_grad
         m = b[b < 0].sum() / update.n_windows
         if m == 0:
-            counts = np.zeros(update.num_classes, dtype=np.int64)
+            counts = np.zeros(update.n_classes, dtype=np.int64)
             counts[int(np.argmin(b))] = update.n_windows
             return counts
-        return greedy_counts(b, np.full(update.num_classes, m), update.n_windows)
+        return greedy_counts(b, np.full(update.n_classes, m), update.n_windows)
 
 
 def ebi(update: LastLayerUpdate) -> np.ndarray:

@@ -75,7 +75,7 @@ class ILRG(Attack):
         return NoPreparation()
 
     def _count(self, update: LastLayerUpdate, preparation: Classifier | NoPreparation) -> np.ndarray:
-        c_, n, s = update.num_classes, update.n_windows, update.n_steps
+        c_, n, s = update.n_classes, update.n_windows, update.n_steps
         db = update.bias_grad / s
         if isinstance(self.probabilities, str) and self.probabilities == "uniform":
             return round_to_total(n * (1.0 / c_ - db), n)

@@ -124,7 +124,7 @@ class LLBG(Attack):
 
     def _count(self, update: LastLayerUpdate, preparation: Confidence) -> np.ndarray:
         b = update.bias_grad
-        c_, n, s = update.num_classes, update.n_windows, update.n_steps
+        c_, n, s = update.n_classes, update.n_windows, update.n_steps
         conf, off = preparation.pair(c_)
         if self.impact == "analytic":
             per_window = -(1.0 - conf + off) * s / n

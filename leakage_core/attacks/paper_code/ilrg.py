@@ -28,7 +28,7 @@ def ilrg_code_solution(update: LastLayerUpdate) -> np.ndarray:
     update's bias gradient as is: for FedAvg the sum of the ``S`` step gradients, **not divided by**
     ``S`` (the book divides). When ``sum_i b_i = 0`` the solution is ``n_i = N (1/C - b_i)``.
     """
-    c_, n = update.num_classes, update.n_windows
+    c_, n = update.n_classes, update.n_windows
     a = np.vstack([np.ones((1, c_)), np.full((c_, c_), 1.0 / c_) - np.eye(c_)])
     rhs = np.concatenate([[float(n)], n * update.bias_grad])
     return np.linalg.pinv(a) @ rhs
@@ -55,7 +55,7 @@ class ILRGPaperCode(Attack):
         check_count("seed", self.seed, low=0)
 
     def _count(self, update: LastLayerUpdate, preparation: NoPreparation) -> np.ndarray:
-        c_, n = update.num_classes, update.n_windows
+        c_, n = update.n_classes, update.n_windows
         x = ilrg_code_solution(update)
         rounded = np.round(np.where(x > 0, x, 0.0)).astype(np.int64)
         rounded[rounded > n] = 0

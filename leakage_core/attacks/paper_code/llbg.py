@@ -55,7 +55,7 @@ class LLBGPaperCode(Attack):
     def _count(self, update: LastLayerUpdate, preparation: NoPreparation) -> np.ndarray:
         conf = _check_code_confidence(self.confidence)
         b = update.bias_grad
-        c_, n = update.num_classes, update.n_windows
+        c_, n = update.n_classes, update.n_windows
         negative, done = _negative_in_index_order(b, n)
         if done is not None:
             return done

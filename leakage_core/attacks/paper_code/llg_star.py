@@ -47,7 +47,7 @@ class DummyGradientSums:
     def estimates(self, update: LastLayerUpdate) -> tuple[float, np.ndarray]:
         """The code's impact ``m = (1 + 1/C) / (N C) * sum_c impact_sums[c]`` and offsets
         ``s_c = offset_sums[c] / (C - 1)`` for this update's ``N``: both ~0."""
-        c_, n = update.num_classes, update.n_windows
+        c_, n = update.n_classes, update.n_windows
         m = (1.0 + 1.0 / c_) * float(np.sum(self.impact_sums)) / n / c_
         return m, np.asarray(self.offset_sums, dtype=np.float64) / max(c_ - 1, 1)
 

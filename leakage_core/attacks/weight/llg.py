@@ -24,7 +24,7 @@ class LLG(Attack):
     def _count(self, update: LastLayerUpdate, preparation: NoPreparation) -> np.ndarray:
         g = update.weight_grad.sum(axis=1)
         m = empirical_impact(g, update.n_windows)
-        return greedy_counts(g, np.full(update.num_classes, m), update.n_windows)
+        return greedy_counts(g, np.full(update.n_classes, m), update.n_windows)
 
 
 def llg(update: LastLayerUpdate) -> np.ndarray:

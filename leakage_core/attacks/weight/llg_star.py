@@ -72,7 +72,7 @@ def solve_with_impacts(update: LastLayerUpdate, impacts: np.ndarray, stage1: str
     - ``"offset"``: the sign of the offset-corrected ``g - S o``.
     """
     check_option("stage1", stage1, STAGE1_RULES)
-    c_, n, s = update.num_classes, update.n_windows, update.n_steps
+    c_, n, s = update.n_classes, update.n_windows, update.n_steps
     g = update.weight_grad.sum(axis=1)
     own = np.diag(impacts)
     other = (impacts.sum(axis=0) - own) / (c_ - 1)
@@ -126,8 +126,8 @@ class Impacts:
         """The matrix, after checking that it (and the model) fit the update."""
         check_classifier_shape(self.classifier_shape, update)
         a = self.matrix
-        if a.shape != (update.num_classes, update.num_classes) or not np.all(np.isfinite(a)):
-            raise ValueError(f"impacts must be a finite ({update.num_classes}, {update.num_classes}) matrix from "
+        if a.shape != (update.n_classes, update.n_classes) or not np.all(np.isfinite(a)):
+            raise ValueError(f"impacts must be a finite ({update.n_classes}, {update.n_classes}) matrix from "
                              "estimate_impacts.")
         return a
 
