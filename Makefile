@@ -38,9 +38,11 @@ book: $(STAMP)
 ##            chapters again on torch's portable CPU kernels + book build with execution off + the book in a browser
 test: lint unit colab workflows nbval nbval-portable book-check browser
 
-## make lint: ruff over the whole repository, notebooks included (rules in pyproject.toml, [tool.ruff])
+## make lint: ruff's rules and its formatter's check over the whole repository, notebooks included
+##            (pyproject.toml, [tool.ruff])
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests -n $(JOBS) -q -p no:cacheprovider -m "not browser and not colab"

@@ -4,6 +4,7 @@
 A thin wrapper around :func:`leakage_core.download.main` (all logic and its tests live there).
 Licence of the data: CC BY-NC-SA 4.0 (see README, "Data and licences").
 """
+
 import sys
 
 from leakage_core.download import main

@@ -5,6 +5,7 @@ builds the book from exactly those outputs (no re-execution) with warnings as er
 jupyter-book resolves `sphinx.local_extensions` paths against the folder of the config
 file, so they are rewritten relative to the copy's folder.
 """
+
 import os
 import sys
 

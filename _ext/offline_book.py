@@ -18,6 +18,7 @@ Registered in _config.yml (`sphinx.local_extensions`). It
 
 Nothing here reaches the network.
 """
+
 from __future__ import annotations
 
 import html
@@ -44,7 +45,8 @@ def _tidy_scripts(app: Sphinx, pagename, templatename, context, doctree) -> None
     if not scripts:
         return
     shows_widgets = doctree is not None and any(
-        "widget-view+json" in node.astext() for node in doctree.findall(nodes.raw))
+        "widget-view+json" in node.astext() for node in doctree.findall(nodes.raw)
+    )
     widget_files = {f"_static/{path}" for path in app.config.nb_ipywidgets_js} | set(app.config.nb_ipywidgets_js)
     seen, kept = set(), []
     for js in scripts:
@@ -88,9 +90,12 @@ def _set_figure_alt(app: Sphinx, doctree: nodes.document) -> None:
         images = [im for im in container.findall(nodes.image) if im.get("alt") in (None, "", im.get("uri"))]
         widgets = [r for r in container.findall(nodes.raw) if "widget-view+json" in r.astext()]
         if len(images) + (1 if widgets else 0) != len(texts):
-            logger.warning(f"{source.name} cell {cell_id}: {len(texts)} alt text(s) in "
-                           f"{app.config.figure_alt_file} for {len(images)} figure(s) and "
-                           f"{len(widgets)} widget(s)", location=docname)
+            logger.warning(
+                f"{source.name} cell {cell_id}: {len(texts)} alt text(s) in "
+                f"{app.config.figure_alt_file} for {len(images)} figure(s) and "
+                f"{len(widgets)} widget(s)",
+                location=docname,
+            )
         for image, text in zip(images, texts):
             image["alt"] = text
         if widgets and len(texts) > len(images):
@@ -99,8 +104,7 @@ def _set_figure_alt(app: Sphinx, doctree: nodes.document) -> None:
             widgets[-1].parent.append(nodes.raw("", note, format="html"))
         used.add(cell_id)
     for cell_id in sorted(set(alts) - used):
-        logger.warning(f"{app.config.figure_alt_file}: {source.stem} has no code cell {cell_id!r}",
-                       location=docname)
+        logger.warning(f"{app.config.figure_alt_file}: {source.stem} has no code cell {cell_id!r}", location=docname)
 
 
 def setup(app: Sphinx) -> dict:

@@ -7,6 +7,7 @@ windows through the model, once per call) and with the matrix precomputed, as
 Untrained DeepConvLSTM and TinyHAR, both profiles, FedSGD in train mode. LLG+ gets the other
 subjects' windows as auxiliary data. Run: python benchmarks/bench_attacks.py (asserts nothing).
 """
+
 import time
 
 import numpy as np
@@ -33,7 +34,8 @@ for profile in ("wear", "wetlab"):
             update = fedsgd_update(model, client.windows[idx], client.labels[idx], seed=0)
             cached = {"llg_star": estimate_impacts(model), "llg_plus": estimate_impacts(model, aux)}
             runs = [(a, a, {}) for a in ATTACKS] + [
-                (f"{a} (cached impacts)", a, {"impacts": cached[a]}) for a in ("llg_star", "llg_plus")]
+                (f"{a} (cached impacts)", a, {"impacts": cached[a]}) for a in ("llg_star", "llg_plus")
+            ]
             for attack, name, extra in runs:
                 fn = ATTACKS[name]
                 kw = {"model": model, "aux": aux, **extra}  # each attack uses what it needs
@@ -42,9 +44,17 @@ for profile in ("wear", "wetlab"):
                     t0 = time.perf_counter()
                     pred = fn(update, **kw)
                     times.append(time.perf_counter() - t0)
-                rows.append({"profile": profile, "model": model_name, "sampler": sampler, "attack": attack,
-                             "LnAcc": ln_acc(truth, pred), "LeAcc": le_acc(truth, pred),
-                             "ms/batch": 1e3 * float(np.median(times))})
+                rows.append(
+                    {
+                        "profile": profile,
+                        "model": model_name,
+                        "sampler": sampler,
+                        "attack": attack,
+                        "LnAcc": ln_acc(truth, pred),
+                        "LeAcc": le_acc(truth, pred),
+                        "ms/batch": 1e3 * float(np.median(times)),
+                    }
+                )
 
 df = pd.DataFrame(rows)
 table = df.pivot_table(index="attack", columns=["profile", "model", "sampler"], values="LnAcc")

@@ -17,6 +17,7 @@ of clients when the whole would take longer than 5 minutes (the printout says so
 
 Run: python benchmarks/bench_grid.py (prints figures, asserts nothing; ~15-25 minutes on 2 cores).
 """
+
 from __future__ import annotations
 
 import os
@@ -49,8 +50,7 @@ def paper_way(data, model_name: str) -> tuple[float, list[np.ndarray]]:
     for s, sampler, ldp in tqdm(jobs, desc=f"paper's way ({model_name})", leave=False):
         client = data.subjects[s]
         for b, idx in enumerate(make_batches(client.labels, 100, sampler, seed=0)):
-            update = fedsgd_update(model, client.windows[idx], client.labels[idx], method="autograd", seed=b,
-                                   ldp=ldp)
+            update = fedsgd_update(model, client.windows[idx], client.labels[idx], method="autograd", seed=b, ldp=ldp)
             for name in PAPER_ATTACKS:
                 preds.append(ATTACKS[name](update, model=model))
     return time.perf_counter() - t0, preds
@@ -64,8 +64,10 @@ def engine_way(data, model_name: str) -> tuple[float, pd.DataFrame]:
 
 
 def main() -> None:
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads"
+    )
     rows = []
     for profile in ("wear", "wetlab"):
         data = make_synthetic(profile, n_subjects=3, minutes=20, seed=0)
@@ -75,18 +77,29 @@ def main() -> None:
             t_paper, preds = paper_way(data, model_name)
             same = _same_counts(df, preds, data)
             timing = df.attrs["timings"]
-            rows.append({"profile": profile, "model": model_name, "windows": windows,
-                         "updates": len(df) // len(PAPER_ATTACKS), "engine s": round(t_engine, 1),
-                         "paper-code s": round(t_paper, 1), "ratio": round(t_paper / t_engine, 1),
-                         "forward share": round(timing["client"] / t_engine, 3), "forward s": timing["client"],
-                         "identical counts": f"{same:.4f}"})
+            rows.append(
+                {
+                    "profile": profile,
+                    "model": model_name,
+                    "windows": windows,
+                    "updates": len(df) // len(PAPER_ATTACKS),
+                    "engine s": round(t_engine, 1),
+                    "paper-code s": round(t_paper, 1),
+                    "ratio": round(t_paper / t_engine, 1),
+                    "forward share": round(timing["client"] / t_engine, 3),
+                    "forward s": timing["client"],
+                    "identical counts": f"{same:.4f}",
+                }
+            )
     table = pd.DataFrame(rows)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print("\n(a) run_grid vs (b) the paper code's loop: 3 samplers x 4 LDP variants x 5 attacks, untrained")
         print(table.drop(columns="forward s").to_string(index=False))
-        print(f"\ntotal: engine {table['engine s'].sum():.0f} s, paper-code loop {table['paper-code s'].sum():.0f} s, "
-              f"ratio {table['paper-code s'].sum() / table['engine s'].sum():.1f}x, "
-              f"share of the engine's time in model passes {table['forward s'].sum() / table['engine s'].sum():.2f}")
+        print(
+            f"\ntotal: engine {table['engine s'].sum():.0f} s, paper-code loop {table['paper-code s'].sum():.0f} s, "
+            f"ratio {table['paper-code s'].sum() / table['engine s'].sum():.1f}x, "
+            f"share of the engine's time in model passes {table['forward s'].sum() / table['engine s'].sum():.2f}"
+        )
     real_size()
 
 
@@ -129,8 +142,10 @@ def real_size(model_name: str = "deepconvlstm", slice_clients: int = 2) -> None:
             run_grid(data, settings, progress=False)
             total, how = time.perf_counter() - t0, "measured on every client"
             per_client = total / clients
-        print(f"  {profile}: {clients} clients x {minutes} min: {total / 60:.1f} min ({how}; "
-              f"{per_client:.0f} s per client)")
+        print(
+            f"  {profile}: {clients} clients x {minutes} min: {total / 60:.1f} min ({how}; "
+            f"{per_client:.0f} s per client)"
+        )
 
 
 if __name__ == "__main__":

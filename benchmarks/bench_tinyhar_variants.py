@@ -27,6 +27,7 @@ busy (OpenMP threads that spin then wait for a descheduled partner), but slower 
 mostly free; the malloc thresholds remove the page faults (tens of milliseconds of system time per
 DeepConvLSTM step) without a consistent gain in wall time. None is made a default.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,8 +42,10 @@ import numpy as np
 import pandas as pd
 
 #: variant -> environment added to the child process
-ENV = {"passive OpenMP": {"OMP_WAIT_POLICY": "PASSIVE"},
-       "keep freed memory": {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "1073741824"}}
+ENV = {
+    "passive OpenMP": {"OMP_WAIT_POLICY": "PASSIVE"},
+    "keep freed memory": {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "1073741824"},
+}
 ENV["both"] = {**ENV["passive OpenMP"], **ENV["keep freed memory"]}
 VARIANTS = ("default", "1 thread", "channels_last", *ENV)
 BATCH = 100
@@ -118,26 +121,40 @@ def main() -> None:
             for variant in VARIANTS:
                 if model == "deepconvlstm" and variant == "channels_last":
                     continue
-                out = subprocess.run([sys.executable, __file__, "--batches", str(args.batches), "--child", variant,
-                                      profile, model], capture_output=True, text=True, check=True,
-                                     env={**os.environ, **ENV.get(variant, {})})
+                out = subprocess.run(
+                    [sys.executable, __file__, "--batches", str(args.batches), "--child", variant, profile, model],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    env={**os.environ, **ENV.get(variant, {})},
+                )
                 runs.setdefault((profile, model, variant), []).append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(f"round {r + 1}/{args.rounds} done", file=sys.stderr, flush=True)
     rows = []
     for (profile, model, variant), got in runs.items():
         ms = [g["ms/window"] for g in got]
         reference = runs[profile, model, "default"][0]["weights"]
-        rows.append({"dataset": profile, "model": model, "variant": variant, "threads": got[0]["threads"],
-                     "min ms/window": min(ms), "median ms/window": float(np.median(ms)),
-                     "weights identical to default": all(g["weights"] == reference for g in got)})
+        rows.append(
+            {
+                "dataset": profile,
+                "model": model,
+                "variant": variant,
+                "threads": got[0]["threads"],
+                "min ms/window": min(ms),
+                "median ms/window": float(np.median(ms)),
+                "weights identical to default": all(g["weights"] == reference for g in got),
+            }
+        )
     table = pd.DataFrame(rows)
     base = table[table.variant == "default"].set_index(["dataset", "model"])["min ms/window"]
     table["speed-up (min)"] = [base[d, m] / v for d, m, v in zip(table.dataset, table.model, table["min ms/window"])]
     cpu = cpu_info()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"CPU: {cpu['cpu_model']}, {cpu['cpu_count']} cores, AVX-512 {cpu['avx512']}, torch kernels "
-          f"{cpu['torch_cpu_capability']}; {args.rounds} rounds x {args.batches} batches of {BATCH}; "
-          f"1-min load average {load:.2f} at the end")
+    print(
+        f"CPU: {cpu['cpu_model']}, {cpu['cpu_count']} cores, AVX-512 {cpu['avx512']}, torch kernels "
+        f"{cpu['torch_cpu_capability']}; {args.rounds} rounds x {args.batches} batches of {BATCH}; "
+        f"1-min load average {load:.2f} at the end"
+    )
     print(table.round(3).to_string(index=False))
 
 

@@ -16,6 +16,7 @@ products and attention; where it does not see the LSTM (CPU kernels outside its 
 says so and GFLOP/s understates the real rate. The CPU is named (model, cores, AVX-512, torch's vector
 kernels): these numbers belong to one machine.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -68,12 +69,21 @@ def time_training(profile: str, model_name: str, n_batches: int) -> dict:
     epoch_s = ms * FOLD_WINDOWS[profile] / 1e3
     flops, lstm_flops = count_flops(model, torch.from_numpy(x[:BATCH]), torch.from_numpy(y[:BATCH]).long())
     mflop = flops / BATCH / 1e6
-    return {"dataset": profile, "channels": data.n_channels, "classes": data.n_classes, "model": model_name,
-            "timed batches": len(y) // BATCH, "ms/window": ms, "MFLOP/window": mflop,
-            "GFLOP/s": mflop / ms, "LSTM counted": lstm_flops > 0,
-            "s/epoch (extrapolated)": epoch_s, "fold windows": FOLD_WINDOWS[profile],
-            "h per fold @100 epochs": epoch_s * 100 / 3600,
-            "h all folds @100 epochs": epoch_s * 100 * FOLDS[profile] / 3600}
+    return {
+        "dataset": profile,
+        "channels": data.n_channels,
+        "classes": data.n_classes,
+        "model": model_name,
+        "timed batches": len(y) // BATCH,
+        "ms/window": ms,
+        "MFLOP/window": mflop,
+        "GFLOP/s": mflop / ms,
+        "LSTM counted": lstm_flops > 0,
+        "s/epoch (extrapolated)": epoch_s,
+        "fold windows": FOLD_WINDOWS[profile],
+        "h per fold @100 epochs": epoch_s * 100 / 3600,
+        "h all folds @100 epochs": epoch_s * 100 * FOLDS[profile] / 3600,
+    }
 
 
 def main() -> None:
@@ -89,20 +99,30 @@ def main() -> None:
     cpu = cpu_info()
     avx = {True: "AVX-512", False: "no AVX-512", None: "AVX-512 unknown"}[cpu["avx512"]]
     print(f"CPU: {cpu['cpu_model']}, {cpu['cpu_count']} cores, {avx}, torch kernels {cpu['torch_cpu_capability']}")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"1-min load average {load:.2f} at the end; CPU, batches of {BATCH}, train mode (fwd + bwd + Adam step)")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"1-min load average {load:.2f} at the end; CPU, batches of {BATCH}, train mode (fwd + bwd + Adam step)"
+    )
     table = pd.DataFrame(rows)
     print(table.round(3).to_string(index=False))
-    print("MFLOP/window: forward + backward of a batch of 100 in train mode (torch.utils.flop_counter), per window; "
-          "GFLOP/s = MFLOP/window / (ms/window) over the whole training step.")
+    print(
+        "MFLOP/window: forward + backward of a batch of 100 in train mode (torch.utils.flop_counter), per window; "
+        "GFLOP/s = MFLOP/window / (ms/window) over the whole training step."
+    )
     if not table["LSTM counted"].all():
-        print("The FLOP counter does NOT count the LSTM of the rows with 'LSTM counted' False (its CPU kernel is "
-              "not in the counter's op list): their MFLOP and GFLOP/s cover the other layers only.")
-    sizes = "; ".join(f"{name} {s['subjects'] - 1} x {s['windows_per_subject']:,} = {FOLD_WINDOWS[name]:,} windows"
-                      for name, s in REAL_SIZE.items())
+        print(
+            "The FLOP counter does NOT count the LSTM of the rows with 'LSTM counted' False (its CPU kernel is "
+            "not in the counter's op list): their MFLOP and GFLOP/s cover the other layers only."
+        )
+    sizes = "; ".join(
+        f"{name} {s['subjects'] - 1} x {s['windows_per_subject']:,} = {FOLD_WINDOWS[name]:,} windows"
+        for name, s in REAL_SIZE.items()
+    )
     folds = " / ".join(f"{n} ({name})" for name, n in FOLDS.items())
-    print(f"s/epoch and hours are EXTRAPOLATED from the timed mini-batches to a real-size LOSO fold ({sizes}); "
-          f"'all folds' = {folds} folds of one model.")
+    print(
+        f"s/epoch and hours are EXTRAPOLATED from the timed mini-batches to a real-size LOSO fold ({sizes}); "
+        f"'all folds' = {folds} folds of one model."
+    )
 
 
 if __name__ == "__main__":

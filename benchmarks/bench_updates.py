@@ -2,6 +2,7 @@
 
 Run: python benchmarks/bench_updates.py   (prints a table; asserts nothing)
 """
+
 import time
 
 import pandas as pd
@@ -35,11 +36,18 @@ for profile in ("wear", "wetlab"):
         for idx in batches:
             update_from_features(h[idx], client.labels[idx], model)
         t_cached = (time.perf_counter() - t0) / len(batches) * 1e3
-        rows.append({"profile": profile, "model": name, "autograd ms/batch": timing["autograd"],
-                     "closed form ms/batch": timing["closed_form"],
-                     "speed-up": timing["autograd"] / timing["closed_form"],
-                     "features of all windows (s)": t_feat, "windows": client.n_windows,
-                     "cached closed form ms/batch": t_cached})
+        rows.append(
+            {
+                "profile": profile,
+                "model": name,
+                "autograd ms/batch": timing["autograd"],
+                "closed form ms/batch": timing["closed_form"],
+                "speed-up": timing["autograd"] / timing["closed_form"],
+                "features of all windows (s)": t_feat,
+                "windows": client.n_windows,
+                "cached closed form ms/batch": t_cached,
+            }
+        )
 
 print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, {N_BATCHES} batches of N={N}, train mode")
 print(pd.DataFrame(rows).round(2).to_string(index=False))

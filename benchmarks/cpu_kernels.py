@@ -8,6 +8,7 @@ because torch reads the variable once at start-up) and prints, against the machi
 largest weight difference, the training loss and the held-out accuracy. A difference of zero would
 mean the second CI run of the trained-model chapters (``make nbval-portable``) tests nothing new.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,8 +43,9 @@ def run(capability: str | None, epochs: int, out: str) -> dict:
     env.pop("ATEN_CPU_CAPABILITY", None)
     if capability:
         env["ATEN_CPU_CAPABILITY"] = capability
-    text = subprocess.run([sys.executable, "-c", CHILD, str(epochs), out], env=env, check=True,
-                          capture_output=True, text=True).stdout
+    text = subprocess.run(
+        [sys.executable, "-c", CHILD, str(epochs), out], env=env, check=True, capture_output=True, text=True
+    ).stdout
     return json.loads(text.strip().splitlines()[-1])
 
 

@@ -6,6 +6,7 @@ The companion module of the *leakage_har* book, one folder per pipeline stage: `
 
 Importing the package is cheap: submodules (and torch) load on first use.
 """
+
 from __future__ import annotations
 
 import importlib

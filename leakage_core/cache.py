@@ -7,6 +7,7 @@ grid results. Every file is written to a temporary name in the same folder and t
 carry a checksum that :func:`read_json_checked` verifies. Reference: :func:`os.replace`, atomic on POSIX
 (``rename(2)``) and on Windows file systems.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -69,8 +70,9 @@ def write_json_atomic(path: str | os.PathLike, payload: dict) -> Path:
     a hand edit, a truncated copy) is detected instead of silently used.
     """
     body = json.dumps(payload, sort_keys=True, separators=(",", ":"))
-    doc = json.dumps({"sha256": hashlib.sha256(body.encode()).hexdigest(), "payload": payload},
-                     sort_keys=True, separators=(",", ":"))
+    doc = json.dumps(
+        {"sha256": hashlib.sha256(body.encode()).hexdigest(), "payload": payload}, sort_keys=True, separators=(",", ":")
+    )
     return atomic_write(path, lambda p: p.write_text(doc))
 
 

@@ -21,6 +21,7 @@ the download addresses (argument ``mirror`` or ``$LEAKAGE_HAR_MIRROR``: a base U
 registry name is served, e.g. ``<mirror>/excerpts/wear_0_10.csv``). Importing this module does no
 work: pooch, requests and pandas are imported when a function runs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,7 +54,10 @@ MIRROR_ENV = "LEAKAGE_HAR_MIRROR"
 DEFAULT_REGISTRY = Path(__file__).with_name("data_registry.txt")
 #: what each command-line target installs
 DOWNLOAD_TARGETS: dict[str, tuple[str, ...]] = {
-    "wear": ("wear",), "wetlab": ("wetlab",), "excerpts": ("excerpts",), "all": ("wear", "wetlab", "excerpts"),
+    "wear": ("wear",),
+    "wetlab": ("wetlab",),
+    "excerpts": ("excerpts",),
+    "all": ("wear", "wetlab", "excerpts"),
 }
 #: the archives holding WEAR and Wetlab, in the order they are tried
 BUNDLES: tuple[str, ...] = ("bundle-paper.zip", "bundle-fallback.zip")
@@ -111,8 +115,10 @@ class Registry:
         try:
             self.lines = self.path.read_text(encoding="utf-8").splitlines()
         except OSError as err:
-            raise DownloadError(f"data_download.py: cannot read the registry {self.path} ({err.strerror}); "
-                                f"reinstall the package or point ${REGISTRY_ENV} at a registry file.") from None
+            raise DownloadError(
+                f"data_download.py: cannot read the registry {self.path} ({err.strerror}); "
+                f"reinstall the package or point ${REGISTRY_ENV} at a registry file."
+            ) from None
         self.entries: list[RegistryEntry] = []
         self._line_of: dict[tuple[str, str | None], int] = {}
         for i, line in enumerate(self.lines):
@@ -121,8 +127,10 @@ class Registry:
                 continue
             parts = text.split()
             if len(parts) != 3 or not (parts[1] == "unknown" or _is_sha256(parts[1])):
-                raise DownloadError(f"data_download.py: registry {self.path}, line {i + 1} is not "
-                                    f"'<name> <sha256|unknown> <source>': {line!r}")
+                raise DownloadError(
+                    f"data_download.py: registry {self.path}, line {i + 1} is not "
+                    f"'<name> <sha256|unknown> <source>': {line!r}"
+                )
             entry = RegistryEntry(parts[0], None if parts[1] == "unknown" else parts[1].lower(), parts[2])
             self.entries.append(entry)
             self._line_of[(entry.name, entry.archive)] = i
@@ -132,13 +140,18 @@ class Registry:
         for entry in self.entries:
             if entry.name == name and entry.archive is None:
                 return entry
-        raise DownloadError(f"data_download.py: {name} is not in the registry {self.path}; restore the "
-                            "registry shipped with leakage_core (git checkout leakage_core/data_registry.txt).")
+        raise DownloadError(
+            f"data_download.py: {name} is not in the registry {self.path}; restore the "
+            "registry shipped with leakage_core (git checkout leakage_core/data_registry.txt)."
+        )
 
     def members(self, dataset: str, archive: str | None = None) -> list[RegistryEntry]:
         """Entries of files unpacked into ``<dest>/<dataset>/`` (optionally from one archive only)."""
-        return [e for e in self.entries if e.archive is not None and e.name.startswith(dataset + "/")
-                and (archive is None or e.archive == archive)]
+        return [
+            e
+            for e in self.entries
+            if e.archive is not None and e.name.startswith(dataset + "/") and (archive is None or e.archive == archive)
+        ]
 
     def set(self, name: str, sha256: str, source: str) -> bool:
         """Record ``sha256`` for ``name`` (replacing the line with the same name and archive); ``True`` if changed."""
@@ -216,10 +229,16 @@ def _options(dest, registry, mirror, force, record, expected_subjects, retries, 
 
     expected = {name: profile.n_subjects for name, profile in PROFILES.items()}  # the release the paper used
     return _Options(
-        dest=data_dir(dest), registry=Registry(registry_path(registry)),
+        dest=data_dir(dest),
+        registry=Registry(registry_path(registry)),
         mirror=mirror if mirror is not None else (os.environ.get(MIRROR_ENV) or None),
-        force=force, record=record, expected={**expected, **(expected_subjects or {})},
-        retries=retries, timeout=timeout, out=out if out is not None else sys.stdout, dest_given=dest is not None,
+        force=force,
+        record=record,
+        expected={**expected, **(expected_subjects or {})},
+        retries=retries,
+        timeout=timeout,
+        out=out if out is not None else sys.stdout,
+        dest_given=dest is not None,
     )
 
 
@@ -244,17 +263,24 @@ def _reason(err: BaseException) -> str:
         return f"the download failed ({type(err).__name__}: {err})"
     if isinstance(err, ValueError) and "does not match the known hash" in str(err):
         text = str(err)
-        expected = (text.split("expected ", 1)[1].split(" ", 1)[0].removeprefix("sha256:") if "expected " in text
-                    else "?")
+        expected = (
+            text.split("expected ", 1)[1].split(" ", 1)[0].removeprefix("sha256:") if "expected " in text else "?"
+        )
         got = text.split("but got ", 1)[1].split(".", 1)[0] if "but got " in text else "?"
-        return (f"checksum mismatch: sha256 {got}, the registry says {expected}; the downloaded file was deleted "
-                "(a damaged download, or the publisher changed the file: a maintainer checks it and runs --record)")
+        return (
+            f"checksum mismatch: sha256 {got}, the registry says {expected}; the downloaded file was deleted "
+            "(a damaged download, or the publisher changed the file: a maintainer checks it and runs --record)"
+        )
     if isinstance(err, OSError):
         if err.errno == errno.ENOSPC:
-            raise _Fatal("the disk is full; nothing partial was kept. Free space (an archive needs about twice its "
-                         "size while it is unpacked) or choose another folder with --dest")
-        raise _Fatal(f"cannot write: {err.strerror or err} ({err.filename or 'file system'}); "
-                     "choose a writable folder with --dest or $LEAKAGE_HAR_DATA")
+            raise _Fatal(
+                "the disk is full; nothing partial was kept. Free space (an archive needs about twice its "
+                "size while it is unpacked) or choose another folder with --dest"
+            )
+        raise _Fatal(
+            f"cannot write: {err.strerror or err} ({err.filename or 'file system'}); "
+            "choose a writable folder with --dest or $LEAKAGE_HAR_DATA"
+        )
     import zlib
 
     if isinstance(err, (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error)):
@@ -269,28 +295,38 @@ def _manual_steps(kind: str | Sequence[str], opts: _Options) -> str:
     if kind == "excerpts":
         names = [n for pair in EXCERPT_FILES.values() for n in pair]
         raw = "\n".join(f"       {opts.registry.get('excerpts/' + n).source}" for n in names)
-        return (f"Manual steps:\n  1. Open {EXCERPT_PAGE} and download {', '.join(names)}:\n{raw}\n"
-                f"  2. Put them, unchanged, into {opts.dest / 'excerpts'}/\n"
-                f"     (offline, from a clone of the book: gunzip -k chapters/data/real_excerpts/*.csv.gz and move"
-                f" the\n"
-                f"     four .csv files there; they are the same files)\n"
-                f"  3. Run: {opts.check_cmd('excerpts')}")
-    pages = [opts.registry.get(b).source.removesuffix("/download") for b in BUNDLES
-             if any(e.name == b for e in opts.registry.entries)]
+        return (
+            f"Manual steps:\n  1. Open {EXCERPT_PAGE} and download {', '.join(names)}:\n{raw}\n"
+            f"  2. Put them, unchanged, into {opts.dest / 'excerpts'}/\n"
+            f"     (offline, from a clone of the book: gunzip -k chapters/data/real_excerpts/*.csv.gz and move"
+            f" the\n"
+            f"     four .csv files there; they are the same files)\n"
+            f"  3. Run: {opts.check_cmd('excerpts')}"
+        )
+    pages = [
+        opts.registry.get(b).source.removesuffix("/download")
+        for b in BUNDLES
+        if any(e.name == b for e in opts.registry.entries)
+    ]
     other = f" (or the fallback {', '.join(pages[1:])})" if len(pages) > 1 else ""
     kinds = [kind] if isinstance(kind, str) else list(kind)
-    copy = "; ".join(f"copy data/{k}/raw/inertial/sbj_<k>.csv (some releases: data/{k}/raw/inertial/50hz/) into "
-                     f"{opts.dest / k}/ and data/{k}/annotations/*.json into {opts.dest / k / 'annotations'}/"
-                     for k in kinds)
+    copy = "; ".join(
+        f"copy data/{k}/raw/inertial/sbj_<k>.csv (some releases: data/{k}/raw/inertial/50hz/) into "
+        f"{opts.dest / k}/ and data/{k}/annotations/*.json into {opts.dest / k / 'annotations'}/"
+        for k in kinds
+    )
     checks = " and ".join(opts.check_cmd(k) for k in kinds)
-    return (f"Manual steps:\n  1. Open {pages[0] if pages else WEAR_PAGE} in a browser{other}; the dataset page is "
-            f"{WEAR_PAGE}. Download the whole share as one zip archive.\n"
-            f"  2. Unpack it; {copy}\n"
-            f"  3. Run: {checks}")
+    return (
+        f"Manual steps:\n  1. Open {pages[0] if pages else WEAR_PAGE} in a browser{other}; the dataset page is "
+        f"{WEAR_PAGE}. Download the whole share as one zip archive.\n"
+        f"  2. Unpack it; {copy}\n"
+        f"  3. Run: {checks}"
+    )
 
 
-def _fail(what: str, reasons: Sequence[str], kind: str | Sequence[str], opts: _Options,
-          note: str = "") -> DownloadError:
+def _fail(
+    what: str, reasons: Sequence[str], kind: str | Sequence[str], opts: _Options, note: str = ""
+) -> DownloadError:
     lines = [f"data_download.py: could not get {what}."]
     lines += [f"  - {r}" for r in reasons]
     lines.append(note or f"Nothing partial was left in {opts.dest}.")
@@ -321,10 +357,16 @@ def _fetch(name: str, url: str, known: str | None, opts: _Options) -> Path:
     fname = Path(name).name
     if opts.force or known is None:  # an unverifiable leftover is never reused
         (folder / fname).unlink(missing_ok=True)
-    store = pooch.create(path=folder, base_url="", registry={fname: f"sha256:{known}" if known else None},
-                         urls={fname: url}, retry_if_failed=opts.retries)
-    downloader = pooch.HTTPDownloader(progressbar=bool(getattr(sys.stderr, "isatty", lambda: False)()),
-                                      timeout=opts.timeout)
+    store = pooch.create(
+        path=folder,
+        base_url="",
+        registry={fname: f"sha256:{known}" if known else None},
+        urls={fname: url},
+        retry_if_failed=opts.retries,
+    )
+    downloader = pooch.HTTPDownloader(
+        progressbar=bool(getattr(sys.stderr, "isatty", lambda: False)()), timeout=opts.timeout
+    )
     with _quiet_pooch():
         return Path(store.fetch(fname, downloader=downloader))
 
@@ -356,8 +398,11 @@ def _record(opts: _Options, changes: list[tuple[str, str, str]]) -> None:
         opts.registry.save()
     except OSError as err:
         lines = "\n".join(f"  {n}  {h}  {s}" for n, h, s in changed)
-        print(f"data_download.py: note: cannot write the registry {opts.registry.path} ({err.strerror}); "
-              f"add these lines to it by hand:\n{lines}", file=sys.stderr)
+        print(
+            f"data_download.py: note: cannot write the registry {opts.registry.path} ({err.strerror}); "
+            f"add these lines to it by hand:\n{lines}",
+            file=sys.stderr,
+        )
         return
     top = [c for c in changed if "://" in c[2]]
     for name, sha, _ in top:
@@ -397,12 +442,18 @@ def _install_excerpts(opts: _Options) -> None:
                     tmp = None
                 except Exception as err:  # noqa: BLE001 - every failure becomes one message
                     reason = _reason(err)
-                    raise _SourceFailed(reason.replace(str(tmp), f"the downloaded {fname}") if tmp
-                                        else reason) from None
+                    raise _SourceFailed(
+                        reason.replace(str(tmp), f"the downloaded {fname}") if tmp else reason
+                    ) from None
             except (_SourceFailed, _Fatal) as err:
                 kept = f"Verified and installed before the failure: {', '.join(done)}. " if done else ""
-                raise _fail(f"the excerpt {fname} from {url}", [str(err)], "excerpts", opts,
-                            note=f"{kept}Nothing partial was left in {opts.dest}.") from None
+                raise _fail(
+                    f"the excerpt {fname} from {url}",
+                    [str(err)],
+                    "excerpts",
+                    opts,
+                    note=f"{kept}Nothing partial was left in {opts.dest}.",
+                ) from None
             finally:
                 if tmp is not None:
                     Path(tmp).unlink(missing_ok=True)
@@ -453,20 +504,24 @@ def _locate(unpacked: Path, dataset: str) -> tuple[Path, list[Path]]:
     """The folder named ``dataset`` inside the unpacked archive and its ``sbj_<k>.csv`` files."""
     from .data import find_subject_files
 
-    candidates = sorted((p for p in unpacked.rglob(dataset) if p.is_dir() and p.name == dataset),
-                        key=lambda p: (len(p.parts), str(p)))
+    candidates = sorted(
+        (p for p in unpacked.rglob(dataset) if p.is_dir() and p.name == dataset), key=lambda p: (len(p.parts), str(p))
+    )
     for folder in candidates:
         try:
             return folder, find_subject_files(folder, dataset)
         except (ValueError, FileNotFoundError):
             continue
     top = sorted(p.name + ("/" if p.is_dir() else "") for p in unpacked.iterdir())[:8]
-    raise _SourceFailed(f"wrong layout: the archive has no {dataset}/raw/inertial[/50hz]/sbj_<k>.csv "
-                        f"(expected data/{dataset}/raw/inertial/sbj_<k>.csv; its top level holds {top or 'nothing'})")
+    raise _SourceFailed(
+        f"wrong layout: the archive has no {dataset}/raw/inertial[/50hz]/sbj_<k>.csv "
+        f"(expected data/{dataset}/raw/inertial/sbj_<k>.csv; its top level holds {top or 'nothing'})"
+    )
 
 
-def _stage(dataset: str, unpacked: Path, archive_name: str,
-           opts: _Options) -> tuple[Path, "HARDataset", dict[str, str]]:
+def _stage(
+    dataset: str, unpacked: Path, archive_name: str, opts: _Options
+) -> tuple[Path, "HARDataset", dict[str, str]]:
     """Move one dataset's files from the unpacked archive into a staging folder and check them with the loader.
 
     Returns the staging folder, the loaded dataset and ``{installed name: archive member}``.
@@ -489,12 +544,15 @@ def _stage(dataset: str, unpacked: Path, archive_name: str,
         data = load_real(staging, dataset)  # columns, numbers, label strings
     except (ValueError, FileNotFoundError) as err:
         where = f"{archive_name}!{files[0].parent.relative_to(unpacked).as_posix()}"
-        raise _SourceFailed(f"the {dataset} files fail the loader's checks: "
-                            f"{str(err).replace(str(staging), where)}") from None
+        raise _SourceFailed(
+            f"the {dataset} files fail the loader's checks: {str(err).replace(str(staging), where)}"
+        ) from None
     n, want = len(data.subject_ids), opts.expected[dataset]
     if n != want:
-        raise _SourceFailed(f"{archive_name} holds {n} {dataset} subjects ({data.subject_ids[:5]}...), but the release "
-                            f"the paper used has {want}: a different release, or an incomplete archive")
+        raise _SourceFailed(
+            f"{archive_name} holds {n} {dataset} subjects ({data.subject_ids[:5]}...), but the release "
+            f"the paper used has {want}: a different release, or an incomplete archive"
+        )
     return staging, data, members
 
 
@@ -526,8 +584,10 @@ def _try_bundle(bundle: str, datasets: Sequence[str], opts: _Options) -> dict[st
                 for name, member in members.items():
                     sha = sha256_of(staging / name.split("/", 1)[1])
                     if recorded.get(name) not in (None, sha) and not opts.record:
-                        raise _SourceFailed(f"{bundle}!{member}: sha256 {sha} differs from the registry's "
-                                            f"{recorded[name]} (damaged archive, or the publisher changed it)")
+                        raise _SourceFailed(
+                            f"{bundle}!{member}: sha256 {sha} differs from the registry's "
+                            f"{recorded[name]} (damaged archive, or the publisher changed it)"
+                        )
                     if recorded.get(name) != sha:
                         changes.append((name, sha, f"{bundle}!{member}"))
             for ds, (staging, _, _) in staged.items():  # rename into place, replacing an old copy
@@ -604,8 +664,9 @@ def _say_summary(datasets: Mapping[str, "HARDataset"], opts: _Options) -> None:
 
 def _parts(target: str) -> tuple[str, ...]:
     if target not in DOWNLOAD_TARGETS:
-        raise DownloadError(f"data_download.py: unknown target {target!r}; "
-                            f"choose one of {', '.join(DOWNLOAD_TARGETS)}.")
+        raise DownloadError(
+            f"data_download.py: unknown target {target!r}; choose one of {', '.join(DOWNLOAD_TARGETS)}."
+        )
     return DOWNLOAD_TARGETS[target]
 
 
@@ -657,8 +718,10 @@ def download(
     try:
         opts.dest.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise DownloadError(f"data_download.py: cannot create the data folder {opts.dest} ({err.strerror}); "
-                            "choose a writable folder with --dest or $LEAKAGE_HAR_DATA.") from None
+        raise DownloadError(
+            f"data_download.py: cannot create the data folder {opts.dest} ({err.strerror}); "
+            "choose a writable folder with --dest or $LEAKAGE_HAR_DATA."
+        ) from None
     _cleanup(opts.dest)
     loaded: dict[str, HARDataset] = {}
     errors: list[str] = []  # "all": a failing bundle does not stop the excerpts, and the reverse
@@ -692,9 +755,14 @@ def download(
             if n != want:
                 raise ValueError(f"{opts.dest / part}: {n} subjects, but the release the paper used has {want}")
         except (ValueError, FileNotFoundError) as err:
-            raise _fail(f"a usable {part} folder", [f"the loader's check failed: {err}"], part, opts,
-                        note=f"Repair it with: python data_download.py {part} --force"
-                             f"{' --dest ' + str(opts.dest) if opts.dest_given else ''}") from None
+            raise _fail(
+                f"a usable {part} folder",
+                [f"the loader's check failed: {err}"],
+                part,
+                opts,
+                note=f"Repair it with: python data_download.py {part} --force"
+                f"{' --dest ' + str(opts.dest) if opts.dest_given else ''}",
+            ) from None
     _say_summary(datasets, opts)
     return summary_table(datasets)
 
@@ -718,13 +786,19 @@ def _check_dataset(dataset: str, opts: _Options, load: bool = True) -> list[dict
         if name not in present:
             rows.append({"file": name, "status": "missing", "detail": "recorded in the registry, not in the folder"})
         elif best.get(name) is None:
-            rows.append({"file": name, "status": "unrecorded",
-                         "detail": f"sha256 {hashes[name][:12]}... (no recorded value)"})
+            rows.append(
+                {"file": name, "status": "unrecorded", "detail": f"sha256 {hashes[name][:12]}... (no recorded value)"}
+            )
         elif best[name] == hashes[name]:
             rows.append({"file": name, "status": "ok", "detail": f"sha256 {hashes[name][:12]}... matches the registry"})
         else:
-            rows.append({"file": name, "status": "mismatch",
-                         "detail": f"sha256 {hashes[name][:12]}..., the registry says {str(best[name])[:12]}..."})
+            rows.append(
+                {
+                    "file": name,
+                    "status": "mismatch",
+                    "detail": f"sha256 {hashes[name][:12]}..., the registry says {str(best[name])[:12]}...",
+                }
+            )
     return rows
 
 
@@ -777,14 +851,25 @@ def check(
                         rows.append({"file": name, "status": "invalid", "detail": str(err)})
                         continue
                     if want is None:
-                        rows.append({"file": name, "status": "unrecorded",
-                                     "detail": f"sha256 {have[:12]}... (no recorded value)"})
+                        rows.append(
+                            {
+                                "file": name,
+                                "status": "unrecorded",
+                                "detail": f"sha256 {have[:12]}... (no recorded value)",
+                            }
+                        )
                     elif want == have:
-                        rows.append({"file": name, "status": "ok",
-                                     "detail": f"sha256 {have[:12]}... matches the registry"})
+                        rows.append(
+                            {"file": name, "status": "ok", "detail": f"sha256 {have[:12]}... matches the registry"}
+                        )
                     else:
-                        rows.append({"file": name, "status": "mismatch",
-                                     "detail": f"sha256 {have[:12]}..., the registry says {want[:12]}..."})
+                        rows.append(
+                            {
+                                "file": name,
+                                "status": "mismatch",
+                                "detail": f"sha256 {have[:12]}..., the registry says {want[:12]}...",
+                            }
+                        )
             if all(r["status"] in ("ok", "unrecorded") for r in rows if r["file"].startswith("excerpts/")):
                 datasets["wear excerpts"] = load_excerpts(opts.dest / "excerpts", "wear")
                 datasets["wetlab excerpts"] = load_excerpts(opts.dest / "excerpts", "wetlab")
@@ -798,8 +883,13 @@ def check(
             continue
         n, want_n = len(data.subject_ids), opts.expected[part]
         ok = n == want_n
-        rows.append({"file": f"{part}/ (subjects)", "status": "ok" if ok else "invalid",
-                     "detail": f"{n} subjects, expected {want_n}"})
+        rows.append(
+            {
+                "file": f"{part}/ (subjects)",
+                "status": "ok" if ok else "invalid",
+                "detail": f"{n} subjects, expected {want_n}",
+            }
+        )
         if ok:
             datasets[part] = data
     report = pd.DataFrame(rows, columns=["file", "status", "detail"])
@@ -819,28 +909,37 @@ def _parser() -> argparse.ArgumentParser:
             "Download the real WEAR and Wetlab data and the four public 10-minute excerpts into the folder "
             "leakage_core.data.load_real / load_excerpts read, verify every file by sha256 against the "
             "registry (leakage_core/data_registry.txt), check it with the loaders and print a summary. "
-            "Licence of all data: CC BY-NC-SA 4.0 (cite WEAR, Wetlab and the excerpts' repository)."),
+            "Licence of all data: CC BY-NC-SA 4.0 (cite WEAR, Wetlab and the excerpts' repository)."
+        ),
         epilog=(
             "targets: wear = WEAR (18-subject pre-release the paper used) and wetlab = Wetlab (22 subjects), "
             "both from the paper's bundle (fallback: a second bundle); excerpts = four real 10-minute "
             "recordings (~2 MB each); all = all three (the bundle is fetched once). "
             "Default folder: $LEAKAGE_HAR_DATA, else $XDG_DATA_HOME/leakage_har (~/.local/share/leakage_har); "
             "the chapters read the same variable. Re-running skips verified files. "
-            "Exit status: 0 ok, 1 failure (one message with the manual steps), 130 interrupted."),
+            "Exit status: 0 ok, 1 failure (one message with the manual steps), 130 interrupted."
+        ),
     )
     parser.add_argument("target", choices=list(DOWNLOAD_TARGETS), help="what to download (or check)")
-    parser.add_argument("--dest", metavar="DIR",
-                        help="data folder (default: $LEAKAGE_HAR_DATA or ~/.local/share/leakage_har)")
-    parser.add_argument("--force", action="store_true",
-                        help="download and install again even if verified files are present")
-    parser.add_argument("--check", action="store_true",
-                        help="download nothing: verify the folder (sha256 per file, subjects, loader checks) "
-                             "and report per file")
-    parser.add_argument("--record", action="store_true",
-                        help="maintainers: accept files that pass the loader's checks and write their sha256 "
-                             "into the registry")
-    parser.add_argument("--registry", metavar="FILE",
-                        help=f"registry file (default: ${REGISTRY_ENV} or the packaged one)")
+    parser.add_argument(
+        "--dest", metavar="DIR", help="data folder (default: $LEAKAGE_HAR_DATA or ~/.local/share/leakage_har)"
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="download and install again even if verified files are present"
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="download nothing: verify the folder (sha256 per file, subjects, loader checks) and report per file",
+    )
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="maintainers: accept files that pass the loader's checks and write their sha256 into the registry",
+    )
+    parser.add_argument(
+        "--registry", metavar="FILE", help=f"registry file (default: ${REGISTRY_ENV} or the packaged one)"
+    )
     return parser
 
 
@@ -866,11 +965,16 @@ def main(argv: Sequence[str] | None = None, **overrides) -> int:
             if len(bad):
                 opts = _options(args.dest, registry, None, False, False, None, 0, 0.0, None)
                 kinds = sorted({f.split("/", 1)[0] for f in bad["file"]}, key=list(DOWNLOAD_TARGETS).index)
-                fix = "; ".join(f"python data_download.py {k} --force{' --dest ' + str(opts.dest) if args.dest else ''}"
-                                for k in kinds)
-                print(f"data_download.py: {len(bad)} problem(s) in {opts.dest} "
-                      f"({', '.join(sorted(set(bad['status'])))}: {', '.join(bad['file'][:4])}"
-                      f"{'...' if len(bad) > 4 else ''}). Repair with: {fix}", file=sys.stderr)
+                fix = "; ".join(
+                    f"python data_download.py {k} --force{' --dest ' + str(opts.dest) if args.dest else ''}"
+                    for k in kinds
+                )
+                print(
+                    f"data_download.py: {len(bad)} problem(s) in {opts.dest} "
+                    f"({', '.join(sorted(set(bad['status'])))}: {', '.join(bad['file'][:4])}"
+                    f"{'...' if len(bad) > 4 else ''}). Repair with: {fix}",
+                    file=sys.stderr,
+                )
                 return 1
             return 0
         download(args.target, args.dest, force=args.force, record=args.record, registry=registry, **overrides)
@@ -888,6 +992,9 @@ def main(argv: Sequence[str] | None = None, **overrides) -> int:
         print("data_download.py: interrupted; temporary files were removed, nothing partial was left.", file=sys.stderr)
         return 130
     except Exception as err:  # noqa: BLE001 - a reader never sees a traceback
-        print(f"data_download.py: unexpected error ({type(err).__name__}: {err}). Nothing partial was left; "
-              "please report this with the command you ran.", file=sys.stderr)
+        print(
+            f"data_download.py: unexpected error ({type(err).__name__}: {err}). Nothing partial was left; "
+            "please report this with the command you ran.",
+            file=sys.stderr,
+        )
         return 1

@@ -6,6 +6,7 @@ one client; bad shapes or negative counts raise ``ValueError``. Per batch: LnAcc
 NULL, and count-F1. Reference: the metrics of the seed paper (Bock et al., 2025, eqs. 4 and 5, and its
 ClassAcc). Chapter 4 introduces them, Chapter 7 discusses them.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,8 +22,9 @@ def _pair(true_counts, pred_counts) -> tuple[np.ndarray, np.ndarray]:
     t = np.asarray(true_counts)
     p = np.asarray(pred_counts)
     if t.shape != p.shape or t.ndim not in (1, 2):
-        raise ValueError(f"true and predicted counts must have one shape, (C,) or (batches, C); "
-                         f"got {t.shape} and {p.shape}.")
+        raise ValueError(
+            f"true and predicted counts must have one shape, (C,) or (batches, C); got {t.shape} and {p.shape}."
+        )
     if np.any(t < 0) or np.any(p < 0):
         raise ValueError("counts must be non-negative.")
     return t.astype(np.float64), p.astype(np.float64)

@@ -9,6 +9,7 @@ one line naming the parameter, what it must be (the fix) and what was given. Rel
 Reference: scikit-learn's parameter constraints (``sklearn.utils._param_validation``,
 https://scikit-learn.org/stable/developers/develop.html#parameter-validation).
 """
+
 from __future__ import annotations
 
 import math
@@ -68,8 +69,7 @@ class Integer(Constraint):
     high: int | None = None
 
     def accepts(self, value: Any) -> bool:
-        return (_is_int(value) and (self.low is None or value >= self.low)
-                and (self.high is None or value <= self.high))
+        return _is_int(value) and (self.low is None or value >= self.low) and (self.high is None or value <= self.high)
 
     def describe(self) -> str:
         if self.low is not None and self.high is not None:
@@ -221,8 +221,9 @@ class Directory(Constraint):
         return ""
 
 
-def check_params(params: Mapping[str, Any], constraints: Mapping[str, Constraint],
-                 hints: Mapping[str, str] | None = None) -> None:
+def check_params(
+    params: Mapping[str, Any], constraints: Mapping[str, Constraint], hints: Mapping[str, str] | None = None
+) -> None:
     """Check every parameter of ``params`` that has a constraint; raise on the first that breaks it.
 
     ``constraints`` maps a parameter name to a :class:`Constraint`; ``hints`` optionally maps a name to a

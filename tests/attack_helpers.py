@@ -1,4 +1,5 @@
 """What the attack test files share: a tiny model with the library's protocol and a multi-step update oracle."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,8 +14,9 @@ class LinearHead(torch.nn.Module):
     Parameters are drawn from ``N(0, 0.1^2)`` with ``seed``; windows are ``(B, window_size, n_channels)``.
     """
 
-    def __init__(self, n_channels: int, n_classes: int, d: int = 8, window_size: int = 50, seed: int = 0,
-                 relu: bool = False) -> None:
+    def __init__(
+        self, n_channels: int, n_classes: int, d: int = 8, window_size: int = 50, seed: int = 0, relu: bool = False
+    ) -> None:
         super().__init__()
         g = torch.Generator().manual_seed(seed)
         self.n_channels, self.n_classes, self.window_size, self.relu = n_channels, n_classes, window_size, relu

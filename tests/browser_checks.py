@@ -22,6 +22,7 @@ screen (tables, code, wide equations) scrolls inside its own box. `check_search`
 
 A missing Playwright or Chromium raises `BrowserMissing` whose message names the fix.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -40,8 +41,14 @@ from urllib.parse import unquote, urlsplit
 # Launch flags that work as root in a container without a GPU. Without the background-networking flags,
 # Chromium's own connections (component updates, sync) are refused many at a time and slow every page.
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 375, "height": 740}
@@ -62,15 +69,17 @@ class BrowserMissing(RuntimeError):
 def chromium_path() -> str:
     """The system Chromium (Playwright's own browser download is not used)."""
     chosen = os.environ.get("LEAKAGE_HAR_CHROMIUM")
-    candidates = ([chosen] if chosen
-                  else ["/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")])
+    candidates = (
+        [chosen] if chosen else ["/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")]
+    )
     for path in candidates:
         if path and os.access(path, os.X_OK):
             return path
     raise BrowserMissing(
         f"Chromium not found (looked for {', '.join(p for p in candidates if p) or '/usr/bin/chromium'}). "
         "Install it from the system packages: "
-        f"`{INSTALL_CHROMIUM}` (Debian; .ci/run does this), or set LEAKAGE_HAR_CHROMIUM=/path/to/chromium.")
+        f"`{INSTALL_CHROMIUM}` (Debian; .ci/run does this), or set LEAKAGE_HAR_CHROMIUM=/path/to/chromium."
+    )
 
 
 def sync_playwright():
@@ -80,7 +89,8 @@ def sync_playwright():
         raise BrowserMissing(
             "Playwright for Python is missing: `make env` installs it (it is in the 'test' extra, pinned in "
             ".ci/constraints.txt). Do not run `playwright install`: the test drives the system Chromium "
-            f"(`{INSTALL_CHROMIUM}`).") from exc
+            f"(`{INSTALL_CHROMIUM}`)."
+        ) from exc
     return start()
 
 
@@ -239,8 +249,16 @@ class BookChecker:
     `launch_browser()` to share (Playwright's synchronous API allows one per thread), or None to start one.
     """
 
-    def __init__(self, root: Path, *, source_root: Path | None = None, repository: dict | None = None,
-                 screenshots: Path | None = None, timeout_ms: int = 20_000, browser=None):
+    def __init__(
+        self,
+        root: Path,
+        *,
+        source_root: Path | None = None,
+        repository: dict | None = None,
+        screenshots: Path | None = None,
+        timeout_ms: int = 20_000,
+        browser=None,
+    ):
         self.root = Path(root).resolve()
         self.source_root = Path(source_root).resolve() if source_root else None
         self.repository = repository
@@ -265,15 +283,18 @@ class BookChecker:
     def pages(self) -> list[str]:
         """Every HTML page of the build, relative to root (genindex and search pages excluded)."""
         skip = {"genindex.html", "search.html", "py-modindex.html"}
-        return sorted(p.relative_to(self.root).as_posix() for p in self.root.rglob("*.html")
-                      if p.name not in skip
-                      and not any(part.startswith("_") for part in p.relative_to(self.root).parts))
+        return sorted(
+            p.relative_to(self.root).as_posix()
+            for p in self.root.rglob("*.html")
+            if p.name not in skip and not any(part.startswith("_") for part in p.relative_to(self.root).parts)
+        )
 
     @contextlib.contextmanager
     def _page(self, viewport: dict, problems: list[str], *, mobile: bool = False):
         """A fresh browser context (empty cache: every page is a first visit) with the network blocked."""
-        context = self.browser.new_context(viewport=viewport, is_mobile=mobile, has_touch=mobile,
-                                           service_workers="block")
+        context = self.browser.new_context(
+            viewport=viewport, is_mobile=mobile, has_touch=mobile, service_workers="block"
+        )
 
         def route(route):
             url = route.request.url
@@ -320,18 +341,23 @@ class BookChecker:
                 name = path.replace("/", "__").removesuffix(".html") + ".jpg"
                 page.screenshot(path=str(self.screenshots / name), full_page=True, type="jpeg", quality=60)
             report.stats["toggles"] = self._check_toggles(page, problems)
-        report.stats.update(bytes=info["bytes"], requests=info["requests"], images=len(info["images"]),
-                            equations=info["equations"], seconds=round(time.perf_counter() - start, 2),
-                            text=info["text"])
+        report.stats.update(
+            bytes=info["bytes"],
+            requests=info["requests"],
+            images=len(info["images"]),
+            equations=info["equations"],
+            seconds=round(time.perf_counter() - start, 2),
+            text=info["text"],
+        )
         return report
 
     @staticmethod
     def _check_text(info: dict, problems: list[str]) -> None:
         text = info["text"]
-        raw = [text[max(m.start() - 25, 0):m.end() + 25] for m in RAW_TEX.finditer(text)]
+        raw = [text[max(m.start() - 25, 0) : m.end() + 25] for m in RAW_TEX.finditer(text)]
         if raw:
             problems.append(f"{len(raw)} raw TeX fragment(s) in the text, e.g. " + " | ".join(map(repr, raw[:3])))
-        roles = [text[m.start():m.end() + 30] for m in RAW_ROLE.finditer(text)]
+        roles = [text[m.start() : m.end() + 30] for m in RAW_ROLE.finditer(text)]
         if roles:
             problems.append("unparsed MyST role(s): " + " | ".join(map(repr, roles[:3])))
         if info["unresolved"]:
@@ -436,7 +462,8 @@ class BookChecker:
                 page.wait_for_function(
                     "() => /finished|did not match/i.test("
                     "(document.querySelector('#search-results') || {}).innerText || '')",
-                    timeout=self.timeout_ms)
+                    timeout=self.timeout_ms,
+                )
             except Exception:  # noqa: BLE001
                 report.problems.append("the search never finished")
                 return report

@@ -5,6 +5,7 @@ this repository): ``python colab_runner.py FAKE_COLAB_DIR CELLS_JSON REPORT_JSON
 IPython's ``run_cell``, which turns ``%pip install ...`` and ``!git clone ...`` into shell commands as in a notebook.
 IPython does not stop on a shell command that fails, so every command's exit code is recorded and checked here.
 """
+
 import json
 import os
 import sys
@@ -34,11 +35,19 @@ def main(fake_colab: str, cells_json: str, report_json: str) -> int:
         start = time.perf_counter()
         result = shell.run_cell(cell["source"], store_history=True)
         failed = [c for c in commands if c["exit_code"] != 0]
-        report["cells"].append({"id": cell["id"], "seconds": round(time.perf_counter() - start, 2),
-                                "success": result.success and not failed})
+        report["cells"].append(
+            {
+                "id": cell["id"],
+                "seconds": round(time.perf_counter() - start, 2),
+                "success": result.success and not failed,
+            }
+        )
         if not result.success or failed:
-            report["error"] = repr(result.error_in_exec or result.error_before_exec) if not result.success else \
-                f"shell command failed: {failed}"
+            report["error"] = (
+                repr(result.error_in_exec or result.error_before_exec)
+                if not result.success
+                else f"shell command failed: {failed}"
+            )
             status = 1
             break
     modules = {}

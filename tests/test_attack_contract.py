@@ -1,12 +1,25 @@
 """The attack contract (check_attack) on every registered attack, the registry, and that the check can fail."""
+
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
 from leakage_core.attacks import (
-    ATTACKS, BLIND, PAPER_ATTACKS, Attack, Needs, NoPreparation, NotPreparedError, attack_classes, attacks_of,
-    check_attack, is_blind, parse_key, register_attack, register_variant,
+    ATTACKS,
+    BLIND,
+    PAPER_ATTACKS,
+    Attack,
+    Needs,
+    NoPreparation,
+    NotPreparedError,
+    attack_classes,
+    attacks_of,
+    check_attack,
+    is_blind,
+    parse_key,
+    register_attack,
+    register_variant,
 )
 from leakage_core.attacks.registry import AttackSpec, resolve_attacks
 from leakage_core.federated import LastLayerUpdate
@@ -25,6 +38,7 @@ def test_check_attack_by_name_covers_the_variants():
 
 
 # ---- the check can fail: attacks that break one rule each (not registered) ---------------------------
+
 
 @dataclass(eq=False)
 class Honest(Attack):
@@ -121,13 +135,21 @@ class FalseNeed(Honest):
         return self
 
 
-@pytest.mark.parametrize("broken, rule", [
-    (WrongTotal, "sum to N"), (Floats, "int64"), (UndeclaredModel, "it runs with what it declares"),
-    (UndeclaredAux, "what it does not declare it does not use"), (DictPreparation, "dataclass instance"),
-    (Random, "once equals preparing per batch|count is pure"), (Stateful, "count is pure"),
-    (UncheckedOption, "bad option value"), (TypeErrorOption, "bad option value"),
-    (FalseNeed, "fails clearly without one"),
-])
+@pytest.mark.parametrize(
+    "broken, rule",
+    [
+        (WrongTotal, "sum to N"),
+        (Floats, "int64"),
+        (UndeclaredModel, "it runs with what it declares"),
+        (UndeclaredAux, "what it does not declare it does not use"),
+        (DictPreparation, "dataclass instance"),
+        (Random, "once equals preparing per batch|count is pure"),
+        (Stateful, "count is pure"),
+        (UncheckedOption, "bad option value"),
+        (TypeErrorOption, "bad option value"),
+        (FalseNeed, "fails clearly without one"),
+    ],
+)
 def test_check_attack_catches_each_broken_rule(broken, rule):
     assert check_attack(Honest) == ["Honest()"]
     with pytest.raises(AssertionError, match=rule):
@@ -143,10 +165,21 @@ def test_count_before_prepare_raises_clearly():
 
 # ---- the registry --------------------------------------------------------------------------------
 
+
 def test_registry_order_and_groups():
     # the book's attacks in the order tables and menus show them (a new attack file is appended after them)
-    assert tuple(ATTACKS)[:10] == ("llg", "llg_star", "llg_plus", "llbg", "ebi", "ilrg", "idlg", "existence",
-                                   "blind_uniform", "blind_prior")
+    assert tuple(ATTACKS)[:10] == (
+        "llg",
+        "llg_star",
+        "llg_plus",
+        "llbg",
+        "ebi",
+        "ilrg",
+        "idlg",
+        "existence",
+        "blind_uniform",
+        "blind_prior",
+    )
     assert PAPER_ATTACKS == attacks_of(in_paper=True) == ("llg", "llg_star", "llbg", "ebi", "ilrg")
     assert BLIND == attacks_of(reads_gradient=False) == ("blind_uniform", "blind_prior")
     assert attacks_of(family="weight")[:3] == ("llg", "llg_star", "llg_plus")
@@ -256,12 +289,20 @@ def test_adding_an_attack_is_one_file(tmp_path):
     root = Path(__file__).resolve().parents[1]
     shutil.copytree(root / "leakage_core", tmp_path / "leakage_core", ignore=shutil.ignore_patterns("__pycache__"))
     (tmp_path / "leakage_core" / "attacks" / "bias" / "majority.py").write_text(NEW_ATTACK, encoding="utf-8")
-    code = ("import numpy as np; from leakage_core.attacks import ATTACKS, attacks_of, check_attack; "
-            "from leakage_core.federated import LastLayerUpdate; "
-            "assert tuple(ATTACKS)[-1] == 'majority' and 'majority' in attacks_of(family='bias'); "
-            "u = LastLayerUpdate(np.zeros((3, 2)), np.array([0.2, -0.3, 0.1]), 5); "
-            "assert ATTACKS['majority'](u).tolist() == [0, 5, 0]; print(check_attack('majority'))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
-                         env={"PYTHONPATH": str(tmp_path), "PATH": ""}, check=False)
+    code = (
+        "import numpy as np; from leakage_core.attacks import ATTACKS, attacks_of, check_attack; "
+        "from leakage_core.federated import LastLayerUpdate; "
+        "assert tuple(ATTACKS)[-1] == 'majority' and 'majority' in attacks_of(family='bias'); "
+        "u = LastLayerUpdate(np.zeros((3, 2)), np.array([0.2, -0.3, 0.1]), 5); "
+        "assert ATTACKS['majority'](u).tolist() == [0, 5, 0]; print(check_attack('majority'))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(tmp_path), "PATH": ""},
+        check=False,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "['Majority()']"

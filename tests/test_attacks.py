@@ -1,4 +1,5 @@
 """Attacks: properties, the exact oracles of the maintainers' notes, and public-code regressions."""
+
 import numpy as np
 import pytest
 import torch
@@ -18,8 +19,12 @@ def options(name, model, aux):
 
 @settings(max_examples=25, deadline=None)
 @given(
-    c=st.integers(2, 20), d=st.integers(1, 12), n_per_step=st.integers(1, 40), steps=st.sampled_from([1, 2, 5]),
-    seed=st.integers(0, 10_000), name=st.sampled_from(sorted(ATTACKS)),
+    c=st.integers(2, 20),
+    d=st.integers(1, 12),
+    n_per_step=st.integers(1, 40),
+    steps=st.sampled_from([1, 2, 5]),
+    seed=st.integers(0, 10_000),
+    name=st.sampled_from(sorted(ATTACKS)),
 )
 def test_attack_properties(c, d, n_per_step, steps, seed, name):
     rng = np.random.default_rng(seed)
@@ -39,6 +44,7 @@ def test_attack_properties(c, d, n_per_step, steps, seed, name):
 
 
 # ---- oracle 1: zero-initialised classifier --------------------------------------------------------
+
 
 @pytest.mark.parametrize("steps", [1, 2, 5])
 @pytest.mark.parametrize("seed", range(5))
@@ -82,13 +88,15 @@ def test_llbg_confidence_array_means_true_class_probability():
     p[np.arange(n), y] = q
     b = (p.sum(0) - np.bincount(y, minlength=c)) / n
     update = LastLayerUpdate(np.zeros((c, 1)), b, n)
-    np.testing.assert_array_equal(llbg(update, confidence=(np.full(c, q), np.full(c, off))),
-                                  np.bincount(y, minlength=c))
+    np.testing.assert_array_equal(
+        llbg(update, confidence=(np.full(c, q), np.full(c, off))), np.bincount(y, minlength=c)
+    )
     with pytest.raises(ValueError, match="mean probability of its true class"):
         llbg(update, confidence=np.full(c, 1.5))
 
 
 # ---- oracle 2: iLRG exact with the true per-class probability vectors ------------------------------
+
 
 @pytest.mark.parametrize("seed", range(5))
 def test_ilrg_exact_with_true_class_probabilities(seed):
@@ -121,16 +129,19 @@ def test_ilrg_model_probabilities_exact_for_a_label_exclusive_batch(seed):
 
 # ---- oracle 3: iDLG with one window and ReLU features -----------------------------------------------
 
+
 @pytest.mark.parametrize("label", range(5))
 def test_idlg_single_window_relu(label):
     rng = np.random.default_rng(label)
     h = np.abs(rng.normal(size=(1, 10)))
-    update = LastLayerUpdate(*last_layer_gradients(h, np.array([label]), rng.normal(size=(5, 10)),
-                                                   rng.normal(size=5)), 1)
+    update = LastLayerUpdate(
+        *last_layer_gradients(h, np.array([label]), rng.normal(size=(5, 10)), rng.normal(size=5)), 1
+    )
     assert idlg(update).tolist() == [int(i == label) for i in range(5)]
 
 
 # ---- regressions of public-code bugs ---------------------------------------------------------------
+
 
 def test_stage2_compensates_the_chosen_class_not_a_stale_index():
     # stage 1 adds classes 0, 1, 2; stage 2 must keep moving windows to whichever class is most negative
@@ -208,9 +219,11 @@ def test_llbg_aux_confidence_recovers_trained_like_model_counts():
         model.proj.bias.zero_()
         model.classifier.weight.copy_(3 * torch.eye(c))
         model.classifier.bias.zero_()
+
     def windows(labels):
         x = np.eye(c)[labels] * 3 + rng.normal(0, 0.3, (len(labels), c))
         return x[:, :, None].astype(np.float32)
+
     y = np.repeat(np.arange(c), [40, 30, 20, 10, 0])
     h = model.features(windows(y)).detach().double().numpy()
     w = model.classifier.weight.detach().double().numpy()
@@ -218,12 +231,14 @@ def test_llbg_aux_confidence_recovers_trained_like_model_counts():
     aux_y = rng.integers(0, c, 400)
     truth = np.bincount(y, minlength=c)
     plain = np.minimum(llbg(update), truth).sum()
-    informed = np.minimum(llbg(update, confidence="aux", model=model, aux=(windows(aux_y), aux_y), mode="eval"),
-                          truth).sum()
+    informed = np.minimum(
+        llbg(update, confidence="aux", model=model, aux=(windows(aux_y), aux_y), mode="eval"), truth
+    ).sum()
     assert informed > plain and informed >= 90
 
 
 # ---- bad input --------------------------------------------------------------------------------------
+
 
 def test_bad_inputs_raise_clear_errors():
     update = LastLayerUpdate(np.zeros((4, 8)), np.array([-0.1, 0.1, 0.0, 0.0]), 10)
@@ -260,8 +275,9 @@ def test_train_model_rejects_float_labels():
     from leakage_core.models import TrainConfig, train_model
 
     with pytest.raises(ValueError, match="integer"):
-        train_model(LinearHead(1, 3), np.zeros((4, 50, 1), np.float32), np.zeros(4), TrainConfig(epochs=1),
-                    progress=False)
+        train_model(
+            LinearHead(1, 3), np.zeros((4, 50, 1), np.float32), np.zeros(4), TrainConfig(epochs=1), progress=False
+        )
 
 
 def _greedy_loop(signal, impact, n, offset=0.0):
@@ -285,8 +301,13 @@ def _greedy_loop(signal, impact, n, offset=0.0):
 
 
 @settings(max_examples=200, deadline=None)
-@given(c=st.integers(1, 20), n=st.integers(1, 300), seed=st.integers(0, 10_000), ties=st.booleans(),
-       offset=st.sampled_from([0.0, 0.05, -0.2]))
+@given(
+    c=st.integers(1, 20),
+    n=st.integers(1, 300),
+    seed=st.integers(0, 10_000),
+    ties=st.booleans(),
+    offset=st.sampled_from([0.0, 0.05, -0.2]),
+)
 def test_vectorised_stage_2_equals_the_loop(c, n, seed, ties, offset):
     rng = np.random.default_rng(seed)
     if ties:  # exact ties between classes and impacts so small that v - m == v
@@ -310,7 +331,7 @@ def test_llg_star_stage1_rules_follow_the_raw_or_the_corrected_sign():
     update = LastLayerUpdate(np.repeat(g[:, None] / d, d, axis=1), np.zeros(c), n)
     paper = solve_with_impacts(update, impacts, stage1="paper")
     offset = solve_with_impacts(update, impacts, stage1="offset")
-    assert (paper > 0).all() and paper.sum() == n          # stage 1 added every raw-negative class
+    assert (paper > 0).all() and paper.sum() == n  # stage 1 added every raw-negative class
     assert offset[1] == 0 and offset[2] == 0 and offset.sum() == n
     np.testing.assert_array_equal(paper, solve_with_impacts(update, impacts))  # "paper" is the default
     np.testing.assert_array_equal(offset, ATTACKS["llg_star"](update, impacts=impacts, stage1="offset"))

@@ -1,4 +1,5 @@
 """Attacks on updates built from the real HAR models (FedSGD and FedAvg)."""
+
 import numpy as np
 import pytest
 
@@ -36,8 +37,10 @@ def test_every_attack_runs_on_real_updates(client, name):
     aux = client.windows_of([2])
     for sampler in ("shuffle", "sequential"):
         idx = make_batches(s.labels, 100, sampler, seed=0)[0]
-        for update in (fedsgd_update(model, s.windows[idx], s.labels[idx]),
-                       fedavg_update(model, s.windows[idx], s.labels[idx], n_steps=5, lr=1e-4)):
+        for update in (
+            fedsgd_update(model, s.windows[idx], s.labels[idx]),
+            fedavg_update(model, s.windows[idx], s.labels[idx], n_steps=5, lr=1e-4),
+        ):
             for attack, fn in ATTACKS.items():
                 out = fn(update, model=model, aux=aux)  # each attack uses what it needs
                 assert out.sum() == 100 and out.min() >= 0 and out.shape == (client.n_classes,), attack

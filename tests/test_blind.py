@@ -1,4 +1,5 @@
 """Blind references (uniform, prior), the advantage over them, and the count-F1 metric."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -55,8 +56,11 @@ def test_advantage_blind_guess_is_zero_truth_is_one():
     # on score tables: the better blind reference scores 0, an exact "attack" 1
     true = np.array([[60, 40, 0, 0], [10, 10, 80, 0]])
     rows = []
-    for name, preds in {"blind_uniform": [blind_uniform(counts_only_update(100, 4))] * 2,
-                        "blind_prior": [np.array([25, 25, 25, 25])] * 2, "exact": list(true)}.items():
+    for name, preds in {
+        "blind_uniform": [blind_uniform(counts_only_update(100, 4))] * 2,
+        "blind_prior": [np.array([25, 25, 25, 25])] * 2,
+        "exact": list(true),
+    }.items():
         rows += [{"attack": name, "subject": 1, "true": t, "pred": p} for t, p in zip(true, preds)]
     table = score(pd.DataFrame(rows), by=["attack"])
     for m in ("ln_acc", "class_acc", "count_f1"):
@@ -79,12 +83,18 @@ def test_count_f1_charges_spreading_that_class_acc_does_not():
 
 
 def test_add_advantage_uses_the_better_reference_per_client_and_setting():
-    per = pd.DataFrame({
-        "sampler": ["a"] * 3 + ["b"] * 3, "subject": [1] * 6,
-        "attack": ["blind_uniform", "blind_prior", "x"] * 2,
-        "ln_acc": [0.5, 0.6, 0.8, 0.9, 0.2, 0.95], "le_acc": [1.0] * 6, "class_acc": [0.5] * 6,
-        "count_f1": [0.5] * 6, "le_recall": [1.0] * 6,
-    })
+    per = pd.DataFrame(
+        {
+            "sampler": ["a"] * 3 + ["b"] * 3,
+            "subject": [1] * 6,
+            "attack": ["blind_uniform", "blind_prior", "x"] * 2,
+            "ln_acc": [0.5, 0.6, 0.8, 0.9, 0.2, 0.95],
+            "le_acc": [1.0] * 6,
+            "class_acc": [0.5] * 6,
+            "count_f1": [0.5] * 6,
+            "le_recall": [1.0] * 6,
+        }
+    )
     out = add_advantage(per, ["sampler", "attack"])
     x = out[out.attack == "x"].set_index("sampler")
     assert x.loc["a", "blind_ln_acc"] == 0.6 and x.loc["a", "adv_ln_acc"] == pytest.approx(0.5)
@@ -108,8 +118,9 @@ def test_grid_computes_blind_rows_equal_to_add_blind_references():
     s = 1
     others = np.concatenate([data.subjects[k].labels for k in data.subject_ids if k != s])
     row = a[(a.attack == "blind_prior") & (a.subject == s)].iloc[0]
-    np.testing.assert_array_equal(row.pred, blind_prior(counts_only_update(50, data.n_classes),
-                                                        class_shares(others, data.n_classes)))
+    np.testing.assert_array_equal(
+        row.pred, blind_prior(counts_only_update(50, data.n_classes), class_shares(others, data.n_classes))
+    )
     table = score(full)
     assert ("adv_class_acc", "mean") in table.columns and ("count_f1", "mean") in table.columns
 
@@ -133,13 +144,23 @@ def test_add_blind_references_scores_its_own_rows():
     from leakage_core.metrics import ln_acc
 
     truth = [np.array([5, 0, 5]), np.array([0, 10, 0])]
-    results = pd.DataFrame({"subject": [1, 1], "attack": ["llbg", "llbg"], "batch": [0, 1], "true": truth,
-                            "pred": truth, "ln_acc": [1.0, 1.0]})
+    results = pd.DataFrame(
+        {
+            "subject": [1, 1],
+            "attack": ["llbg", "llbg"],
+            "batch": [0, 1],
+            "true": truth,
+            "pred": truth,
+            "ln_acc": [1.0, 1.0],
+        }
+    )
     data = make_synthetic("wetlab", n_subjects=2, minutes=1, seed=0)
-    rows = add_blind_references(results.assign(true=[np.pad(t, (0, 6)) for t in truth],
-                                               pred=[np.pad(t, (0, 6)) for t in truth]), data)
+    rows = add_blind_references(
+        results.assign(true=[np.pad(t, (0, 6)) for t in truth], pred=[np.pad(t, (0, 6)) for t in truth]), data
+    )
     blind = rows[rows["attack"] == "blind_uniform"]
     assert len(blind) == 2
-    assert ([round(v, 6) for v in blind["ln_acc"]]
-            == [round(ln_acc(t, p), 6) for t, p in zip(blind["true"], blind["pred"])])
+    assert [round(v, 6) for v in blind["ln_acc"]] == [
+        round(ln_acc(t, p), 6) for t, p in zip(blind["true"], blind["pred"])
+    ]
     assert (blind["ln_acc"] < 1).all()

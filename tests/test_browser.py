@@ -10,6 +10,7 @@ Run alone: `make book-check browser`, or `.venv/bin/python -m pytest tests/test_
 Playwright and Chromium missing: the tests fail with the fix in the message under `make test` and CI
 (`LEAKAGE_HAR_BROWSER=required` or `CI` set), and are skipped with that message otherwise.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,7 @@ BUILD = ROOT / "_build" / "html"
 ARTEFACTS = ROOT / "_build" / "browser"
 REQUIRED = os.environ.get("LEAKAGE_HAR_BROWSER") == "required" or os.environ.get("CI", "").lower() in ("1", "true")
 # A word and the chapter that must come back when the search page is asked for it.
-SEARCHES = [("reconciliation", "chapters/12_reproducing_the_paper.html"),
-            ("clipping", "chapters/11_local_dp.html")]
+SEARCHES = [("reconciliation", "chapters/12_reproducing_the_paper.html"), ("clipping", "chapters/11_local_dp.html")]
 
 
 @pytest.fixture(scope="module")
@@ -49,17 +49,21 @@ def browser():
 
 def _png(width: int, height: int) -> bytes:
     """A tiny grey PNG, written here so the fixtures need no binary files."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     rows = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 
 
 def _page(body: str) -> str:
-    return ("<!DOCTYPE html><html><head><meta charset='utf-8'>"
-            "<meta name='viewport' content='width=device-width, initial-scale=1'><title>fixture</title></head>"
-            f"<body><main>{body}</main></body></html>")
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'><title>fixture</title></head>"
+        f"<body><main>{body}</main></body></html>"
+    )
 
 
 REPOSITORY = {"url": "https://github.com/example-org/example-book", "branch": "main", "path_to_book": ""}
@@ -76,7 +80,8 @@ GOOD = _page(
     "<p>See <a href='other.html#section-2'>Section 2</a>, <a href='#top'>the top</a> and "
     "<a href='chapter.html'>the chapter</a>.</p>"
     "<details><summary>Solution (click to show)</summary><p>The answer, in words.</p></details>"
-    "<div style='overflow-x:auto'><table style='width:900px'><tr><td>a wide table</td></tr></table></div>")
+    "<div style='overflow-x:auto'><table style='width:900px'><tr><td>a wide table</td></tr></table></div>"
+)
 CHAPTER = _page(f"<h1>A chapter</h1><p><a href='{GOOD_COLAB}'>Open this chapter in Colab</a></p>")
 OTHER = _page("<h1>Other</h1><h2 id='section-2'>Section 2</h2>")
 
@@ -88,19 +93,25 @@ BROKEN = {
     "js_error.html": (_page("<script>const X = 1;</script><script>const X = 2;</script>"), "JavaScript error"),
     "dead_link.html": (_page("<a href='chapters/nowhere.html'>Chapter 99</a>"), "dead internal link"),
     "dead_anchor.html": (_page("<a href='other.html#equation-missing'>(3.1)</a>"), "missing anchor"),
-    "unresolved_xref.html": (_page("<p>See <span class='xref std std-ref'>fig-missing</span>.</p>"),
-                             "unresolved cross-reference"),
+    "unresolved_xref.html": (
+        _page("<p>See <span class='xref std std-ref'>fig-missing</span>.</p>"),
+        "unresolved cross-reference",
+    ),
     "network.html": (_page("<script src='https://cdn.example.invalid/mathjax.js'></script>"), "needs the network"),
     "no_alt.html": (_page("<img src='plot.png'>"), "without alt text"),
     "alt_is_file_name.html": (_page("<img src='plot.png' alt='../_images/plot.png'>"), "alt text is its file name"),
-    "wrong_colab.html": (_page("<a href='https://colab.research.google.com/github/someone/else/blob/dev/x.ipynb'>"
-                               "Colab</a>"), "Colab link not of the form"),
+    "wrong_colab.html": (
+        _page("<a href='https://colab.research.google.com/github/someone/else/blob/dev/x.ipynb'>Colab</a>"),
+        "Colab link not of the form",
+    ),
     "dead_toggle.html": (_page("<details><summary>Solution</summary></details>"), "does not show its content"),
 }
 PHONE_BROKEN = {
     "wide_text.html": (_page("<p style='width:800px'>A paragraph that is wider than a phone.</p>"), "scrolls sideways"),
-    "cut_table.html": (_page("<div style='overflow:hidden'><table style='width:900px'><tr><td>cut</td></tr>"
-                             "</table></div>"), "table cut off"),
+    "cut_table.html": (
+        _page("<div style='overflow:hidden'><table style='width:900px'><tr><td>cut</td></tr></table></div>"),
+        "table cut off",
+    ),
 }
 
 
@@ -109,10 +120,14 @@ def fixture_site(tmp_path_factory) -> Path:
     site = tmp_path_factory.mktemp("fixture_site")
     (site / "plot.png").write_bytes(_png(8, 8))
     (site / "_sources").mkdir()
-    (site / "_sources" / "chapter.ipynb").write_text("{}")   # marks chapter.html as a notebook page
-    (site / "chapter.ipynb").write_text("{}")                 # the notebook in the 'repository'
-    for name, html in {"good.html": GOOD, "chapter.html": CHAPTER, "other.html": OTHER,
-                       **{k: v[0] for k, v in {**BROKEN, **PHONE_BROKEN}.items()}}.items():
+    (site / "_sources" / "chapter.ipynb").write_text("{}")  # marks chapter.html as a notebook page
+    (site / "chapter.ipynb").write_text("{}")  # the notebook in the 'repository'
+    for name, html in {
+        "good.html": GOOD,
+        "chapter.html": CHAPTER,
+        "other.html": OTHER,
+        **{k: v[0] for k, v in {**BROKEN, **PHONE_BROKEN}.items()},
+    }.items():
         (site / name).write_text(html, encoding="utf-8")
     return site
 
@@ -169,8 +184,9 @@ def test_the_built_book_in_a_browser_without_network(browser):
     try:
         for path in checker.pages():
             report = checker.check_page(path)
-            if ((BUILD / "_sources" / path).with_suffix(".ipynb").is_file()
-                    and "Solution to exercise" in report.stats["text"]):
+            if (BUILD / "_sources" / path).with_suffix(".ipynb").is_file() and "Solution to exercise" in report.stats[
+                "text"
+            ]:
                 if not report.stats["toggles"]:
                     report.problems.append("the chapter's hidden solutions have no toggle to click")
             reports.append(report)
@@ -186,12 +202,15 @@ def test_the_built_book_in_a_browser_without_network(browser):
     seconds = round(time.perf_counter() - start, 1)
     failing = [r for r in reports if r.problems]
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTEFACTS / "report.json").write_text(json.dumps(
-        {"seconds": seconds, "pages": summary, "problems": {r.path: r.problems for r in failing}}, indent=1))
+    (ARTEFACTS / "report.json").write_text(
+        json.dumps({"seconds": seconds, "pages": summary, "problems": {r.path: r.problems for r in failing}}, indent=1)
+    )
     assert len(summary) >= 15, f"only {len(summary)} pages found in {BUILD}"
     for path in summary:  # the widgets embedder only where a widget is shown
         html = (BUILD / path).read_text(encoding="utf-8")
         shows, loads = "application/vnd.jupyter.widget-view+json" in html, "html-manager" in html
         assert shows == loads, f"{path}: {'shows widgets without' if shows else 'loads'} the widgets embedder"
-    assert not failing, f"{len(failing)} page(s) with problems ({seconds} s; screenshots in {ARTEFACTS}):\n" + \
-        "\n".join(map(str, failing))
+    assert not failing, (
+        f"{len(failing)} page(s) with problems ({seconds} s; screenshots in {ARTEFACTS}):\n"
+        + "\n".join(map(str, failing))
+    )

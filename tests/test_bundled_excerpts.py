@@ -1,4 +1,5 @@
 """The excerpts bundled with the book (chapters/data/real_excerpts/*.csv.gz) are the published files, unchanged."""
+
 import gzip
 import hashlib
 from pathlib import Path
@@ -13,8 +14,11 @@ REGISTRY = ROOT / "leakage_core" / "data_registry.txt"
 
 
 def registry_hashes() -> dict[str, str]:
-    rows = [line.split() for line in REGISTRY.read_text(encoding="utf-8").splitlines()
-            if line.strip() and not line.startswith("#")]
+    rows = [
+        line.split()
+        for line in REGISTRY.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     return {name: sha for name, sha, *_ in rows}
 
 

@@ -1,4 +1,5 @@
 """The chapters' trained models are committed (results/checkpoints) and loaded, never retrained, on any CPU."""
+
 import json
 from pathlib import Path
 
@@ -63,6 +64,7 @@ def test_the_committed_copy_wins_over_a_different_local_cache_file(tmp_path):
     saved = torch.load(FOLDER / name, map_location="cpu", weights_only=True)["state_dict"]
     for key, value in model.state_dict().items():
         np.testing.assert_array_equal(value.numpy(), saved[key].numpy())
-    shifted = fold_model(data, spec.model, spec.held_out, spec.config, cache_dir=tmp_path, progress=False,
-                         committed=False)
+    shifted = fold_model(
+        data, spec.model, spec.held_out, spec.config, cache_dir=tmp_path, progress=False, committed=False
+    )
     assert not np.array_equal(next(iter(shifted.state_dict().values())).numpy(), next(iter(saved.values())).numpy())

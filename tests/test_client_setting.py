@@ -1,4 +1,5 @@
 """The client's setting: one validated object, its batches and seeds, its clean update; the LOSO split."""
+
 from dataclasses import FrozenInstanceError, fields
 
 import numpy as np
@@ -6,7 +7,14 @@ import pytest
 
 from leakage_core.data import make_synthetic
 from leakage_core.federated import (
-    LDP, SAMPLERS, ClientSetting, clean_update, client_update, fedavg_update, fedsgd_update, make_batches,
+    LDP,
+    SAMPLERS,
+    ClientSetting,
+    clean_update,
+    client_update,
+    fedavg_update,
+    fedsgd_update,
+    make_batches,
 )
 from leakage_core.models import build_model
 from leakage_core.study import SETTING_COLUMNS, Setting
@@ -20,7 +28,15 @@ def data():
 def test_defaults_are_the_papers_single_step_and_frozen():
     s = ClientSetting()
     assert (s.sampler, s.batch_size, s.n_steps, s.lr, s.ldp, s.scaling, s.seed, s.mode) == (
-        "shuffle", 100, 1, 1e-4, None, "none", 0, "train")
+        "shuffle",
+        100,
+        1,
+        1e-4,
+        None,
+        "none",
+        0,
+        "train",
+    )
     with pytest.raises(FrozenInstanceError):
         s.batch_size = 5
     with pytest.raises(TypeError):
@@ -28,17 +44,20 @@ def test_defaults_are_the_papers_single_step_and_frozen():
     assert hash(ClientSetting(ldp=LDP(sigma=0.1))) == hash(ClientSetting(ldp=LDP(sigma=0.1)))
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"sampler": "random"}, r"sampler must be one of \('shuffle', 'sequential', 'balanced'\), got 'random'\."),
-    ({"batch_size": 0}, "batch_size must be a positive integer, got 0"),
-    ({"batch_size": 10.0}, "batch_size must be a positive integer, got 10.0"),
-    ({"n_steps": 3}, "n_steps=3 must divide batch_size=100"),
-    ({"lr": -1e-3}, "lr must be a positive number, got -0.001"),
-    ({"ldp": 0.1}, "ldp must be None or a leakage_core.federated.LDP"),
-    ({"scaling": "zscore"}, "scaling must be one of"),
-    ({"seed": True}, "seed must be an integer >= 0, got True"),
-    ({"mode": "test"}, "mode must be one of"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"sampler": "random"}, r"sampler must be one of \('shuffle', 'sequential', 'balanced'\), got 'random'\."),
+        ({"batch_size": 0}, "batch_size must be a positive integer, got 0"),
+        ({"batch_size": 10.0}, "batch_size must be a positive integer, got 10.0"),
+        ({"n_steps": 3}, "n_steps=3 must divide batch_size=100"),
+        ({"lr": -1e-3}, "lr must be a positive number, got -0.001"),
+        ({"ldp": 0.1}, "ldp must be None or a leakage_core.federated.LDP"),
+        ({"scaling": "zscore"}, "scaling must be one of"),
+        ({"seed": True}, "seed must be an integer >= 0, got True"),
+        ({"mode": "test"}, "mode must be one of"),
+    ],
+)
 def test_bad_field_gives_one_clear_error(kwargs, message):
     with pytest.raises(ValueError, match=message) as err:
         ClientSetting(**kwargs)

@@ -24,6 +24,7 @@ for a runtime restart) and in particular no CUDA build of torch pulled in by ``t
 
 Run alone: ``make colab``. Needs python3.11 and PyPI (the venv build, and setuptools for building the package).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -184,7 +185,8 @@ def test_a_chapter_runs_on_a_colab_like_environment(tmp_path: Path):
     cells = _cells_to_run(nb)
     setup = cells[0]["source"]
     assert "%pip install" in setup and f'"leakage_core @ git+{url}@{branch}"' in setup, (
-        f"{CHAPTER.name}: the setup cell must install the package from _config.yml's repository {url}@{branch}")
+        f"{CHAPTER.name}: the setup cell must install the package from _config.yml's repository {url}@{branch}"
+    )
     assert "!git clone" in setup and f" {url} /content/" in setup, setup
 
     started = time.perf_counter()
@@ -196,23 +198,35 @@ def test_a_chapter_runs_on_a_colab_like_environment(tmp_path: Path):
     for cell in cells:
         cell["source"] = _as_on_colab(cell["source"], url, branch, repo, content)
         assert "github.com" not in cell["source"] and "/content/" not in cell["source"].replace(f"{content}/", ""), (
-            f"cell {cell['id']} still names the network or Colab's /content folder:\n{cell['source']}")
+            f"cell {cell['id']} still names the network or Colab's /content folder:\n{cell['source']}"
+        )
     (tmp_path / "cells.json").write_text(json.dumps(cells), encoding="utf-8")
     python = _fresh_venv(tmp_path / "venv", colab_site)
 
     drop = ("PYTHON", "LEAKAGE_HAR_", "VIRTUAL_ENV", "CONDA_", "JUPYTER", "IPYTHON", "MPL", "PYTEST_")
     env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}  # nothing of this checkout or session
-    env.update(PATH=f"{python.parent}{os.pathsep}{os.environ.get('PATH', '')}",
-               LEAKAGE_HAR_CACHE=str(tmp_path / "leakage_har_cache"), IPYTHONDIR=str(tmp_path / "ipython"),
-               MPLCONFIGDIR=str(tmp_path / "matplotlib"), MPLBACKEND="module://matplotlib_inline.backend_inline")
+    env.update(
+        PATH=f"{python.parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        LEAKAGE_HAR_CACHE=str(tmp_path / "leakage_har_cache"),
+        IPYTHONDIR=str(tmp_path / "ipython"),
+        MPLCONFIGDIR=str(tmp_path / "matplotlib"),
+        MPLBACKEND="module://matplotlib_inline.backend_inline",
+    )
     report_path = tmp_path / "report.json"
-    done = subprocess.run([str(python), str(RUNNER), str(FAKE_COLAB), str(tmp_path / "cells.json"), str(report_path)],
-                          cwd=content, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    done = subprocess.run(
+        [str(python), str(RUNNER), str(FAKE_COLAB), str(tmp_path / "cells.json"), str(report_path)],
+        cwd=content,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+    )
     log = f"stdout:\n{done.stdout[-6000:]}\nstderr:\n{done.stderr[-6000:]}"
     assert report_path.is_file(), log
     report = json.loads(report_path.read_text(encoding="utf-8"))
-    timing = (f"Colab-like venv ready in {built - started:.0f} s; chapter cells "
-              + ", ".join(f"{c['id']} {c['seconds']} s" for c in report["cells"]))
+    timing = f"Colab-like venv ready in {built - started:.0f} s; chapter cells " + ", ".join(
+        f"{c['id']} {c['seconds']} s" for c in report["cells"]
+    )
     print(timing)
     assert done.returncode == 0 and "error" not in report, f"{report.get('error')}\n{log}"
     assert [c["id"] for c in report["cells"]] == [c["id"] for c in cells]
@@ -230,8 +244,13 @@ def test_a_chapter_runs_on_a_colab_like_environment(tmp_path: Path):
     assert installed == ["leakage_core"], f"the setup cell installed more than the package: {installed}"
 
     # and the run used Colab's versions, torch's CPU build among them
-    for name, pinned in [("torch", "torch"), ("numpy", "numpy"), ("pandas", "pandas"), ("matplotlib", "matplotlib"),
-                         ("IPython", "ipython")]:
+    for name, pinned in [
+        ("torch", "torch"),
+        ("numpy", "numpy"),
+        ("pandas", "pandas"),
+        ("matplotlib", "matplotlib"),
+        ("IPython", "ipython"),
+    ]:
         module = report["modules"][name]
         assert module["version"].split("+")[0] == COLAB_PACKAGES[pinned], (name, module)
         assert Path(module["file"]).is_relative_to(colab_site), (name, module)

@@ -1,4 +1,5 @@
 """Cost model of the paper's grid: measured per-window costs and the arithmetic that extrapolates them."""
+
 import pandas as pd
 import pytest
 
@@ -6,9 +7,10 @@ from leakage_core.study import REAL_SIZE, extrapolate_costs, measure_costs
 
 
 def test_extrapolation_is_the_stated_arithmetic():
-    measured = pd.DataFrame({"update ms/window": [0.5, 0.1], "train ms/window": [2.0, 0.4]},
-                            index=pd.MultiIndex.from_tuples([("wear", "deepconvlstm"), ("wetlab", "tinyhar")],
-                                                            names=["dataset", "model"]))
+    measured = pd.DataFrame(
+        {"update ms/window": [0.5, 0.1], "train ms/window": [2.0, 0.4]},
+        index=pd.MultiIndex.from_tuples([("wear", "deepconvlstm"), ("wetlab", "tinyhar")], names=["dataset", "model"]),
+    )
     out = extrapolate_costs(measured, epochs=10, samplers=3, states=2)
     w = REAL_SIZE["wear"]
     n = w["subjects"] * w["windows_per_subject"]

@@ -1,4 +1,5 @@
 """The real-format loader: layouts, label spellings, and one clear error per kind of bad input."""
+
 from pathlib import Path
 
 import shutil
@@ -7,8 +8,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leakage_core.data import (DATA_ENV, EXCERPT_FILES, PROFILES, data_dir, get_profile, load_dataset, load_excerpts,
-                               load_real, make_synthetic, read_excerpt_csv, write_real)
+from leakage_core.data import (
+    DATA_ENV,
+    EXCERPT_FILES,
+    PROFILES,
+    data_dir,
+    get_profile,
+    load_dataset,
+    load_excerpts,
+    load_real,
+    make_synthetic,
+    read_excerpt_csv,
+    write_real,
+)
 
 #: 400 rows of each public excerpt (licence: tests/fixtures/excerpts/README.md)
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "excerpts"
@@ -98,8 +110,11 @@ def test_unknown_subject(tmp_path):
 
 def test_excerpt_fixture_converted_to_processed_format_loads(tmp_path):
     """A real Wetlab excerpt written in the processed sbj_<k>.csv format reads back unchanged."""
-    raw = pd.read_csv(FIXTURES / "wetlab_0_10.csv", header=None,
-                      names=["idx", "time", "sbj", "acc_x", "acc_y", "acc_z", "action", "task"])
+    raw = pd.read_csv(
+        FIXTURES / "wetlab_0_10.csv",
+        header=None,
+        names=["idx", "time", "sbj", "acc_x", "acc_y", "acc_z", "action", "task"],
+    )
     out = raw[["sbj", "acc_x", "acc_y", "acc_z", "action"]].rename(columns={"sbj": "sbj_id", "action": "label"})
     out.to_csv(tmp_path / "sbj_1.csv", index=False)
     d = load_real(tmp_path, "wetlab")

@@ -1,11 +1,19 @@
 """The generator: determinism, shapes, and label statistics within the stated bands of the profiles."""
+
 import os
 
 import numpy as np
 import pytest
 
 from leakage_core.data import (
-    PROFILES, REAL_TIMELINES, TARGETS, class_share_table, class_shares, label_statistics, make_synthetic, summary_table,
+    PROFILES,
+    REAL_TIMELINES,
+    TARGETS,
+    class_share_table,
+    class_shares,
+    label_statistics,
+    make_synthetic,
+    summary_table,
     summary_text,
 )
 
@@ -136,8 +144,10 @@ def test_data_do_not_depend_on_the_cpu():
     if not dispatched:
         pytest.skip("this CPU runs NumPy's baseline kernels only: nothing to compare")
     # the study's WEAR-like subject 5 (real size) held the two values that differed
-    code = ("from leakage_core.data import make_synthetic as m; "
-            "print(*(m(p, n_subjects=5, seed=0).fingerprint() for p in ('wear', 'wetlab')))")
+    code = (
+        "from leakage_core.data import make_synthetic as m; "
+        "print(*(m(p, n_subjects=5, seed=0).fingerprint() for p in ('wear', 'wetlab')))"
+    )
     env = {**os.environ, "NPY_DISABLE_CPU_FEATURES": " ".join(dispatched)}
     baseline = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     here = " ".join(make_synthetic(p, n_subjects=5, seed=0).fingerprint() for p in ("wear", "wetlab"))

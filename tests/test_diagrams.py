@@ -6,6 +6,7 @@
   builds;
 - every SVG is included by a chapter through a MyST ``{figure}`` with a ``:name:`` and an ``:alt:`` text.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -35,7 +36,8 @@ def test_committed_svgs_are_up_to_date(tmp_path):
         committed = IMAGES / path.name
         assert committed.exists(), f"{path.name} is not committed: run python chapters/images/make_diagrams.py"
         assert committed.read_bytes() == path.read_bytes(), (
-            f"{path.name} differs from what make_diagrams.py writes: run `make diagrams` and commit the result")
+            f"{path.name} differs from what make_diagrams.py writes: run `make diagrams` and commit the result"
+        )
     assert sorted(p.name for p in written) == sorted(p.name for p in IMAGES.glob("*.svg"))
 
 

@@ -5,6 +5,7 @@ leakage_core (directly or through a package that re-exports it); a name no chapt
 claim a chapter. The chapters' imports are read from their code cells, except the hidden exercise
 solutions, which reuse names without introducing them.
 """
+
 from __future__ import annotations
 
 import ast
@@ -25,8 +26,10 @@ def _chapter_imports(path: Path) -> set[tuple[str, str]]:
         if cell["cell_type"] != "code" or "hide-cell" in cell.get("metadata", {}).get("tags", []):
             continue  # exercise solutions (hidden cells) reuse names; they do not introduce them
         lines = "".join(cell["source"]).splitlines()  # IPython magics become `pass` (same indentation)
-        source = "\n".join(line[: len(line) - len(line.lstrip())] + "pass" if line.lstrip().startswith(("%", "!"))
-                           else line for line in lines)
+        source = "\n".join(
+            line[: len(line) - len(line.lstrip())] + "pass" if line.lstrip().startswith(("%", "!")) else line
+            for line in lines
+        )
         for node in ast.walk(ast.parse(source)):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("leakage_core"):
                 module = importlib.import_module(node.module)

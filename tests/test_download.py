@@ -4,6 +4,7 @@ Each failure test asserts the exit status, the message and that nothing partial 
 folder. The server serves the 400-row excerpt fixtures (tests/fixtures/excerpts, CC BY-NC-SA 4.0) and
 small archives built here in the release layout (data/<dataset>/raw/inertial/sbj_<k>.csv).
 """
+
 from __future__ import annotations
 
 import errno
@@ -96,23 +97,37 @@ def subject_csv(dataset: str, k: int, n: int = 300, n_channels: int | None = Non
     return df.to_csv(index=False)
 
 
-def make_bundle(path: Path, *, subjects: dict[str, int] = SMALL, inner: str = "raw/inertial", prefix: str = "",
-                broken: dict[str, str] | None = None) -> Path:
+def make_bundle(
+    path: Path,
+    *,
+    subjects: dict[str, int] = SMALL,
+    inner: str = "raw/inertial",
+    prefix: str = "",
+    broken: dict[str, str] | None = None,
+) -> Path:
     """A zip in the release layout: ``<prefix>data/<dataset>/<inner>/sbj_<k>.csv`` plus annotations."""
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
         for dataset, n in subjects.items():
             for k in range(n):
                 z.writestr(f"{prefix}data/{dataset}/{inner}/sbj_{k}.csv", subject_csv(dataset, k))
-            z.writestr(f"{prefix}data/{dataset}/annotations/loso_sbj_0.json",
-                       json.dumps({"label_dict": {"jogging": 0}, "database": {}}))
+            z.writestr(
+                f"{prefix}data/{dataset}/annotations/loso_sbj_0.json",
+                json.dumps({"label_dict": {"jogging": 0}, "database": {}}),
+            )
         for name, text in (broken or {}).items():
             z.writestr(f"{prefix}{name}", text)
     return path
 
 
-def write_registry(path: Path, base: str, *, excerpt_hash: dict[str, str] | None = None,
-                   paper: str = "/bundle.zip", fallback: str = "/missing-fallback.zip",
-                   bundle_hash: str = "unknown") -> Path:
+def write_registry(
+    path: Path,
+    base: str,
+    *,
+    excerpt_hash: dict[str, str] | None = None,
+    paper: str = "/bundle.zip",
+    fallback: str = "/missing-fallback.zip",
+    bundle_hash: str = "unknown",
+) -> Path:
     lines = ["# test registry"]
     for name in EXCERPTS:
         h = (excerpt_hash or {}).get(name, sha(FIXTURES / name))
@@ -149,8 +164,11 @@ def files_in(dest: Path) -> list[str]:
 def assert_clean(dest: Path, allowed: set[str] = frozenset()) -> None:
     """Nothing but ``allowed`` files, and no temporary or hidden leftovers anywhere."""
     left = files_in(dest)
-    hidden = [p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.name.startswith((".", "tmp"))] \
-        if dest.exists() else []
+    hidden = (
+        [p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.name.startswith((".", "tmp"))]
+        if dest.exists()
+        else []
+    )
     assert not hidden, f"leftovers: {hidden}"
     assert set(left) <= set(allowed), f"unexpected files: {sorted(set(left) - set(allowed))}"
 
@@ -287,8 +305,9 @@ def test_check_counts_subjects(env):
 
 
 def test_record_writes_and_updates_hashes(env):
-    reg = write_registry(env.tmp / "reg_rec.txt", env.server.url,
-                         excerpt_hash={"wear_0_10.csv": "unknown", "wear_10_20.csv": "0" * 64})
+    reg = write_registry(
+        env.tmp / "reg_rec.txt", env.server.url, excerpt_hash={"wear_0_10.csv": "unknown", "wear_10_20.csv": "0" * 64}
+    )
     refused = env.run("excerpts", registry=reg)  # a known hash that does not match: refused without --record
     assert refused.code == 1 and "checksum mismatch" in refused.err
     r = env.run("excerpts", "--record", registry=reg)
@@ -384,12 +403,16 @@ def test_wrong_layout(env):
 
 
 def test_malformed_csv_in_the_bundle(env):
-    make_bundle(env.server.root / "bundle.zip",
-                broken={"data/wear/raw/inertial/sbj_3.csv": subject_csv("wear", 3, n_channels=11)})
+    make_bundle(
+        env.server.root / "bundle.zip",
+        broken={"data/wear/raw/inertial/sbj_3.csv": subject_csv("wear", 3, n_channels=11)},
+    )
     r = env.run("wear", expected_subjects={"wear": 4})
     assert r.code == 1
-    assert ("the wear files fail the loader's checks: bundle-paper.zip!data/wear/raw/inertial/sbj_3.csv: "
-            "11 sensor columns, but wear has 12") in r.err
+    assert (
+        "the wear files fail the loader's checks: bundle-paper.zip!data/wear/raw/inertial/sbj_3.csv: "
+        "11 sensor columns, but wear has 12"
+    ) in r.err
     assert_clean(env.dest)
 
 
@@ -399,8 +422,9 @@ def test_malformed_excerpt_csv(env):
     r = env.run("excerpts")
     assert r.code == 1
     assert "could not get the excerpt wetlab_0_10.csv" in r.err
-    assert ("the downloaded wetlab_0_10.csv: not a readable CSV" in r.err
-            or "columns, but a wetlab excerpt has 8" in r.err)
+    assert (
+        "the downloaded wetlab_0_10.csv: not a readable CSV" in r.err or "columns, but a wetlab excerpt has 8" in r.err
+    )
     assert_clean(env.dest, {"excerpts/wear_0_10.csv", "excerpts/wear_10_20.csv"})
     assert dl.Registry(env.registry).get("excerpts/wetlab_0_10.csv").sha256 is None  # nothing recorded
 
@@ -414,12 +438,14 @@ def test_wrong_subject_count(env):
 
 def partial_extract(fail):
     """A ``ZipFile.extractall`` that writes the first member halfway, then calls ``fail`` (full disk, Ctrl-C)."""
+
     def extractall(self, path=None, members=None, pwd=None):
         info = next(i for i in self.infolist() if not i.is_dir())
         target = Path(path) / info.filename
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(self.read(info)[: info.file_size // 2])
         fail()
+
     return extractall
 
 
@@ -436,6 +462,7 @@ def test_disk_full(env, monkeypatch, stage):
         def partial_download(self, url, output_file, pooch_, check_only=False):
             Path(output_file).write_bytes(b"PK\3\4 partial")
             full()
+
         monkeypatch.setattr(pooch.HTTPDownloader, "__call__", partial_download)
     r = env.run("wear", expected_subjects=SMALL)
     assert r.code == 1
@@ -479,8 +506,14 @@ def test_cli_script_prints_one_message_and_no_traceback(env):
     write_registry(env.registry, env.server.url, excerpt_hash={"wear_0_10.csv": "unknown"})
     run_env = {**os.environ, dl.REGISTRY_ENV: str(env.registry)}
     run_env.pop(dl.MIRROR_ENV, None)
-    p = subprocess.run([sys.executable, str(ROOT / "data_download.py"), "excerpts", "--dest", str(env.dest)],
-                       capture_output=True, text=True, env=run_env, cwd=env.tmp, timeout=60)
+    p = subprocess.run(
+        [sys.executable, str(ROOT / "data_download.py"), "excerpts", "--dest", str(env.dest)],
+        capture_output=True,
+        text=True,
+        env=run_env,
+        cwd=env.tmp,
+        timeout=60,
+    )
     assert p.returncode == 1
     assert "Traceback" not in p.stderr
     assert p.stderr.startswith("data_download.py: could not get the excerpt wear_0_10.csv")
@@ -489,16 +522,19 @@ def test_cli_script_prints_one_message_and_no_traceback(env):
 
 
 def test_import_does_no_work():
-    code = ("import sys, leakage_core.download; "
-            "print(sorted(m for m in ('pooch', 'requests', 'pandas', 'torch') if m in sys.modules))")
+    code = (
+        "import sys, leakage_core.download; "
+        "print(sorted(m for m in ('pooch', 'requests', 'pandas', 'torch') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
 
 def test_the_data_pipeline_does_not_import_download():
     for py in (ROOT / "leakage_core" / "data").glob("*.py"):
-        assert "download" not in "".join(line for line in py.read_text().splitlines(True)
-                                         if line.lstrip().startswith(("import ", "from "))), py
+        assert "download" not in "".join(
+            line for line in py.read_text().splitlines(True) if line.lstrip().startswith(("import ", "from "))
+        ), py
 
 
 def test_packaged_registry():

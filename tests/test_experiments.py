@@ -1,4 +1,5 @@
 """The experiments stage: running attacks over clients and scoring them."""
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -39,11 +40,13 @@ def test_attack_client_rows_and_exactness(setup):
     n_batches = s.n_windows // 100
     assert len(df) == 2 * n_batches and set(df.columns) >= {"batch", "attack", "true", "pred", "ln_acc"}
     assert (df["ln_acc"] == 1.0).all()
-    multi = attack_client(model, s.windows, s.labels, ClientSetting(n_steps=5, lr=1e-8), attacks=["llbg"],
-                          max_batches=2)
+    multi = attack_client(
+        model, s.windows, s.labels, ClientSetting(n_steps=5, lr=1e-8), attacks=["llbg"], max_batches=2
+    )
     assert len(multi) == 2 and (multi["ln_acc"] == 1.0).all()
-    noisy = attack_client(model, s.windows, s.labels, ClientSetting(ldp=LDP(sigma=1.0)), attacks=["llbg"],
-                          max_batches=2)
+    noisy = attack_client(
+        model, s.windows, s.labels, ClientSetting(ldp=LDP(sigma=1.0)), attacks=["llbg"], max_batches=2
+    )
     assert (noisy["ln_acc"] < 1.0).any()
     with pytest.raises(ValueError, match="setting must be a leakage_core.federated.ClientSetting"):
         attack_client(model, s.windows, s.labels, {"sampler": "sequential"})
@@ -51,8 +54,14 @@ def test_attack_client_rows_and_exactness(setup):
 
 def test_attack_clients_and_mean_scores(setup):
     data, model = setup
-    res = attack_clients(model, data, samplers=("shuffle", "sequential"), attacks=["llbg", "llg_plus", "llg_star"],
-                         aux_from_others=True, progress=False)
+    res = attack_clients(
+        model,
+        data,
+        samplers=("shuffle", "sequential"),
+        attacks=["llbg", "llg_plus", "llg_star"],
+        aux_from_others=True,
+        progress=False,
+    )
     assert set(res["subject"]) == {1, 2, 3} and set(res["sampler"]) == {"shuffle", "sequential"}
     table = mean_scores(res, by=["sampler", "attack"])
     assert list(table.columns) == ["ln_acc", "le_acc", "le_recall", "class_acc", "count_f1"]
@@ -90,8 +99,9 @@ def test_experiments_refuse_to_attack_a_training_subject(setup):
     check_unseen(model, 3)
     unseen = attack_clients(model, data, subjects=[3], samplers=("shuffle",), attacks=["ebi"], progress=False)
     assert set(unseen["subject"]) == {3}
-    seen = attack_clients(model, data, subjects=[1], samplers=("shuffle",), attacks=["ebi"], progress=False,
-                          allow_seen=True)
+    seen = attack_clients(
+        model, data, subjects=[1], samplers=("shuffle",), attacks=["ebi"], progress=False, allow_seen=True
+    )
     assert set(seen["subject"]) == {1}
     with pytest.raises(ValueError, match="non-empty list"):
         train_on_subjects(model, data, [9])
@@ -103,8 +113,15 @@ def test_mean_scores_is_the_mean_column_of_score():
     rng = np.random.default_rng(0)
     true = [rng.multinomial(10, [0.5, 0.3, 0.2]) for _ in range(12)]
     pred = [rng.multinomial(10, [0.4, 0.4, 0.2]) for _ in range(12)]
-    df = pd.DataFrame({"attack": ["b", "a", "blind_uniform"] * 4, "sampler": ["s"] * 6 + ["q"] * 6,
-                       "subject": [1, 1, 1, 2, 2, 2] * 2, "true": true, "pred": pred})
+    df = pd.DataFrame(
+        {
+            "attack": ["b", "a", "blind_uniform"] * 4,
+            "sampler": ["s"] * 6 + ["q"] * 6,
+            "subject": [1, 1, 1, 2, 2, 2] * 2,
+            "true": true,
+            "pred": pred,
+        }
+    )
     means = mean_scores(df, by=["sampler", "attack"])
     assert list(means.index) == sorted(means.index) and "adv_ln_acc" in means.columns
     spread = score(df, by=["sampler", "attack"]).xs("mean", axis=1, level=1).loc[means.index]

@@ -4,6 +4,7 @@ The reference in every comparison is computed with the public API directly (``bu
 ``fold_model``, ``attack_client``, ``fedsgd_update`` / ``fedavg_update``, the metrics), never with the
 explorer's own helpers.
 """
+
 from __future__ import annotations
 
 import matplotlib
@@ -19,8 +20,16 @@ from leakage_core.book import explorer
 from leakage_core.attacks import ATTACKS, BLIND, blind_prior, blind_uniform, class_shares, counts_only_update
 from leakage_core.data import make_synthetic
 from leakage_core.study import attack_client
-from leakage_core.book import (EXPLORER_DATA, EXPLORER_TRAINING, ExplorerView, Scores, advantage_scores, explore,
-                                   plot_explorer, views_table)
+from leakage_core.book import (
+    EXPLORER_DATA,
+    EXPLORER_TRAINING,
+    ExplorerView,
+    Scores,
+    advantage_scores,
+    explore,
+    plot_explorer,
+    views_table,
+)
 from leakage_core.metrics import ADVANTAGE_METRICS, advantage, class_acc, count_f1, le_acc, ln_acc
 from leakage_core.models import build_model
 from leakage_core.federated import LDP, ClientSetting, fedavg_update, fedsgd_update
@@ -32,10 +41,17 @@ def _reference(view: ExplorerView, model) -> tuple[np.ndarray, np.ndarray, np.nd
     client = data.subjects[view.client]
     ldp = None if view.sigma is None and view.rho is None else LDP(sigma=view.sigma, rho=view.rho)
     aux = data.windows_of([s for s in data.subject_ids if s != view.client])
-    setting = ClientSetting(sampler=view.sampler, batch_size=view.batch_size, n_steps=view.n_steps,
-                            lr=explorer.FEDAVG_LR, ldp=ldp, seed=view.seed)
-    df = attack_client(model, client.windows, client.labels, setting, attacks=[view.attack], aux=aux,
-                       max_batches=view.batch + 1)
+    setting = ClientSetting(
+        sampler=view.sampler,
+        batch_size=view.batch_size,
+        n_steps=view.n_steps,
+        lr=explorer.FEDAVG_LR,
+        ldp=ldp,
+        seed=view.seed,
+    )
+    df = attack_client(
+        model, client.windows, client.labels, setting, attacks=[view.attack], aux=aux, max_batches=view.batch + 1
+    )
     row = df[df["batch"] == view.batch].iloc[0]
     from leakage_core.federated import make_batches
 
@@ -44,8 +60,9 @@ def _reference(view: ExplorerView, model) -> tuple[np.ndarray, np.ndarray, np.nd
     if view.n_steps == 1:
         update = fedsgd_update(model, x, y, seed=view.seed + view.batch, ldp=ldp)
     else:
-        update = fedavg_update(model, x, y, n_steps=view.n_steps, lr=explorer.FEDAVG_LR, seed=view.seed + view.batch,
-                               ldp=ldp)
+        update = fedavg_update(
+            model, x, y, n_steps=view.n_steps, lr=explorer.FEDAVG_LR, seed=view.seed + view.batch, ldp=ldp
+        )
     return row["true"], row["pred"], update.bias_grad
 
 
@@ -60,13 +77,16 @@ def _check_against_reference(view: ExplorerView, model) -> None:
     assert view.count_f1 == count_f1(true[None, :], pred[None, :])
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(),
-    dict(sampler="sequential", attack="ebi", batch=2, n_steps=2),
-    dict(profile="wear", model="tinyhar", attack="llg_star", sigma=0.01, rho=0.1, client=3, batch_size=50, batch=4),
-    dict(attack="llg_plus", sampler="balanced", seed=2, batch=1),  # needs the server's auxiliary data
-    dict(attack="ilrg", n_steps=5, sigma=0.003, client=2),
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(),
+        dict(sampler="sequential", attack="ebi", batch=2, n_steps=2),
+        dict(profile="wear", model="tinyhar", attack="llg_star", sigma=0.01, rho=0.1, client=3, batch_size=50, batch=4),
+        dict(attack="llg_plus", sampler="balanced", seed=2, batch=1),  # needs the server's auxiliary data
+        dict(attack="ilrg", n_steps=5, sigma=0.003, client=2),
+    ],
+)
 def test_explore_equals_the_public_pipeline_untrained(kwargs):
     view = explore(**kwargs)
     data = make_synthetic(view.profile, **EXPLORER_DATA)
@@ -91,15 +111,23 @@ def test_blind_guesses_read_no_gradient():
     base = explore()
     assert (base.blind_uniform_counts, base.blind_prior_counts) == _blind_reference(base)
     assert sum(base.blind_uniform_counts) == sum(base.blind_prior_counts) == base.batch_size
-    for kwargs in (dict(attack="ebi"), dict(attack="ilrg", sigma=0.1), dict(rho=0.01, sigma=1.0),
-                   dict(model="tinyhar", n_steps=5), dict(state="trained", attack="llg_star")):
+    for kwargs in (
+        dict(attack="ebi"),
+        dict(attack="ilrg", sigma=0.1),
+        dict(rho=0.01, sigma=1.0),
+        dict(model="tinyhar", n_steps=5),
+        dict(state="trained", attack="llg_star"),
+    ):
         view = explore(**kwargs)
         assert view.true_counts == base.true_counts
         assert (view.bias_grad != base.bias_grad) == (kwargs.keys() != {"attack"})  # another update, same guess
         assert view.blind_uniform_counts == base.blind_uniform_counts
         assert view.blind_prior_counts == base.blind_prior_counts
         assert (view.blind_uniform_scores, view.blind_prior_scores, view.blind_scores) == (
-            base.blind_uniform_scores, base.blind_prior_scores, base.blind_scores)
+            base.blind_uniform_scores,
+            base.blind_prior_scores,
+            base.blind_scores,
+        )
     # another batch and size: the guesses follow N, the prior the other subjects' shares
     other = explore(client=3, batch_size=50, batch=2, sampler="sequential")
     assert (other.blind_uniform_counts, other.blind_prior_counts) == _blind_reference(other)
@@ -111,11 +139,14 @@ def test_blind_scores_and_advantage():
     assert view.scores == Scores(1.0, 1.0, 1.0, 1.0) and view.advantage == Scores(1.0, 1.0, 1.0, 1.0)
     assert Scores._fields == ADVANTAGE_METRICS
     true = np.array(view.true_counts)
-    for counts, scores in ((view.blind_uniform_counts, view.blind_uniform_scores),
-                           (view.blind_prior_counts, view.blind_prior_scores)):
+    for counts, scores in (
+        (view.blind_uniform_counts, view.blind_uniform_scores),
+        (view.blind_prior_counts, view.blind_prior_scores),
+    ):
         pred = np.array(counts)
-        assert scores == Scores(ln_acc(true, pred), le_acc(true, pred), class_acc(true[None], pred[None]),
-                                count_f1(true[None], pred[None]))
+        assert scores == Scores(
+            ln_acc(true, pred), le_acc(true, pred), class_acc(true[None], pred[None]), count_f1(true[None], pred[None])
+        )
     assert view.blind_scores == Scores(*map(max, view.blind_uniform_scores, view.blind_prior_scores))
     assert all(b < 1 for b in view.blind_scores)
     # a blind guess attacking the batch has no advantage over the better guess (0 where it is the better one)
@@ -158,8 +189,9 @@ def test_trained_state_is_the_loso_checkpoint_and_never_attacks_a_training_subje
     assert 2 not in view.training_subjects
     assert view.training_subjects == tuple(s for s in data.subject_ids if s != 2)
     assert 0.0 <= view.model_macro_f1 <= 1.0
-    model = fold_model(data, "tinyhar", held_out=2, config=TrainConfig(seed=0, **EXPLORER_TRAINING),
-                       cache_dir=tmp_path, progress=False)  # loaded from the checkpoint the explorer trained
+    model = fold_model(
+        data, "tinyhar", held_out=2, config=TrainConfig(seed=0, **EXPLORER_TRAINING), cache_dir=tmp_path, progress=False
+    )  # loaded from the checkpoint the explorer trained
     assert list((tmp_path / "checkpoints").glob("*.pt"))
     _check_against_reference(view, model)
     # another client gets its own model, which has not seen it either
@@ -212,23 +244,26 @@ def test_counts_are_non_negative_integers_summing_to_n(draw):
     hash(view)  # plain values only
 
 
-@pytest.mark.parametrize("kwargs, names", [
-    (dict(profile="opportunity"), "profile"),
-    (dict(model="resnet"), "model"),
-    (dict(state="pretrained"), "state"),
-    (dict(sampler="random"), "sampler"),
-    (dict(attack="dlg"), "attack"),
-    (dict(batch_size=0), "batch_size"),
-    (dict(batch_size=10.0), "batch_size"),
-    (dict(n_steps=3), "n_steps"),
-    (dict(sigma=-0.1), "sigma"),
-    (dict(rho=float("nan")), "rho"),
-    (dict(client=7), "client"),
-    (dict(batch=5), "batch"),
-    (dict(batch=-1), "batch"),
-    (dict(batch_size=1000), "batch_size"),
-    (dict(seed=True), "seed"),
-])
+@pytest.mark.parametrize(
+    "kwargs, names",
+    [
+        (dict(profile="opportunity"), "profile"),
+        (dict(model="resnet"), "model"),
+        (dict(state="pretrained"), "state"),
+        (dict(sampler="random"), "sampler"),
+        (dict(attack="dlg"), "attack"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(batch_size=10.0), "batch_size"),
+        (dict(n_steps=3), "n_steps"),
+        (dict(sigma=-0.1), "sigma"),
+        (dict(rho=float("nan")), "rho"),
+        (dict(client=7), "client"),
+        (dict(batch=5), "batch"),
+        (dict(batch=-1), "batch"),
+        (dict(batch_size=1000), "batch_size"),
+        (dict(seed=True), "seed"),
+    ],
+)
 def test_bad_input_gives_one_clear_error(kwargs, names):
     with pytest.raises(ValueError, match=names) as err:
         explore(**kwargs)
@@ -273,8 +308,20 @@ def test_panel_controls_call_the_function():
 
     panel = explorer_panel(attack="ebi", sigma=0.02)
     assert panel.state["error"] is None and panel.state["view"] == explore(attack="ebi", sigma=0.02)
-    assert set(panel.controls) == {"profile", "model", "state", "sampler", "batch_size", "n_steps", "sigma", "rho",
-                                   "attack", "client", "batch", "seed"}
+    assert set(panel.controls) == {
+        "profile",
+        "model",
+        "state",
+        "sampler",
+        "batch_size",
+        "n_steps",
+        "sigma",
+        "rho",
+        "attack",
+        "client",
+        "batch",
+        "seed",
+    }
     panel.controls["batch"].value = 4
     panel.controls["batch_size"].value = 300  # the client has one batch of 300: the slider follows
     assert panel.controls["batch"].max == 0 and panel.state["view"].batch == 0

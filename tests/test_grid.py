@@ -1,4 +1,5 @@
 """The experiment engine: settings, caching and resume, parallel == serial, the attack protocol, scaling."""
+
 import json
 
 import numpy as np
@@ -22,15 +23,21 @@ def data():
 
 
 def small_settings():
-    return [Setting("tinyhar", sampler="shuffle"), Setting("tinyhar", sampler="shuffle", ldp=LDP(sigma=0.1)),
-            Setting("tinyhar", sampler="sequential", ldp=LDP(rho=0.1, scope="all")),
-            Setting("tinyhar", sampler="balanced", batch_size=100, n_steps=2, lr=1e-3)]
+    return [
+        Setting("tinyhar", sampler="shuffle"),
+        Setting("tinyhar", sampler="shuffle", ldp=LDP(sigma=0.1)),
+        Setting("tinyhar", sampler="sequential", ldp=LDP(rho=0.1, scope="all")),
+        Setting("tinyhar", sampler="balanced", batch_size=100, n_steps=2, lr=1e-3),
+    ]
 
 
 def counts_equal(a: pd.DataFrame, b: pd.DataFrame) -> bool:
     meta = [c for c in a.columns if c not in ("true", "pred")]
-    return (a[meta].equals(b[meta]) and all(np.array_equal(x, y) for x, y in zip(a["true"], b["true"]))
-            and all(np.array_equal(x, y) for x, y in zip(a["pred"], b["pred"])))
+    return (
+        a[meta].equals(b[meta])
+        and all(np.array_equal(x, y) for x, y in zip(a["true"], b["true"]))
+        and all(np.array_equal(x, y) for x, y in zip(a["pred"], b["pred"]))
+    )
 
 
 # ---------------------------------------------------------------- settings
@@ -39,20 +46,31 @@ def counts_equal(a: pd.DataFrame, b: pd.DataFrame) -> bool:
 def test_setting_defaults_are_the_papers_single_step():
     s = Setting("deepconvlstm")
     assert (s.state, s.sampler, s.batch_size, s.n_steps, s.lr, s.ldp, s.scaling, s.seed) == (
-        "untrained", "shuffle", 100, 1, 1e-4, None, "none", 0)
+        "untrained",
+        "shuffle",
+        100,
+        1,
+        1e-4,
+        None,
+        "none",
+        0,
+    )
     assert not s.class_weighted
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"model": "resnet"}, "model must be one of"),
-    ({"state": "pretrained"}, "state must be one of"),
-    ({"sampler": "random"}, "sampler must be one of"),
-    ({"batch_size": 100, "n_steps": 3}, "must divide"),
-    ({"lr": 0}, "lr must be a positive"),
-    ({"scaling": "zscore"}, "scaling must be one of"),
-    ({"ldp": 0.1}, "ldp must be None or"),
-    ({"batch_size": 0}, "positive integer"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"model": "resnet"}, "model must be one of"),
+        ({"state": "pretrained"}, "state must be one of"),
+        ({"sampler": "random"}, "sampler must be one of"),
+        ({"batch_size": 100, "n_steps": 3}, "must divide"),
+        ({"lr": 0}, "lr must be a positive"),
+        ({"scaling": "zscore"}, "scaling must be one of"),
+        ({"ldp": 0.1}, "ldp must be None or"),
+        ({"batch_size": 0}, "positive integer"),
+    ],
+)
 def test_setting_rejects_bad_values(kwargs, message):
     with pytest.raises(ValueError, match=message):
         Setting(**{"model": "tinyhar", **kwargs})
@@ -85,15 +103,15 @@ def test_run_grid_input_errors(data):
 def test_run_grid_refuses_a_batch_size_above_every_client(data):
     largest = max(data.subject_ids, key=lambda s: data.subjects[s].n_windows)
     n_max = data.subjects[largest].n_windows
-    message = (rf"batch_size must be an integer from 1 to {n_max}, got {n_max + 1}; the largest attacked client, "
-               rf"subject {largest}, has {n_max} windows")
+    message = (
+        rf"batch_size must be an integer from 1 to {n_max}, got {n_max + 1}; the largest attacked client, "
+        rf"subject {largest}, has {n_max} windows"
+    )
     with pytest.raises(ValueError, match=message):
-        run_grid(data, [Setting("tinyhar"), Setting("tinyhar", batch_size=n_max + 1)], attacks=["llbg"],
-                 progress=False)
+        run_grid(data, [Setting("tinyhar"), Setting("tinyhar", batch_size=n_max + 1)], attacks=["llbg"], progress=False)
     # exactly the largest client's windows: one batch of that client, none of the others
     one = run_grid(data, Setting("tinyhar", batch_size=n_max), attacks=["llbg"], progress=False)
-    assert len(one) >= 1 and set(one["subject"]) <= {s for s in data.subject_ids
-                                                    if data.subjects[s].n_windows == n_max}
+    assert len(one) >= 1 and set(one["subject"]) <= {s for s in data.subject_ids if data.subjects[s].n_windows == n_max}
 
 
 def test_run_grid_refuses_a_file_as_cache_dir_up_front(data, tmp_path):
@@ -109,8 +127,11 @@ def test_score_names_bad_input():
     with pytest.raises(ValueError, match="results must be .*a non-empty table of attack rows.*batch_size"):
         score(pd.DataFrame(columns=["subject", "attack", "batch", "true", "pred"]))
     rows = pd.DataFrame({"subject": [1], "attack": ["a"], "true": [np.array([1, 1])], "pred": [np.array([2, 0])]})
-    with pytest.raises(ValueError, match=r"by must be columns of the results from \['subject', 'attack', 'true', "
-                                         r"'pred'\], got \['colour'\] \(\['colour'\] not among them\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"by must be columns of the results from \['subject', 'attack', 'true', "
+        r"'pred'\], got \['colour'\] \(\['colour'\] not among them\)",
+    ):
         score(rows, by=["colour"])
     with pytest.raises(ValueError, match="results must be a pandas DataFrame"):
         score([1, 2])
@@ -166,6 +187,7 @@ def test_n_jobs_two_equals_one(data):
 
 def untrained_model(data):
     """A ``models`` argument for run_grid that builds what it builds itself for untrained settings; records calls."""
+
     def models(setting, held_out):
         models.calls.append((held_out, setting.model_key()))
         return build_model(setting.model, data.n_channels, data.n_classes, seed=setting.seed)
@@ -203,8 +225,9 @@ def test_cache_hit_equals_recomputation_and_skips_work(data, tmp_path):
 
 def test_new_attack_or_changed_option_is_computed_not_taken_from_cache(data, tmp_path):
     run_grid(data, Setting("tinyhar"), attacks=["llbg"], cache_dir=tmp_path, progress=False)
-    df = run_grid(data, Setting("tinyhar"), attacks={"llbg": {"impact": "empirical"}}, cache_dir=tmp_path,
-                  progress=False)
+    df = run_grid(
+        data, Setting("tinyhar"), attacks={"llbg": {"impact": "empirical"}}, cache_dir=tmp_path, progress=False
+    )
     ref = run_grid(data, Setting("tinyhar"), attacks={"llbg": {"impact": "empirical"}}, progress=False)
     assert counts_equal(df, ref)
 
@@ -224,8 +247,9 @@ def test_interrupted_grid_resumes_without_losing_finished_results(data, tmp_path
         return model
 
     with pytest.raises(KeyboardInterrupt):
-        run_grid(data, settings, attacks=["llbg", "ilrg"], cache_dir=tmp_path, progress=False,
-                 models=ctrl_c_in_client_3)
+        run_grid(
+            data, settings, attacks=["llbg", "ilrg"], cache_dir=tmp_path, progress=False, models=ctrl_c_in_client_3
+        )
     stored = sorted(p.name.split("-")[0] for p in (tmp_path / "grid").rglob("*.json"))
     assert stored == ["sbj1"] * len(settings) + ["sbj2"] * len(settings)  # finished clients kept
     assert not list((tmp_path / "grid").rglob("*.tmp"))  # nothing half-written
@@ -252,8 +276,10 @@ def test_corrupt_cache_file_is_reported_and_recomputed(data, tmp_path, damage):
     with pytest.warns(UserWarning, match="recomputed"):
         again = run_grid(data, Setting("tinyhar"), attacks=["llbg"], cache_dir=tmp_path, progress=False)
     assert counts_equal(first, again)
-    assert (json.loads(path.read_text())["payload"]["attacks"]["llbg"]["pred"]
-            == json.loads(text)["payload"]["attacks"]["llbg"]["pred"])
+    assert (
+        json.loads(path.read_text())["payload"]["attacks"]["llbg"]["pred"]
+        == json.loads(text)["payload"]["attacks"]["llbg"]["pred"]
+    )
 
 
 def test_cache_key_depends_on_data_setting_and_version(data, tmp_path, monkeypatch):
@@ -284,8 +310,9 @@ def test_grid_refuses_a_model_trained_on_the_attacked_client(data):
 
 
 def test_train_config_of_a_trained_setting():
-    st = Setting("tinyhar", state="trained", epochs=3, train_lr=1e-3, class_weighted=True, scaling="batch_minmax",
-                 seed=2)
+    st = Setting(
+        "tinyhar", state="trained", epochs=3, train_lr=1e-3, class_weighted=True, scaling="batch_minmax", seed=2
+    )
     assert st.train_config() == TrainConfig(epochs=3, lr=1e-3, class_weighted=True, scaling="batch_minmax", seed=2)
     assert Setting("tinyhar", state="trained").train_config() == TrainConfig()  # the paper's training
     with pytest.raises(ValueError, match="state='trained'"):

@@ -2,7 +2,14 @@ import numpy as np
 import pytest
 
 from leakage_core.metrics import (
-    class_acc, class_acc_per_class, label_confusion, le_acc, le_recall, ln_acc, metrics_table, summarize,
+    class_acc,
+    class_acc_per_class,
+    label_confusion,
+    le_acc,
+    le_recall,
+    ln_acc,
+    metrics_table,
+    summarize,
 )
 
 TRUE = np.array([6, 3, 1, 0])

@@ -6,6 +6,7 @@ size budget, and points its Colab link and install cell to the repository named 
 read offline (tests/test_browser.py opens it with the network blocked), so no markdown cell embeds an image from
 the network, and every figure a code cell draws has alt text in chapters/figure_alt.yml.
 """
+
 from __future__ import annotations
 
 import json
@@ -121,7 +122,8 @@ def test_every_figure_has_alt_text():
             texts = mine.get(cell_id, [])
             texts = [texts] if isinstance(texts, str) else texts
             assert len(texts) == _figures(cell), (
-                f"{path.name} cell {cell_id}: {_figures(cell)} figure(s), {len(texts)} alt text(s) in figure_alt.yml")
+                f"{path.name} cell {cell_id}: {_figures(cell)} figure(s), {len(texts)} alt text(s) in figure_alt.yml"
+            )
             assert all(len(t.split()) >= 8 for t in texts), f"{path.name} cell {cell_id}: alt text too short"
 
 
@@ -157,21 +159,30 @@ def test_every_exercise_has_a_solution_in_words_then_code(path):
     nb = _load(path)
     cells = nb["cells"]
     for n in _exercise_numbers(nb):
-        heads = [i for i, c in enumerate(cells) if c["cell_type"] == "markdown"
-                 and "".join(c["source"]).lstrip().startswith(f"**Solution to exercise {n}**")]
+        heads = [
+            i
+            for i, c in enumerate(cells)
+            if c["cell_type"] == "markdown"
+            and "".join(c["source"]).lstrip().startswith(f"**Solution to exercise {n}**")
+        ]
         assert len(heads) == 1, f"{path.name}: exercise {n} needs exactly one solution, found {len(heads)}"
-        words = re.sub(r"\*\*Solution to exercise \d+\*\*\s*\(click to show\)\.?", "",
-                       "".join(cells[heads[0]]["source"]))
+        words = re.sub(
+            r"\*\*Solution to exercise \d+\*\*\s*\(click to show\)\.?", "", "".join(cells[heads[0]]["source"])
+        )
         assert len(words.split()) >= 15, f"{path.name}: the solution to exercise {n} needs an explanation in words"
         code = cells[heads[0] + 1] if heads[0] + 1 < len(cells) else None
         assert code is not None and code["cell_type"] == "code" and "hide-cell" in _tags(code), (
-            f"{path.name}: the solution to exercise {n} needs a hidden code cell right after its words")
+            f"{path.name}: the solution to exercise {n} needs a hidden code cell right after its words"
+        )
         assert code.get("outputs"), f"{path.name}: the solution code of exercise {n} has no output"
 
 
 def test_exercise_parser_sees_a_missing_solution():
-    nb = {"cells": [{"cell_type": "markdown", "source": ["## Exercises\n", "1. a\n", "2. b\n"]},
-                    {"cell_type": "markdown",
-                     "source": ["**Solution to exercise 1** (click to show). " + "word " * 20]},
-                    {"cell_type": "code", "source": ["1"], "metadata": {"tags": ["hide-cell"]}, "outputs": [{}]}]}
+    nb = {
+        "cells": [
+            {"cell_type": "markdown", "source": ["## Exercises\n", "1. a\n", "2. b\n"]},
+            {"cell_type": "markdown", "source": ["**Solution to exercise 1** (click to show). " + "word " * 20]},
+            {"cell_type": "code", "source": ["1"], "metadata": {"tags": ["hide-cell"]}, "outputs": [{}]},
+        ]
+    }
     assert _exercise_numbers(nb) == [1, 2]

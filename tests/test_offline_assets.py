@@ -4,6 +4,7 @@ KaTeX renders the mathematics at build time with the KaTeX that sphinxcontrib-ka
 style sheet must be of the same version; every font and script the pages name must be in _ext/static.
 tests/test_browser.py then checks the built pages themselves with the network blocked.
 """
+
 from __future__ import annotations
 
 import re
@@ -25,7 +26,8 @@ def test_katex_renders_at_build_time_with_the_vendored_style_sheets_version():
     css = STATIC / config["katex_css_path"]
     assert css.is_file(), css
     assert css.parent.name == f"katex-{katex.katex_version}", (
-        f"sphinxcontrib-katex bundles KaTeX {katex.katex_version}, the style sheet is {css.parent.name}")
+        f"sphinxcontrib-katex bundles KaTeX {katex.katex_version}, the style sheet is {css.parent.name}"
+    )
 
 
 def test_every_font_of_the_katex_style_sheet_is_vendored_as_woff2():

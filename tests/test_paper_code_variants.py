@@ -4,21 +4,41 @@ Hand-computed oracles show each documented difference from the correct attack; l
 written from a reading of github.com/mariusbock/leakage_har (``breaching/attacks/base_attack.py``),
 check the vectorised solvers; property tests check the count contract.
 """
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from leakage_core.attacks import (
-    ATTACKS, VARIANTS, ebi, estimate_impacts, ilrg, ilrg_code, llbg, llbg_code, llg, llg_code, resolve_attacks,
+    ATTACKS,
+    VARIANTS,
+    ebi,
+    estimate_impacts,
+    ilrg,
+    ilrg_code,
+    llbg,
+    llbg_code,
+    llg,
+    llg_code,
+    resolve_attacks,
 )
 from leakage_core.attacks.paper_code import (
-    DummyGradientSums, _stale_index_stage2, _wainakh_code_counts, count_llg_star_code, ilrg_code_solution,
-    llg_star_code_estimates, prepare_llg_star_code,
+    DummyGradientSums,
+    _stale_index_stage2,
+    _wainakh_code_counts,
+    count_llg_star_code,
+    ilrg_code_solution,
+    llg_star_code_estimates,
+    prepare_llg_star_code,
 )
 from leakage_core.study import run_attacks
 from leakage_core.metrics import (
-    class_acc, class_acc_per_class, class_acc_sorted, class_acc_sorted_per_class, label_confusion,
+    class_acc,
+    class_acc_per_class,
+    class_acc_sorted,
+    class_acc_sorted_per_class,
+    label_confusion,
 )
 from leakage_core.federated import LastLayerUpdate, last_layer_gradients
 
@@ -40,6 +60,7 @@ def bias_update(b, n, steps=1):
 
 
 # ---- loop references of the code's solvers (from the reading; the module's versions are vectorised)
+
 
 def wainakh_loop(g, m, offset, n):
     """'wainakh-simple' / 'wainakh-whitebox' recovery, label by label."""
@@ -97,10 +118,16 @@ def model_update(seed, c, d, n, steps=1, relu=False):
 
 # ---- the count contract ----------------------------------------------------------------------------
 
+
 @settings(max_examples=40, deadline=None)
 @given(
-    c=st.integers(2, 12), d=st.integers(1, 8), n_per_step=st.integers(1, 30), steps=st.sampled_from([1, 2, 5]),
-    seed=st.integers(0, 10_000), name=st.sampled_from(PAPER_CODE), raw=st.booleans(),
+    c=st.integers(2, 12),
+    d=st.integers(1, 8),
+    n_per_step=st.integers(1, 30),
+    steps=st.sampled_from([1, 2, 5]),
+    seed=st.integers(0, 10_000),
+    name=st.sampled_from(PAPER_CODE),
+    raw=st.booleans(),
     scale=st.sampled_from([1e-3, 1.0, 10.0]),
 )
 def test_paper_code_counts_are_valid(c, d, n_per_step, steps, seed, name, raw, scale):
@@ -148,6 +175,7 @@ def test_llbg_code_equals_the_loop(c, n, seed, conf):
 
 # ---- LLG: the stale index of stage 2 -----------------------------------------------------------------
 
+
 def test_llg_stale_index_piles_the_rest_on_one_class():
     # g = [-0.3, -0.15, 0.05], N = 6: m = (1 + 1/3) * (-0.45) / 6 = -0.1
     # stage 1: classes 0 and 1 (g -> [-0.2, -0.05, 0.05]); stage 2 (4 windows):
@@ -194,6 +222,7 @@ def test_llg_code_equals_book_where_the_bug_cannot_matter():
 
 # ---- LLG*: impact summed over all rows, offset divided twice ----------------------------------------
 
+
 def test_llg_star_code_estimates_are_rounding_residues():
     model, update = model_update(3, 6, 8, 60, relu=True)
     prepared = prepare_llg_star_code(model, n_dummy=64, seed=0)
@@ -220,6 +249,7 @@ def test_llg_star_code_is_one_window_per_negative_row_sum_and_the_rest_on_the_mi
 
 # ---- LLBG: empirical impact, constant confidence, no offset -----------------------------------------
 
+
 def test_llbg_code_hand_oracle():
     # b = [-0.3, -0.15, 0.05, 0.4], N = 6, C = 4: m = 1.25 * (-0.45) / 6 = -0.09375
     # code, conf 0: stage 1 -> [-0.20625, -0.05625, 0.05, 0.4]; picks 0, 0, 1, 0  => [4, 2, 0, 0]
@@ -230,8 +260,9 @@ def test_llbg_code_hand_oracle():
     np.testing.assert_array_equal(llbg_code(u, confidence=0.5), [5, 1, 0, 0])
     np.testing.assert_array_equal(llbg(u), [3, 2, 1, 0])
     np.testing.assert_array_equal(ATTACKS["llbg"](u, variant="paper_code"), [4, 2, 0, 0])
-    np.testing.assert_array_equal(ATTACKS["llbg"](u, variant="paper_code", impact="empirical", confidence=0.5),
-                                  [5, 1, 0, 0])
+    np.testing.assert_array_equal(
+        ATTACKS["llbg"](u, variant="paper_code", impact="empirical", confidence=0.5), [5, 1, 0, 0]
+    )
 
 
 def test_llbg_code_equals_book_empirical_unless_stage1_overflows():
@@ -247,6 +278,7 @@ def test_llbg_code_equals_book_empirical_unless_stage1_overflows():
 
 
 # ---- iLRG: uniform probabilities, no division by S, the code's rounding, random padding -------------
+
 
 def test_ilrg_code_equals_book_uniform_on_a_zero_classifier_fedsgd():
     rng = np.random.default_rng(0)
@@ -303,6 +335,7 @@ def test_ilrg_code_drops_a_class_estimated_above_n():
 
 # ---- EBI: the code's counts are the book's -------------------------------------------------------------
 
+
 @settings(max_examples=60, deadline=None)
 @given(c=st.integers(2, 12), n=st.integers(1, 40), seed=st.integers(0, 10_000))
 def test_ebi_of_the_code_is_the_book_ebi(c, n, seed):
@@ -312,6 +345,7 @@ def test_ebi_of_the_code_is_the_book_ebi(c, n, seed):
 
 # ---- registry ---------------------------------------------------------------------------------------
 
+
 def test_registry_variant_option():
     model, u = model_update(1, 5, 6, 20)
     assert VARIANTS == ("book", "paper_code")
@@ -319,8 +353,9 @@ def test_registry_variant_option():
         assert "variant" in ATTACKS[name].options
         out = ATTACKS[name](u, variant="paper_code", model=model)
         assert out.sum() == 20
-        with pytest.raises(ValueError,
-                           match=r"variant='nope' is not supported; choose one of \('book', 'paper_code'\)"):
+        with pytest.raises(
+            ValueError, match=r"variant='nope' is not supported; choose one of \('book', 'paper_code'\)"
+        ):
             ATTACKS[name](u, variant="nope", model=model)
     with pytest.raises(ValueError, match="has no option 'variant'"):
         ATTACKS["ebi"](u, variant="paper_code")
@@ -359,6 +394,7 @@ def test_grid_syntax_runs_book_and_code_side_by_side():
 
 
 # ---- ClassAcc: the text's position-wise pairing vs the code's multiset match --------------------------
+
 
 def test_class_acc_sorted_hand_example():
     # one batch, true [0, 0, 1, 2], predicted [0, 1, 2, 2]

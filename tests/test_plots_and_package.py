@@ -1,4 +1,5 @@
 """Smoke tests of the figure helpers and the package's cheap, lazy import."""
+
 import subprocess
 import sys
 
@@ -41,11 +42,23 @@ def test_top_level_exports_are_the_owners_objects():
 
     import leakage_core
 
-    owners = {"HARDataset": "data", "SubjectData": "data", "load_dataset": "data", "load_real": "data",
-              "make_synthetic": "data", "LastLayerUpdate": "federated", "make_batches": "federated",
-              "build_model": "models", "ATTACKS": "attacks", "Setting": "study", "run_grid": "study",
-              **{m: "metrics" for m in ("class_acc", "class_acc_per_class", "label_confusion", "le_acc",
-                                         "le_recall", "ln_acc")}}
+    owners = {
+        "HARDataset": "data",
+        "SubjectData": "data",
+        "load_dataset": "data",
+        "load_real": "data",
+        "make_synthetic": "data",
+        "LastLayerUpdate": "federated",
+        "make_batches": "federated",
+        "build_model": "models",
+        "ATTACKS": "attacks",
+        "Setting": "study",
+        "run_grid": "study",
+        **{
+            m: "metrics"
+            for m in ("class_acc", "class_acc_per_class", "label_confusion", "le_acc", "le_recall", "ln_acc")
+        },
+    }
     assert set(leakage_core.__all__) == set(owners) | {"__version__"}
     for name, owner in owners.items():
         assert getattr(leakage_core, name) is getattr(importlib.import_module(f"leakage_core.{owner}"), name), name

@@ -3,6 +3,7 @@
 The folder holds generated recordings of another seed written as sbj_<k>.csv (the real WEAR layout: 12 sensor
 columns, string labels, empty NULL), so the chapter's numbers must change while every cell still runs.
 """
+
 import json
 from pathlib import Path
 
@@ -25,14 +26,16 @@ def test_chapter_runs_on_real_format_data(tmp_path, monkeypatch):
     from nbclient import NotebookClient
 
     for profile in ("wear", "wetlab"):  # the chapter reads both datasets
-        write_real(make_synthetic(profile, n_subjects=2, minutes=11, seed=7), tmp_path / "data" / profile,
-                   null_label="")
+        write_real(
+            make_synthetic(profile, n_subjects=2, minutes=11, seed=7), tmp_path / "data" / profile, null_label=""
+        )
     monkeypatch.setenv(SOURCE_ENV, "real")
     monkeypatch.setenv(DATA_ENV, str(tmp_path / "data"))
     committed = nbformat.read(CHAPTER, as_version=4)
     nb = nbformat.read(CHAPTER, as_version=4)
-    NotebookClient(nb, timeout=300, kernel_name="python3",
-                   resources={"metadata": {"path": str(CHAPTER.parent)}}).execute()
+    NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(CHAPTER.parent)}}
+    ).execute()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
     text = "\n".join(_texts(nb))

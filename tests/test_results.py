@@ -6,6 +6,7 @@ between machines). Trained cells depend on the cached LOSO checkpoints (see ``_a
 drawn with a fixed seed, so every run checks the same cells and a failure replays; set
 LEAKAGE_HAR_SLICE_SEED to another integer to check another slice.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,8 +23,21 @@ from leakage_core.federated import LDP
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
-SETTING_COLUMNS = ["model", "state", "sampler", "batch_size", "n_steps", "lr", "ldp", "scaling", "seed", "epochs",
-                   "train_lr", "class_weighted", "mode"]
+SETTING_COLUMNS = [
+    "model",
+    "state",
+    "sampler",
+    "batch_size",
+    "n_steps",
+    "lr",
+    "ldp",
+    "scaling",
+    "seed",
+    "epochs",
+    "train_lr",
+    "class_weighted",
+    "mode",
+]
 
 
 def _seed() -> int:
@@ -81,11 +95,13 @@ def test_random_slice_recomputes_identically(draw):
     cells = _affordable_cells()
     grid, cell = cells[rng.integers(len(cells))]
     table = study.load_results(grid.name, grid.profile, root=RESULTS)
-    check = study.recompute_slice(table, int(cell.subject), grid=grid.name, dataset=grid.profile,
-                                  **{c: _plain(cell[c]) for c in SETTING_COLUMNS})
+    check = study.recompute_slice(
+        table, int(cell.subject), grid=grid.name, dataset=grid.profile, **{c: _plain(cell[c]) for c in SETTING_COLUMNS}
+    )
     share = check.attrs["share_identical"]
     assert len(check) > 0 and share >= 0.99, (
-        f"{grid.file} subject {cell.subject} {dict(cell[SETTING_COLUMNS])}: only {share:.1%} of batches identical")
+        f"{grid.file} subject {cell.subject} {dict(cell[SETTING_COLUMNS])}: only {share:.1%} of batches identical"
+    )
 
 
 def _plain(v):
@@ -111,8 +127,15 @@ def test_recompute_slice_detects_a_changed_count():
 
 
 def test_tidy_round_trip_and_clear_errors(tmp_path):
-    df = pd.DataFrame({"subject": [1], "attack": ["llg"], "batch": [0], "true": [np.array([3, 0, 97])],
-                       "pred": [np.array([2, 1, 97])]})
+    df = pd.DataFrame(
+        {
+            "subject": [1],
+            "attack": ["llg"],
+            "batch": [0],
+            "true": [np.array([3, 0, 97])],
+            "pred": [np.array([2, 1, 97])],
+        }
+    )
     tidy = study.to_tidy(df, "wear")
     assert tidy.loc[0, "true"] == "3 0 97" and tidy.loc[0, "dataset"] == "wear"
     back = study.from_tidy(tidy)
@@ -148,14 +171,21 @@ def test_training_length_grid_checks_that_hold_on_any_cpu(grid):
     """
     table = study.load_results(grid.name, grid.profile, root=RESULTS)
     assert (table.state == "trained").all() and set(table.epochs) == {s.epochs for s in grid.settings}
-    first = table[(table.model == table.model.iloc[0]) & (table.epochs == table.epochs.iloc[0])
-                  & (table.attack == table.attack.iloc[0])]
+    first = table[
+        (table.model == table.model.iloc[0])
+        & (table.epochs == table.epochs.iloc[0])
+        & (table.attack == table.attack.iloc[0])
+    ]
     key = ["subject", "sampler", "batch"]
     reference = {tuple(r[key]): r["true"].tolist() for _, r in first.iterrows()}
     assert all(reference[tuple(r[key])] == r["true"].tolist() for _, r in table.iterrows())
     single = study.load_results("single_step", grid.profile, root=RESULTS)
-    single = single[(single.state == "untrained") & (single.attack == table.attack.iloc[0])
-                    & (single.model == table.model.iloc[0]) & single.subject.isin(grid.subjects)]
+    single = single[
+        (single.state == "untrained")
+        & (single.attack == table.attack.iloc[0])
+        & (single.model == table.model.iloc[0])
+        & single.subject.isin(grid.subjects)
+    ]
     assert {tuple(r[key]): r["true"].tolist() for _, r in single.iterrows()} == reference
 
     folds = pd.DataFrame(study.provenance(RESULTS)["grids"][grid.file]["trained_folds"])

@@ -1,17 +1,27 @@
 """The book's data switch ($LEAKAGE_HAR_SOURCE): generator by default, real data when downloaded."""
+
 import numpy as np
 import pytest
 
-from leakage_core.data import (DATA_ENV, SOURCE_ENV, book_dataset, data_source, first_minutes, make_synthetic,
-                               real_data_available, write_real)
+from leakage_core.data import (
+    DATA_ENV,
+    SOURCE_ENV,
+    book_dataset,
+    data_source,
+    first_minutes,
+    make_synthetic,
+    real_data_available,
+    write_real,
+)
 from leakage_core.data import results_dir
 from leakage_core.study import N_SUBJECTS, study_dataset
 
 
 def write_wetlab(folder, n_subjects=3, minutes=2.0):
     """Generated Wetlab-like clients (another seed) in the processed real format, NULL spelled null_class."""
-    write_real(make_synthetic("wetlab", n_subjects=n_subjects, minutes=minutes, seed=5), folder,
-               null_label="null_class")
+    write_real(
+        make_synthetic("wetlab", n_subjects=n_subjects, minutes=minutes, seed=5), folder, null_label="null_class"
+    )
 
 
 def test_default_is_the_generator(monkeypatch):

@@ -1,4 +1,5 @@
 """Training: paper defaults, resumable train_model, cached LOSO fold models and the training CLI."""
+
 import inspect
 from dataclasses import asdict, replace
 
@@ -12,8 +13,15 @@ from leakage_core.data import make_synthetic
 from leakage_core.models import build_model
 from leakage_core.models.train import main
 from leakage_core.models import (
-    TrainConfig, checkpoint_path, fold_model, fold_snapshots, list_checkpoints, macro_f1, predict,
-    read_checkpoint_info, train_model,
+    TrainConfig,
+    checkpoint_path,
+    fold_model,
+    fold_snapshots,
+    list_checkpoints,
+    macro_f1,
+    predict,
+    read_checkpoint_info,
+    train_model,
 )
 
 TINY = TrainConfig(epochs=1, batch_size=50, lr=1e-3)
@@ -64,8 +72,17 @@ def spy_train_model(monkeypatch, on_epoch=None):
 # ------------------------------------------------------------------ configuration and defaults
 def test_config_defaults_are_the_papers():
     cfg = TrainConfig()
-    assert asdict(cfg) == {"epochs": 100, "batch_size": 100, "lr": 1e-4, "weight_decay": 1e-6, "step_size": 10,
-                           "gamma": 0.9, "class_weighted": False, "scaling": "none", "seed": 0}
+    assert asdict(cfg) == {
+        "epochs": 100,
+        "batch_size": 100,
+        "lr": 1e-4,
+        "weight_decay": 1e-6,
+        "step_size": 10,
+        "gamma": 0.9,
+        "class_weighted": False,
+        "scaling": "none",
+        "seed": 0,
+    }
     params = inspect.signature(train_model).parameters
     assert params["config"].default == cfg  # the paper's hyperparameters, from one place
     options = [n for n, p in params.items() if p.kind is p.KEYWORD_ONLY]
@@ -73,10 +90,23 @@ def test_config_defaults_are_the_papers():
     assert options == ["progress", "device", "state_path", "on_epoch"]
 
 
-@pytest.mark.parametrize("field,value", [
-    ("epochs", 0), ("epochs", 2.5), ("batch_size", 1), ("lr", 0.0), ("lr", float("nan")), ("weight_decay", -1.0),
-    ("step_size", 0), ("gamma", 0.0), ("gamma", 1.5), ("class_weighted", "yes"), ("scaling", "zscore"), ("seed", -1),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("epochs", 0),
+        ("epochs", 2.5),
+        ("batch_size", 1),
+        ("lr", 0.0),
+        ("lr", float("nan")),
+        ("weight_decay", -1.0),
+        ("step_size", 0),
+        ("gamma", 0.0),
+        ("gamma", 1.5),
+        ("class_weighted", "yes"),
+        ("scaling", "zscore"),
+        ("seed", -1),
+    ],
+)
 def test_config_rejects_bad_values(field, value):
     with pytest.raises(ValueError, match=field if field != "scaling" else "scaling"):
         TrainConfig(**{field: value})
@@ -106,8 +136,14 @@ def test_train_model_contract(data):
     before = weights(model)
     rng_before = torch.get_rng_state()
     reported = []
-    history = train_model(model, x, y, replace(TINY, epochs=2), progress=False,
-                          on_epoch=lambda epoch, loss: reported.append((epoch, loss)))
+    history = train_model(
+        model,
+        x,
+        y,
+        replace(TINY, epochs=2),
+        progress=False,
+        on_epoch=lambda epoch, loss: reported.append((epoch, loss)),
+    )
     assert torch.equal(torch.get_rng_state(), rng_before)  # global torch RNG untouched
     assert len(history) == 2 and all(np.isfinite(history))
     assert reported == [(1, history[0]), (2, history[1])]
@@ -124,8 +160,10 @@ def test_unweighted_by_default_class_weighted_changes_the_loss(data, monkeypatch
     calls = []
     real = training.class_weights
     monkeypatch.setattr(training, "class_weights", lambda *a: calls.append(a) or real(*a))
-    run = {w: train_model(build_model("tinyhar", 3, 9, seed=0), x, y, replace(TINY, class_weighted=w),
-                          progress=False) for w in (False, True)}
+    run = {
+        w: train_model(build_model("tinyhar", 3, 9, seed=0), x, y, replace(TINY, class_weighted=w), progress=False)
+        for w in (False, True)
+    }
     default = train_model(build_model("tinyhar", 3, 9, seed=0), x, y, TINY, progress=False)
     assert len(calls) == 1  # only the class_weighted=True run weighted its loss
     assert default == run[False]
@@ -153,9 +191,11 @@ class Interrupt(KeyboardInterrupt):
 
 def stop_at(epoch: int):
     """An ``on_epoch`` callback that stops training after ``epoch`` as Ctrl-C would (its state is saved by then)."""
+
     def on_epoch(done: int, loss: float) -> None:
         if done == epoch:
             raise Interrupt
+
     return on_epoch
 
 
@@ -225,7 +265,7 @@ def test_macro_f1():
 def test_fold_never_trains_on_the_attacked_client(data, tmp_path, monkeypatch):
     calls = spy_train_model(monkeypatch)
     model = fold_model(data, "tinyhar", 2, config=TINY, cache_dir=tmp_path, progress=False)
-    (windows, labels, config), = calls
+    ((windows, labels, config),) = calls
     held = data.subjects[2].windows
     assert len(windows) == data.subjects[1].n_windows + data.subjects[3].n_windows
     trained_on = {w.tobytes() for w in windows}
@@ -260,8 +300,9 @@ def test_cache_hit_returns_identical_weights_without_training(data, tmp_path, mo
     assert second.checkpoint_info == first.checkpoint_info and second.training_subjects == (2, 3)
     assert not second.training
     # any change of the configuration or the data is a different checkpoint
-    assert checkpoint_path(data, "tinyhar", 1, TrainConfig(epochs=2, batch_size=50, lr=1e-3), tmp_path) \
-        != checkpoint_path(data, "tinyhar", 1, TINY, tmp_path)
+    assert checkpoint_path(
+        data, "tinyhar", 1, TrainConfig(epochs=2, batch_size=50, lr=1e-3), tmp_path
+    ) != checkpoint_path(data, "tinyhar", 1, TINY, tmp_path)
     other = make_synthetic("wetlab", n_subjects=3, minutes=1, seed=1)
     assert checkpoint_path(other, "tinyhar", 1, TINY, tmp_path) != checkpoint_path(data, "tinyhar", 1, TINY, tmp_path)
     table = list_checkpoints(tmp_path)
@@ -293,8 +334,9 @@ def _stop_after_first_epoch(monkeypatch, train) -> None:
 def test_interrupted_fold_resumes_from_its_partial_state(data, tmp_path, monkeypatch):
     cfg = TrainConfig(epochs=2, batch_size=50, lr=1e-3)
     reference = fold_model(data, "tinyhar", 1, config=cfg, cache_dir=tmp_path / "a", progress=False)
-    _stop_after_first_epoch(monkeypatch, lambda: fold_model(data, "tinyhar", 1, config=cfg, cache_dir=tmp_path / "b",
-                                                            progress=False))
+    _stop_after_first_epoch(
+        monkeypatch, lambda: fold_model(data, "tinyhar", 1, config=cfg, cache_dir=tmp_path / "b", progress=False)
+    )
     path = checkpoint_path(data, "tinyhar", 1, cfg, tmp_path / "b")
     partial = path.with_name(path.name + ".partial")
     assert partial.exists() and not path.exists()
@@ -318,8 +360,12 @@ def count_epochs(monkeypatch):
 def test_snapshot_of_a_longer_run_equals_a_fresh_run(data, tmp_path, monkeypatch):
     """1 then 2 epochs of one run = a fresh 1-epoch run and a fresh 2-epoch run, bit for bit."""
     two = replace(SNAP, epochs=2)
-    fresh = {e: fold_model(data, "tinyhar", 1, config=replace(SNAP, epochs=e), cache_dir=tmp_path / f"fresh{e}",
-                           progress=False) for e in (1, 2)}
+    fresh = {
+        e: fold_model(
+            data, "tinyhar", 1, config=replace(SNAP, epochs=e), cache_dir=tmp_path / f"fresh{e}", progress=False
+        )
+        for e in (1, 2)
+    }
     assert fresh[2].checkpoint_info["resumed_from"] == 0
     epochs_run = count_epochs(monkeypatch)
     snaps = fold_snapshots(data, "tinyhar", 1, [2, 1], config=SNAP, cache_dir=tmp_path / "snap", progress=False)
@@ -341,8 +387,10 @@ def test_snapshot_of_a_longer_run_equals_a_fresh_run(data, tmp_path, monkeypatch
 def test_an_interrupted_longer_run_gives_the_shorter_snapshot(data, tmp_path, monkeypatch):
     """The partial state of a 2-epoch run stopped after epoch 1 is the 1-epoch model: no epoch is retrained."""
     reference = fold_snapshots(data, "tinyhar", 2, [1, 2], config=SNAP, cache_dir=tmp_path / "ref", progress=False)
-    _stop_after_first_epoch(monkeypatch, lambda: fold_model(data, "tinyhar", 2, config=replace(SNAP, epochs=2),
-                                                            cache_dir=tmp_path, progress=False))
+    _stop_after_first_epoch(
+        monkeypatch,
+        lambda: fold_model(data, "tinyhar", 2, config=replace(SNAP, epochs=2), cache_dir=tmp_path, progress=False),
+    )
     epochs_run = count_epochs(monkeypatch)
     one = fold_model(data, "tinyhar", 2, config=SNAP, cache_dir=tmp_path, progress=False)
     assert not epochs_run and one.checkpoint_info["resumed_from"] == 1
@@ -379,8 +427,21 @@ def test_fold_model_rejects_bad_folds(data, tmp_path):
 
 
 # ------------------------------------------------------------------ command line
-CLI = ["--dataset", "wetlab", "--model", "tinyhar", "--subjects", "3", "--minutes", "1", "--epochs", "1",
-       "--batch-size", "50", "--no-progress"]
+CLI = [
+    "--dataset",
+    "wetlab",
+    "--model",
+    "tinyhar",
+    "--subjects",
+    "3",
+    "--minutes",
+    "1",
+    "--epochs",
+    "1",
+    "--batch-size",
+    "50",
+    "--no-progress",
+]
 
 
 def test_cli_end_to_end(tmp_path, capsys):
@@ -395,13 +456,16 @@ def test_cli_end_to_end(tmp_path, capsys):
     assert " yes " in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("extra,message", [
-    (["--folds", "9"], "not subjects"),
-    (["--epochs", "0"], "epochs"),
-    (["--source", "/no/such/folder"], "neither 'synthetic' nor an existing folder"),
-    (["--model", "resnet"], "invalid choice"),
-    (["--device", "warp-drive"], "device"),
-])
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--folds", "9"], "not subjects"),
+        (["--epochs", "0"], "epochs"),
+        (["--source", "/no/such/folder"], "neither 'synthetic' nor an existing folder"),
+        (["--model", "resnet"], "invalid choice"),
+        (["--device", "warp-drive"], "device"),
+    ],
+)
 def test_cli_bad_input_is_one_clear_message(tmp_path, capsys, extra, message):
     base = CLI[:4] + CLI[8:] if extra[0] == "--source" else CLI  # a real folder takes no --subjects/--minutes
     argv = base + ["--cache-dir", str(tmp_path)] + extra

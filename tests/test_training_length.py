@@ -31,8 +31,11 @@ def tiny(tmp_path_factory):
     """A tiny trained grid (TinyHAR, 2 numbers of epochs, 2 samplers, 2 attacked clients) and its fold records."""
     cache = tmp_path_factory.mktemp("cache")
     data = make_synthetic("wetlab", n_subjects=3, minutes=2, seed=0)
-    settings = tuple(Setting("tinyhar", state="trained", sampler=sp, epochs=e, train_lr=1e-3)
-                     for e in EPOCHS for sp in ("shuffle", "sequential"))
+    settings = tuple(
+        Setting("tinyhar", state="trained", sampler=sp, epochs=e, train_lr=1e-3)
+        for e in EPOCHS
+        for sp in ("shuffle", "sequential")
+    )
     grid = study.StudyGrid("training_length", "wetlab", settings, ATTACKS, subjects=(1, 2))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -75,7 +78,7 @@ def test_training_length_table(tiny):
     table = study.training_length_table(results, prov)
     assert list(table.columns) == ["dataset", "model", "epochs", "metric", "attack", "mean", "std", "n"]
     assert len(table) == len(EPOCHS) * (1 + 2 * len(ATTACKS)) and (table["n"] == 2).all()
-    assert list(table["metric"][:1 + 2 * len(ATTACKS)]) == ["macro_f1"] + ["ln_acc"] * 2 + ["class_acc"] * 2
+    assert list(table["metric"][: 1 + 2 * len(ATTACKS)]) == ["macro_f1"] + ["ln_acc"] * 2 + ["class_acc"] * 2
     folds = pd.DataFrame(prov["trained_folds"])
     for e in EPOCHS:
         f1 = table[(table.epochs == e) & (table.metric == "macro_f1")].iloc[0]

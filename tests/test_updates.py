@@ -1,11 +1,18 @@
 """Client updates: closed form == autograd, FedAvg identity, LDP, model untouched, bad input."""
+
 import numpy as np
 import pytest
 import torch
 
 from leakage_core.models import MODELS, build_model, zero_last_layer
 from leakage_core.federated import (
-    LDP, LastLayerUpdate, client_features, fedavg_update, fedsgd_update, last_layer_gradients, privatize,
+    LDP,
+    LastLayerUpdate,
+    client_features,
+    fedavg_update,
+    fedsgd_update,
+    last_layer_gradients,
+    privatize,
     update_from_features,
 )
 
@@ -175,6 +182,7 @@ def test_last_layer_update_validation():
 
 
 # ---- local DP -----------------------------------------------------------------------------------
+
 
 def big_update(scale=1.0):
     rng = np.random.default_rng(0)

@@ -1,27 +1,41 @@
 """The declarative validation layer: each constraint accepts what it declares, and errors name the fix."""
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from leakage_core.validation import (
-    AllOf, AnyOf, Directory, InstanceOf, Integer, InvalidParameterError, NonEmpty, OneOf, Optional, Real, SubsetOf,
+    AllOf,
+    AnyOf,
+    Directory,
+    InstanceOf,
+    Integer,
+    InvalidParameterError,
+    NonEmpty,
+    OneOf,
+    Optional,
+    Real,
+    SubsetOf,
     check_params,
 )
 
 
-@pytest.mark.parametrize("constraint, good, bad", [
-    (OneOf(("a", "b")), ["a", "b"], ["c", None, ["a"]]),
-    (Integer(low=1), [1, 5, np.int64(3)], [0, -1, 1.0, True, "2", None]),
-    (Integer(low=1, high=3), [1, 3], [4, 0]),
-    (Real(gt=0), [1e-4, 2, np.float32(0.5)], [0, -1.0, float("nan"), float("inf"), True, "1"]),
-    (Real(ge=0), [0, 0.0, 3.5], [-0.1]),
-    (InstanceOf(pd.DataFrame, "a DataFrame"), [pd.DataFrame()], [{}, None]),
-    (Optional(Integer(low=0)), [None, 0, 7], [-1, 0.5]),
-    (NonEmpty(), [[1], (0,), pd.DataFrame({"a": [1]})], [[], (), pd.DataFrame(), 3]),
-    (SubsetOf(("x", "y")), [[], ["x"], ("x", "y")], [["z"], "x", 5, [["x"]]]),
-    (AllOf((NonEmpty(), SubsetOf(("x",)))), [["x"]], [[], ["y"]]),
-    (AnyOf((Integer(low=1), OneOf((-1,)))), [1, 8, -1], [0, -2]),
-])
+@pytest.mark.parametrize(
+    "constraint, good, bad",
+    [
+        (OneOf(("a", "b")), ["a", "b"], ["c", None, ["a"]]),
+        (Integer(low=1), [1, 5, np.int64(3)], [0, -1, 1.0, True, "2", None]),
+        (Integer(low=1, high=3), [1, 3], [4, 0]),
+        (Real(gt=0), [1e-4, 2, np.float32(0.5)], [0, -1.0, float("nan"), float("inf"), True, "1"]),
+        (Real(ge=0), [0, 0.0, 3.5], [-0.1]),
+        (InstanceOf(pd.DataFrame, "a DataFrame"), [pd.DataFrame()], [{}, None]),
+        (Optional(Integer(low=0)), [None, 0, 7], [-1, 0.5]),
+        (NonEmpty(), [[1], (0,), pd.DataFrame({"a": [1]})], [[], (), pd.DataFrame(), 3]),
+        (SubsetOf(("x", "y")), [[], ["x"], ("x", "y")], [["z"], "x", 5, [["x"]]]),
+        (AllOf((NonEmpty(), SubsetOf(("x",)))), [["x"]], [[], ["y"]]),
+        (AnyOf((Integer(low=1), OneOf((-1,)))), [1, 8, -1], [0, -2]),
+    ],
+)
 def test_constraints_accept_what_they_declare(constraint, good, bad):
     assert all(constraint.accepts(v) for v in good)
     assert not any(constraint.accepts(v) for v in bad)
@@ -38,8 +52,11 @@ def test_directory_accepts_folders_and_new_paths_not_files(tmp_path):
 
 def test_error_names_the_parameter_the_fix_and_the_value():
     with pytest.raises(InvalidParameterError) as err:
-        check_params({"batch_size": 0, "seed": 1}, {"seed": Integer(low=0), "batch_size": Integer(low=1)},
-                     hints={"batch_size": "windows per update"})
+        check_params(
+            {"batch_size": 0, "seed": 1},
+            {"seed": Integer(low=0), "batch_size": Integer(low=1)},
+            hints={"batch_size": "windows per update"},
+        )
     assert str(err.value) == "batch_size must be a positive integer, got 0; windows per update."
     assert isinstance(err.value, ValueError)
 
@@ -47,8 +64,9 @@ def test_error_names_the_parameter_the_fix_and_the_value():
 def test_subset_error_lists_missing_and_available_names():
     with pytest.raises(ValueError) as err:
         check_params({"by": ["attack", "colour"]}, {"by": SubsetOf(("attack", "subject"), "columns")})
-    assert str(err.value) == ("by must be columns from ['attack', 'subject'], got ['attack', 'colour'] "
-                              "(['colour'] not among them).")
+    assert str(err.value) == (
+        "by must be columns from ['attack', 'subject'], got ['attack', 'colour'] (['colour'] not among them)."
+    )
 
 
 def test_only_constrained_parameters_are_checked_and_long_values_are_cut():

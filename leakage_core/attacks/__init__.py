@@ -20,6 +20,7 @@ Adding an attack: one file in the folder of its family, holding a ``@register_at
 :func:`check_attack` then runs on it in the test suite (``tests/test_attack_contract.py``). A variant of
 an existing attack is a ``@register_variant`` class, the seed paper's code's in :mod:`.paper_code`.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -28,8 +29,18 @@ import pkgutil
 from ._common import class_mean_probabilities, empirical_impact, greedy_counts, round_to_total
 from .base import Attack, Needs, NoPreparation, NotPreparedError
 from .registry import (
-    ATTACKS, BOOK, FAMILIES, NEEDS, AttackSpec, RegisteredAttack, attack_classes, is_blind, parse_key, register_attack,
-    register_variant, resolve_attacks,
+    ATTACKS,
+    BOOK,
+    FAMILIES,
+    NEEDS,
+    AttackSpec,
+    RegisteredAttack,
+    attack_classes,
+    is_blind,
+    parse_key,
+    register_attack,
+    register_variant,
+    resolve_attacks,
 )
 
 # the attacks, in the registry's order (each module registers its attack as it is imported)
@@ -67,23 +78,80 @@ BIAS_BASED: tuple[str, ...] = tuple(n for n in PAPER_ATTACKS if ATTACKS[n].famil
 BLIND: tuple[str, ...] = tuple(name for name, a in ATTACKS.items() if not a.reads_gradient)
 
 
-def attacks_of(family: str | None = None, in_paper: bool | None = None,
-               reads_gradient: bool | None = None) -> tuple[str, ...]:
+def attacks_of(
+    family: str | None = None, in_paper: bool | None = None, reads_gradient: bool | None = None
+) -> tuple[str, ...]:
     """Registry names of the attacks with these properties (``None``: any), in the registry's order."""
     if family is not None and family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}, got {family!r}.")
-    return tuple(name for name, a in ATTACKS.items()
-                 if (family is None or a.family == family) and (in_paper is None or a.in_paper == in_paper)
-                 and (reads_gradient is None or a.reads_gradient == reads_gradient))
+    return tuple(
+        name
+        for name, a in ATTACKS.items()
+        if (family is None or a.family == family)
+        and (in_paper is None or a.in_paper == in_paper)
+        and (reads_gradient is None or a.reads_gradient == reads_gradient)
+    )
 
 
 __all__ = [
-    "ATTACKS", "Attack", "AttackSpec", "RegisteredAttack", "Needs", "NoPreparation", "NotPreparedError", "FAMILIES",
-    "NEEDS", "BOOK", "register_attack", "register_variant", "attack_classes", "attacks_of", "parse_key",
-    "resolve_attacks", "check_attack", "WEIGHT_BASED", "BIAS_BASED", "PAPER_ATTACKS", "BLIND", "is_blind",
-    "LLG", "LLGStar", "LLGPlus", "LLBG", "EBI", "ILRG", "IDLG", "Existence", "BlindUniform", "BlindPrior",
-    "blind_uniform", "blind_prior", "blind_guesses", "class_shares", "counts_only_update", "llg", "llg_star",
-    "llg_plus", "llbg", "ebi", "class_confidences", "ilrg", "ilrg_probabilities", "class_mean_probabilities", "idlg",
-    "existence", "class_impacts", "estimate_impacts", "solve_with_impacts", "STAGE1_RULES", "greedy_counts",
-    "round_to_total", "empirical_impact", "VARIANTS", "llg_code", "llg_star_code", "llbg_code", "ilrg_code",
+    "ATTACKS",
+    "Attack",
+    "AttackSpec",
+    "RegisteredAttack",
+    "Needs",
+    "NoPreparation",
+    "NotPreparedError",
+    "FAMILIES",
+    "NEEDS",
+    "BOOK",
+    "register_attack",
+    "register_variant",
+    "attack_classes",
+    "attacks_of",
+    "parse_key",
+    "resolve_attacks",
+    "check_attack",
+    "WEIGHT_BASED",
+    "BIAS_BASED",
+    "PAPER_ATTACKS",
+    "BLIND",
+    "is_blind",
+    "LLG",
+    "LLGStar",
+    "LLGPlus",
+    "LLBG",
+    "EBI",
+    "ILRG",
+    "IDLG",
+    "Existence",
+    "BlindUniform",
+    "BlindPrior",
+    "blind_uniform",
+    "blind_prior",
+    "blind_guesses",
+    "class_shares",
+    "counts_only_update",
+    "llg",
+    "llg_star",
+    "llg_plus",
+    "llbg",
+    "ebi",
+    "class_confidences",
+    "ilrg",
+    "ilrg_probabilities",
+    "class_mean_probabilities",
+    "idlg",
+    "existence",
+    "class_impacts",
+    "estimate_impacts",
+    "solve_with_impacts",
+    "STAGE1_RULES",
+    "greedy_counts",
+    "round_to_total",
+    "empirical_impact",
+    "VARIANTS",
+    "llg_code",
+    "llg_star_code",
+    "llbg_code",
+    "ilrg_code",
 ]

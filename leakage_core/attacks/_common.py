@@ -5,6 +5,7 @@ greedy solver (:func:`greedy_counts`) and the empirical impact (:func:`empirical
 A. Wainakh et al., "User-Level Label Leakage from Gradients in Federated Learning", PoPETs 2022;
 :func:`round_to_total` is largest-remainder rounding.
 """
+
 from __future__ import annotations
 
 import numpy as np

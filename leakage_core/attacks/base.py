@@ -15,6 +15,7 @@ The split follows scikit-learn's estimators (options in ``__init__``, ``fit`` st
 pure): L. Buitinck et al., "API design for machine learning software: experiences from the scikit-learn
 project", ECML PKDD Workshop (2013).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -52,8 +53,12 @@ class Needs(str, enum.Enum):
     @classmethod
     def of(cls, model: bool = False, aux: bool = False) -> Needs:
         """The member for these two flags."""
-        return {(False, False): cls.UPDATE, (True, False): cls.MODEL, (False, True): cls.AUX,
-                (True, True): cls.MODEL_AUX}[(bool(model), bool(aux))]
+        return {
+            (False, False): cls.UPDATE,
+            (True, False): cls.MODEL,
+            (False, True): cls.AUX,
+            (True, True): cls.MODEL_AUX,
+        }[(bool(model), bool(aux))]
 
     def __str__(self) -> str:
         return self.value
@@ -114,11 +119,14 @@ class Attack:
         """
         needs = self.needs
         if needs.model and model is None:
-            raise ValueError(f"attack {self.name or type(self).__name__!r} needs the server's model: "
-                             "pass model=<the model the client trained>.")
+            raise ValueError(
+                f"attack {self.name or type(self).__name__!r} needs the server's model: "
+                "pass model=<the model the client trained>."
+            )
         if needs.aux and aux is None:
-            raise ValueError(f"attack {self.name or type(self).__name__!r} needs aux=(windows, labels): "
-                             f"{self.aux_hint}.")
+            raise ValueError(
+                f"attack {self.name or type(self).__name__!r} needs aux=(windows, labels): {self.aux_hint}."
+            )
         self.preparation = self._prepare(model, aux)
         return self
 

@@ -19,6 +19,7 @@ Contract verified, for the default options and every option set in the class's `
 
 The idea follows scikit-learn's ``check_estimator`` (``sklearn/utils/estimator_checks.py``).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -168,11 +169,14 @@ def _check_one(cls: type[Attack], options: Mapping[str, Any], fixtures: list[_Fi
         try:
             prepared = cls(**options).prepare(*given)
         except Exception as err:  # noqa: BLE001
-            _fail(cls, options, "it runs with what it declares (model=None unless it needs a model, aux=None "
-                  "unless it needs aux)", f"prepare raised {type(err).__name__}: {err}")
+            _fail(
+                cls,
+                options,
+                "it runs with what it declares (model=None unless it needs a model, aux=None unless it needs aux)",
+                f"prepare raised {type(err).__name__}: {err}",
+            )
         if not dataclasses.is_dataclass(prepared.preparation) or isinstance(prepared.preparation, type):
-            _fail(cls, options, "the preparation is a dataclass instance",
-                  f"got {type(prepared.preparation).__name__}")
+            _fail(cls, options, "the preparation is a dataclass instance", f"got {type(prepared.preparation).__name__}")
         once = []
         for k, update in enumerate(fx.updates):
             before = (update.weight_grad.copy(), update.bias_grad.copy())
@@ -188,14 +192,22 @@ def _check_one(cls: type[Attack], options: Mapping[str, Any], fixtures: list[_Fi
         for k, update in enumerate(fx.updates):
             fresh = cls(**options).prepare(*given).count(update)
             if not np.array_equal(fresh, once[k]):
-                _fail(cls, options, "preparing once equals preparing per batch (and is deterministic)",
-                      f"update {k}: {once[k].tolist()} once, {fresh.tolist()} freshly prepared")
+                _fail(
+                    cls,
+                    options,
+                    "preparing once equals preparing per batch (and is deterministic)",
+                    f"update {k}: {once[k].tolist()} once, {fresh.tolist()} freshly prepared",
+                )
             if not needs.model or not needs.aux:
                 with_all = full.count(update)
                 if not np.array_equal(with_all, once[k]):
-                    _fail(cls, options, "what it does not declare it does not use",
-                          f"update {k}: {once[k].tolist()} with what it declares, {with_all.tolist()} given model "
-                          "and aux too")
+                    _fail(
+                        cls,
+                        options,
+                        "what it does not declare it does not use",
+                        f"update {k}: {once[k].tolist()} with what it declares, {with_all.tolist()} given model "
+                        "and aux too",
+                    )
 
 
 def check_attack(attack: type[Attack] | str, classes: tuple[int, ...] = (5, 2)) -> list[str]:

@@ -16,6 +16,7 @@ Contract:
 Registration by decorator follows Opacus' ``register_grad_sampler`` (github.com/pytorch/opacus,
 ``opacus/grad_sample/utils.py``).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -83,8 +84,7 @@ class RegisteredAttack:
         return tuple(names) + (("variant",) if len(self.variants) > 1 else ())
 
     def _default(self, option: str) -> Any:
-        return next(cls.option_defaults()[option] for cls in self.variants.values()
-                    if option in cls.option_defaults())
+        return next(cls.option_defaults()[option] for cls in self.variants.values() if option in cls.option_defaults())
 
     def build(self, **options) -> Attack:
         """The attack object for these options (the variant chosen by ``variant=``), options checked.
@@ -94,8 +94,9 @@ class RegisteredAttack:
         """
         unknown = sorted(set(options) - set(self.options))
         if unknown:
-            raise ValueError(f"attack {self.name!r} has no option {unknown[0]!r}; "
-                             f"its options are {list(self.options)}.")
+            raise ValueError(
+                f"attack {self.name!r} has no option {unknown[0]!r}; its options are {list(self.options)}."
+            )
         label = options.pop("variant", BOOK)
         check_option("variant", label, tuple(self.variants))
         cls = self.variants[label]
@@ -128,8 +129,11 @@ def _is_default(value: Any, default: Any) -> bool:
     if isinstance(default, str):
         return isinstance(value, str) and value == default
     if isinstance(default, (int, float)):
-        return (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-                and value == default)
+        return (
+            isinstance(value, (int, float, np.integer, np.floating))
+            and not isinstance(value, bool)
+            and value == default
+        )
     return value is default
 
 
@@ -141,15 +145,18 @@ def _check_class(cls: type) -> None:
     if not (isinstance(cls, type) and issubclass(cls, Attack)):
         raise TypeError(f"only subclasses of leakage_core.attacks.Attack can be registered, got {cls!r}.")
     if "__dataclass_fields__" not in vars(cls):
-        raise TypeError(f"{cls.__name__} must be a dataclass (decorate it with @dataclass(eq=False) below the "
-                        "registration decorator): its fields are its options.")
+        raise TypeError(
+            f"{cls.__name__} must be a dataclass (decorate it with @dataclass(eq=False) below the "
+            "registration decorator): its fields are its options."
+        )
     missing = [f.name for f in dataclasses.fields(cls) if f.init and f.default is dataclasses.MISSING]
     if missing:
         raise TypeError(f"every option of {cls.__name__} needs a default; {missing} have none.")
 
 
-def register_attack(name: str, *, family: str, in_paper: bool = False,
-                    reads_gradient: bool = True) -> Callable[[type[Attack]], type[Attack]]:
+def register_attack(
+    name: str, *, family: str, in_paper: bool = False, reads_gradient: bool = True
+) -> Callable[[type[Attack]], type[Attack]]:
     """Class decorator: register an attack as ``ATTACKS[name]`` (its published form, variant ``"book"``)."""
     check_option("family", family, FAMILIES)
 

@@ -5,21 +5,59 @@
 - :mod:`~leakage_core.book.explorer` — one client, one setting, every attack, as numbers, a figure, widgets;
 - :mod:`~leakage_core.book.checkpoints` — the chapters' committed models (``python -m leakage_core.book.checkpoints``).
 """
+
 from __future__ import annotations
 
 from .explorer import (
-    EXPLORER_DATA, EXPLORER_TRAINING, FEDAVG_LR, PANEL_CHOICES, ExplorerView, Scores, advantage_scores,
-    batch_scores, describe, explore, explorer_panel, plot_explorer, views_table,
+    EXPLORER_DATA,
+    EXPLORER_TRAINING,
+    FEDAVG_LR,
+    PANEL_CHOICES,
+    ExplorerView,
+    Scores,
+    advantage_scores,
+    batch_scores,
+    describe,
+    explore,
+    explorer_panel,
+    plot_explorer,
+    views_table,
 )
 from .notebook import setup_notebook
 from .plots import (
-    NULL_COLOR, class_colors, plot_class_shares, plot_confusion, plot_count_estimate, plot_label_timelines,
-    plot_metric_bars, plot_training_length, plot_value_histograms,
+    NULL_COLOR,
+    class_colors,
+    plot_class_shares,
+    plot_confusion,
+    plot_count_estimate,
+    plot_label_timelines,
+    plot_metric_bars,
+    plot_training_length,
+    plot_value_histograms,
 )
 
 __all__ = [
-    "EXPLORER_DATA", "EXPLORER_TRAINING", "FEDAVG_LR", "PANEL_CHOICES", "ExplorerView", "Scores",
-    "advantage_scores", "batch_scores", "describe", "explore", "explorer_panel", "plot_explorer", "views_table",
-    "setup_notebook", "NULL_COLOR", "class_colors", "plot_class_shares", "plot_confusion", "plot_count_estimate",
-    "plot_label_timelines", "plot_metric_bars", "plot_training_length", "plot_value_histograms",
+    "EXPLORER_DATA",
+    "EXPLORER_TRAINING",
+    "FEDAVG_LR",
+    "PANEL_CHOICES",
+    "ExplorerView",
+    "Scores",
+    "advantage_scores",
+    "batch_scores",
+    "describe",
+    "explore",
+    "explorer_panel",
+    "plot_explorer",
+    "views_table",
+    "setup_notebook",
+    "NULL_COLOR",
+    "class_colors",
+    "plot_class_shares",
+    "plot_confusion",
+    "plot_count_estimate",
+    "plot_label_timelines",
+    "plot_metric_bars",
+    "plot_training_length",
+    "plot_value_histograms",
 ]

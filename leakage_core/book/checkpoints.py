@@ -12,6 +12,7 @@ each model's held-out macro-F1). :func:`leakage_core.models.fold_model` loads a 
 whenever one matches the fold and the configuration exactly (the same cache key), on every CPU.
 The command is resumable: models already committed with the right key are kept.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,8 +66,17 @@ def book_checkpoints() -> tuple[BookCheckpoint, ...]:
     out += [BookCheckpoint((5,), *ch, k, _chapter_config(4, class_weighted=True)) for k in (1, 2)]
     out += [BookCheckpoint((5,), *ch, BOOK_CLIENT, _chapter_config(e, class_weighted=True)) for e in (1, 8)]
     explorer = TrainConfig(seed=EXPLORER_DATA["seed"], **EXPLORER_TRAINING)
-    out += [BookCheckpoint((10, 13), "wetlab", EXPLORER_DATA["n_subjects"], float(EXPLORER_DATA["minutes"]),
-                           "deepconvlstm", BOOK_CLIENT, explorer)]
+    out += [
+        BookCheckpoint(
+            (10, 13),
+            "wetlab",
+            EXPLORER_DATA["n_subjects"],
+            float(EXPLORER_DATA["minutes"]),
+            "deepconvlstm",
+            BOOK_CLIENT,
+            explorer,
+        )
+    ]
     return tuple(out)
 
 
@@ -79,8 +89,9 @@ def _capability() -> str:
         return "unknown"
 
 
-def write_checkpoints(out: str | os.PathLike = "results", specs: Sequence[BookCheckpoint] | None = None,
-                      progress: bool = True) -> dict:
+def write_checkpoints(
+    out: str | os.PathLike = "results", specs: Sequence[BookCheckpoint] | None = None, progress: bool = True
+) -> dict:
     """Train every chapter model not yet committed in ``<out>/checkpoints`` and write its provenance.
 
     A committed file whose key matches is kept (so an interrupted run resumes);
@@ -99,24 +110,42 @@ def write_checkpoints(out: str | os.PathLike = "results", specs: Sequence[BookCh
     for spec in specs:
         # the committed folder is the cache here: a valid copy is loaded, a missing or stale one trained in place
         data = spec.dataset()
-        model = fold_model(data, spec.model, spec.held_out, spec.config, cache_dir=Path(out),
-                           progress=progress, committed=False)
+        model = fold_model(
+            data, spec.model, spec.held_out, spec.config, cache_dir=Path(out), progress=progress, committed=False
+        )
         info = model.checkpoint_info
         target = checkpoint_path(data, spec.model, spec.held_out, spec.config, cache_dir=Path(out))
         os.chmod(target, 0o644)
-        records.append({"file": target.name, "chapters": list(spec.chapters), "profile": spec.profile,
-                        "n_subjects": spec.n_subjects, "minutes": spec.minutes, "model": spec.model,
-                        "held_out": spec.held_out, "config": spec.config.as_dict(),
-                        "macro_f1": info["macro_f1"], "accuracy": info["accuracy"],
-                        "wall_time_s": info["wall_time_s"], "torch_version": info["torch_version"],
-                        "created": info["created"], "bytes": target.stat().st_size})
+        records.append(
+            {
+                "file": target.name,
+                "chapters": list(spec.chapters),
+                "profile": spec.profile,
+                "n_subjects": spec.n_subjects,
+                "minutes": spec.minutes,
+                "model": spec.model,
+                "held_out": spec.held_out,
+                "config": spec.config.as_dict(),
+                "macro_f1": info["macro_f1"],
+                "accuracy": info["accuracy"],
+                "wall_time_s": info["wall_time_s"],
+                "torch_version": info["torch_version"],
+                "created": info["created"],
+                "bytes": target.stat().st_size,
+            }
+        )
     keep = {r["file"] for r in records}
     for stale in folder.glob("*.pt"):
         if stale.name not in keep:
             stale.unlink()
-    record = {"command": "python -m leakage_core.book.checkpoints", "cpu_capability": _capability(),
-              "torch_version": str(torch.__version__), "machine": _machine_name(),
-              "written": datetime.now(timezone.utc).isoformat(timespec="seconds"), "checkpoints": records}
+    record = {
+        "command": "python -m leakage_core.book.checkpoints",
+        "cpu_capability": _capability(),
+        "torch_version": str(torch.__version__),
+        "machine": _machine_name(),
+        "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "checkpoints": records,
+    }
     text = json.dumps(record, indent=1, sort_keys=True)
     atomic_write(folder / "provenance.json", lambda p: Path(p).write_text(text, encoding="utf-8"))
     os.chmod(folder / "provenance.json", 0o644)
@@ -137,8 +166,9 @@ def _machine_name() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m leakage_core.book.checkpoints``: train and commit the chapters' models."""
-    parser = argparse.ArgumentParser(prog="python -m leakage_core.book.checkpoints",
-                                     description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m leakage_core.book.checkpoints", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--out", default="results", help="results folder (default: results)")
     args = parser.parse_args(argv)
     try:

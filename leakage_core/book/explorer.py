@@ -22,6 +22,7 @@ update) are cached in memory with :func:`functools.lru_cache`, keyed by plain va
 control recomputes only what it changes; LDP is post-processing of the cached clean update. Trained
 models are the engine's leave-one-subject-out checkpoints, cached on disk as well.
 """
+
 from __future__ import annotations
 
 import functools
@@ -60,7 +61,6 @@ class Scores(NamedTuple):
     le_acc: float | None
     class_acc: float | None
     count_f1: float | None
-
 
 
 def batch_scores(true_counts, pred_counts) -> Scores:
@@ -171,18 +171,26 @@ class ExplorerView:
         """
         import pandas as pd
 
-        rows = {self.attack: self.scores, "blind: uniform": self.blind_uniform_scores,
-                "blind: prior": self.blind_prior_scores, "blind guess (better of the two)": self.blind_scores,
-                "advantage over the blind guess": self.advantage}
-        table = pd.DataFrame([[np.nan if v is None else v for v in r] for r in rows.values()], index=list(rows),
-                             columns=[_METRIC_LABELS[m] for m in Scores._fields])
+        rows = {
+            self.attack: self.scores,
+            "blind: uniform": self.blind_uniform_scores,
+            "blind: prior": self.blind_prior_scores,
+            "blind guess (better of the two)": self.blind_scores,
+            "advantage over the blind guess": self.advantage,
+        }
+        table = pd.DataFrame(
+            [[np.nan if v is None else v for v in r] for r in rows.values()],
+            index=list(rows),
+            columns=[_METRIC_LABELS[m] for m in Scores._fields],
+        )
         return table.rename_axis(f"client {self.client}, batch {self.batch}")
 
     @property
     def ldp_label(self) -> str:
         """``"no LDP"`` or e.g. ``"clip 0.1 + noise 0.01"``."""
         parts = ([f"clip {self.rho:g}"] if self.rho is not None else []) + (
-            [f"noise {self.sigma:g}"] if self.sigma is not None else [])
+            [f"noise {self.sigma:g}"] if self.sigma is not None else []
+        )
         return " + ".join(parts) if parts else "no LDP"
 
 
@@ -196,8 +204,9 @@ def _ldp_value(name: str, value: Any) -> float | None:
     return float(value) if value else None
 
 
-def _check(profile, model, state, attack, client, batch, sigma, rho, sampler, batch_size, n_steps,
-           seed) -> ClientSetting:
+def _check(
+    profile, model, state, attack, client, batch, sigma, rho, sampler, batch_size, n_steps, seed
+) -> ClientSetting:
     """The arguments of :func:`explore` as the client's setting, or one ValueError naming the first bad one.
 
     The client's own fields are checked by :class:`~leakage_core.federated.ClientSetting` itself.
@@ -206,10 +215,17 @@ def _check(profile, model, state, attack, client, batch, sigma, rho, sampler, ba
     from ..data import PROFILES
     from ..models.architectures import MODELS
 
-    check_params({"profile": profile, "model": model, "state": state, "attack": attack, "client": client,
-                  "batch": batch}, {"profile": OneOf(tuple(PROFILES)), "model": OneOf(tuple(MODELS)),
-                                    "state": OneOf(STATES), "attack": OneOf(tuple(ATTACKS)),
-                                    "client": Integer(low=0), "batch": Integer(low=0)})
+    check_params(
+        {"profile": profile, "model": model, "state": state, "attack": attack, "client": client, "batch": batch},
+        {
+            "profile": OneOf(tuple(PROFILES)),
+            "model": OneOf(tuple(MODELS)),
+            "state": OneOf(STATES),
+            "attack": OneOf(tuple(ATTACKS)),
+            "client": Integer(low=0),
+            "batch": Integer(low=0),
+        },
+    )
     sigma, rho = _ldp_value("sigma", sigma), _ldp_value("rho", rho)
     ldp = None if sigma is None and rho is None else LDP(sigma=sigma, rho=rho)
     return ClientSetting(sampler=sampler, batch_size=batch_size, n_steps=n_steps, lr=FEDAVG_LR, ldp=ldp, seed=seed)
@@ -365,12 +381,16 @@ def explore(
     clean_setting = replace(setting, ldp=None)  # the clean update is cached whatever the LDP
     n_batches = len(_batches(profile, client, clean_setting))
     if n_batches == 0:
-        raise ValueError(f"batch_size (N) = {batch_size} is more than client {client}'s "
-                         f"{_dataset(profile).subjects[client].n_windows} windows: choose a smaller N.")
+        raise ValueError(
+            f"batch_size (N) = {batch_size} is more than client {client}'s "
+            f"{_dataset(profile).subjects[client].n_windows} windows: choose a smaller N."
+        )
     if batch >= n_batches:
         n_windows = _dataset(profile).subjects[client].n_windows
-        raise ValueError(f"batch must be below {n_batches}: client {client} has {n_windows} windows, i.e. "
-                         f"{n_batches} batches of N = {batch_size}; got batch {batch}.")
+        raise ValueError(
+            f"batch must be below {n_batches}: client {client} has {n_windows} windows, i.e. "
+            f"{n_batches} batches of N = {batch_size}; got batch {batch}."
+        )
     key = (profile, model, state, client, seed, cache_dir)
     net = _model_for(*key)
     clean, true = _clean_update(*key, clean_setting, batch)
@@ -386,16 +406,34 @@ def explore(
     blind = Scores(*(max(u, p) for u, p in zip(uniform_scores, prior_scores)))
     info = getattr(net, "checkpoint_info", None)
     return ExplorerView(
-        profile=profile, model=model, state=state, sampler=sampler, batch_size=batch_size, n_steps=n_steps,
-        sigma=sigma, rho=rho, attack=attack, client=client, batch=batch, seed=seed,
+        profile=profile,
+        model=model,
+        state=state,
+        sampler=sampler,
+        batch_size=batch_size,
+        n_steps=n_steps,
+        sigma=sigma,
+        rho=rho,
+        attack=attack,
+        client=client,
+        batch=batch,
+        seed=seed,
         class_names=tuple(_dataset(profile).class_names),
-        true_counts=tuple(int(v) for v in true), recovered_counts=tuple(int(v) for v in pred),
+        true_counts=tuple(int(v) for v in true),
+        recovered_counts=tuple(int(v) for v in pred),
         bias_grad=tuple(float(v) for v in update.bias_grad),
-        ln_acc=scores.ln_acc, le_acc=scores.le_acc, class_acc=scores.class_acc, count_f1=scores.count_f1,
-        blind_uniform_counts=tuple(int(v) for v in uniform), blind_prior_counts=tuple(int(v) for v in prior),
-        blind_uniform_scores=uniform_scores, blind_prior_scores=prior_scores, blind_scores=blind,
+        ln_acc=scores.ln_acc,
+        le_acc=scores.le_acc,
+        class_acc=scores.class_acc,
+        count_f1=scores.count_f1,
+        blind_uniform_counts=tuple(int(v) for v in uniform),
+        blind_prior_counts=tuple(int(v) for v in prior),
+        blind_uniform_scores=uniform_scores,
+        blind_prior_scores=prior_scores,
+        blind_scores=blind,
         advantage=advantage_scores(scores, blind),
-        n_batches=n_batches, training_subjects=tuple(int(s) for s in getattr(net, "training_subjects", ())),
+        n_batches=n_batches,
+        training_subjects=tuple(int(s) for s in getattr(net, "training_subjects", ())),
         model_macro_f1=None if info is None else float(info["macro_f1"]),
     )
 
@@ -414,13 +452,16 @@ def describe(view: ExplorerView) -> str:
     :func:`plot_explorer` puts it in its title.
     """
     state = view.state if view.model_macro_f1 is None else f"trained, macro-F1 {view.model_macro_f1:.2f}"
-    return (f"{view.profile}, {_MODEL_NAMES.get(view.model, view.model)} ({state}), {view.sampler}, "
-            f"N={view.batch_size}, S={view.n_steps}, {view.ldp_label}; client {view.client}, batch {view.batch}")
+    return (
+        f"{view.profile}, {_MODEL_NAMES.get(view.model, view.model)} ({state}), {view.sampler}, "
+        f"N={view.batch_size}, S={view.n_steps}, {view.ldp_label}; client {view.client}, batch {view.batch}"
+    )
 
 
 def _score_line(label: str, scores: Scores) -> str:
-    values = ", ".join(f"{_METRIC_LABELS[m]} {'n/a' if v is None else f'{v:.2f}'}"
-                       for m, v in zip(Scores._fields, scores))
+    values = ", ".join(
+        f"{_METRIC_LABELS[m]} {'n/a' if v is None else f'{v:.2f}'}" for m, v in zip(Scores._fields, scores)
+    )
     return f"{label}: {values}"
 
 
@@ -440,8 +481,9 @@ def views_table(views: Mapping[str, ExplorerView], metrics=("ln_acc", "class_acc
     rows = {}
     for name, view in views.items():
         if not isinstance(view, ExplorerView):
-            raise ValueError(f"views_table takes ExplorerViews from explore(...), "
-                             f"got {type(view).__name__} for {name!r}.")
+            raise ValueError(
+                f"views_table takes ExplorerViews from explore(...), got {type(view).__name__} for {name!r}."
+            )
         row = {}
         for m in metrics:
             adv = getattr(view.advantage, m)
@@ -497,26 +539,37 @@ def plot_explorer(view: ExplorerView, axes=None, legend: bool = True, title: boo
     colors = [class_colors(names)[n] for n in names]
     pos = np.arange(c_)
     ax_h.bar(pos - 0.2, view.true_counts, width=0.4, color=colors, edgecolor="0.25", linewidth=0.6)
-    ax_h.bar(pos + 0.2, view.recovered_counts, width=0.4, color="white", edgecolor="0.15", hatch="////",
-             linewidth=0.6)
+    ax_h.bar(pos + 0.2, view.recovered_counts, width=0.4, color="white", edgecolor="0.15", hatch="////", linewidth=0.6)
     edges = np.r_[pos - 0.5, pos[-1] + 0.5]
     ax_h.stairs(view.blind_uniform_counts, edges, baseline=None, color="0.45", linestyle="--", linewidth=1.0)
-    ax_h.plot(pos, view.blind_prior_counts, linestyle="none", marker="_", markersize=16, markeredgewidth=2.0,
-              color="k")
+    ax_h.plot(pos, view.blind_prior_counts, linestyle="none", marker="_", markersize=16, markeredgewidth=2.0, color="k")
     ax_h.set_xticks(pos, names, rotation=60, ha="right", fontsize=7)
     ax_h.set_xlabel("class")
     ax_h.set_ylabel(f"windows in batch (N = {view.batch_size})")
     if legend:
-        handles = [Patch(facecolor="0.55", edgecolor="0.25", label="true count (secret)"),
-                   Patch(facecolor="white", edgecolor="0.15", hatch="////", label=f"recovered by {view.attack}"),
-                   Line2D([], [], color="0.45", linestyle="--", label="blind: uniform guess N/C"),
-                   Line2D([], [], color="k", linestyle="none", marker="_", markersize=12, markeredgewidth=2.0,
-                          label="blind: prior guess (other subjects' shares)")]
+        handles = [
+            Patch(facecolor="0.55", edgecolor="0.25", label="true count (secret)"),
+            Patch(facecolor="white", edgecolor="0.15", hatch="////", label=f"recovered by {view.attack}"),
+            Line2D([], [], color="0.45", linestyle="--", label="blind: uniform guess N/C"),
+            Line2D(
+                [],
+                [],
+                color="k",
+                linestyle="none",
+                marker="_",
+                markersize=12,
+                markeredgewidth=2.0,
+                label="blind: prior guess (other subjects' shares)",
+            ),
+        ]
         ax_h.legend(handles=handles, frameon=False, fontsize=7.5, loc="upper right")
     if title:
-        lines = [describe(view), _score_line(view.attack, view.scores),
-                 _score_line("blind guess (better of the two)", view.blind_scores),
-                 _score_line("advantage over it", view.advantage)]
+        lines = [
+            describe(view),
+            _score_line(view.attack, view.scores),
+            _score_line("blind guess (better of the two)", view.blind_scores),
+            _score_line("advantage over it", view.advantage),
+        ]
         ax_h.set_title("\n".join(lines), fontsize=8, loc="left")
     ax_b.bar(pos, view.bias_grad, color=colors, edgecolor="0.25", linewidth=0.6)
     ax_b.axhline(0, color="k", lw=0.7)
@@ -568,9 +621,20 @@ def explorer_panel(**initial):
     from ..models.architectures import MODELS
     from ..federated.sampling import SAMPLERS
 
-    values = {"profile": "wetlab", "model": "deepconvlstm", "state": "untrained", "sampler": "shuffle",
-              "batch_size": 100, "n_steps": 1, "sigma": 0.0, "rho": 0.0, "attack": "llbg", "client": 1,
-              "batch": 0, "seed": 0}
+    values = {
+        "profile": "wetlab",
+        "model": "deepconvlstm",
+        "state": "untrained",
+        "sampler": "shuffle",
+        "batch_size": 100,
+        "n_steps": 1,
+        "sigma": 0.0,
+        "rho": 0.0,
+        "attack": "llbg",
+        "client": 1,
+        "batch": 0,
+        "seed": 0,
+    }
     unknown = sorted(set(initial) - set(values) - {"cache_dir"})
     if unknown:
         raise ValueError(f"explorer_panel has no control {unknown[0]!r}; controls: {list(values)}.")
@@ -592,14 +656,18 @@ def explorer_panel(**initial):
         "model": widgets.Dropdown(options=tuple(MODELS), description="model"),
         "state": widgets.ToggleButtons(options=STATES, description="model state"),
         "sampler": widgets.Dropdown(options=SAMPLERS, description="sampler"),
-        "batch_size": widgets.SelectionSlider(options=with_value(PANEL_CHOICES["batch_size"], values["batch_size"]),
-                                              description="N"),
-        "n_steps": widgets.SelectionSlider(options=with_value(PANEL_CHOICES["n_steps"], values["n_steps"]),
-                                           description="S"),
-        "sigma": widgets.SelectionSlider(options=off(with_value(PANEL_CHOICES["sigma"], values["sigma"])),
-                                         description="LDP sigma"),
-        "rho": widgets.SelectionSlider(options=off(with_value(PANEL_CHOICES["rho"], values["rho"])),
-                                       description="LDP rho"),
+        "batch_size": widgets.SelectionSlider(
+            options=with_value(PANEL_CHOICES["batch_size"], values["batch_size"]), description="N"
+        ),
+        "n_steps": widgets.SelectionSlider(
+            options=with_value(PANEL_CHOICES["n_steps"], values["n_steps"]), description="S"
+        ),
+        "sigma": widgets.SelectionSlider(
+            options=off(with_value(PANEL_CHOICES["sigma"], values["sigma"])), description="LDP sigma"
+        ),
+        "rho": widgets.SelectionSlider(
+            options=off(with_value(PANEL_CHOICES["rho"], values["rho"])), description="LDP rho"
+        ),
         "attack": widgets.Dropdown(options=tuple(ATTACKS), description="attack"),
         "client": widgets.Dropdown(options=_client_ids(values["profile"]), description="client"),
         "batch": widgets.IntSlider(min=0, max=0, description="batch"),
@@ -654,8 +722,11 @@ def explorer_panel(**initial):
         state["busy"] = False
     for w in controls.values():
         w.observe(redraw, names="value")
-    columns = [["profile", "model", "sampler", "attack"], ["batch_size", "n_steps", "sigma", "rho"],
-               ["client", "batch", "seed"]]
+    columns = [
+        ["profile", "model", "sampler", "attack"],
+        ["batch_size", "n_steps", "sigma", "rho"],
+        ["client", "batch", "seed"],
+    ]
     grid = widgets.HBox([widgets.VBox([controls[k] for k in column]) for column in columns])
     panel = widgets.VBox([controls["state"], grid, out])
     panel.controls = controls

@@ -4,6 +4,7 @@
 With ``$LEAKAGE_HAR_SOURCE=real`` it also registers an IPython hook under which a hidden claim check that
 fails prints a note instead of stopping the chapter (the text describes the embedded default data).
 """
+
 from __future__ import annotations
 
 import random
@@ -69,8 +70,17 @@ def _report_claims_on_real_data() -> None:
 
     class Soften(ast.NodeTransformer):
         def visit_Assert(self, node: ast.Assert) -> ast.AST:
-            handler = ast.ExceptHandler(type=ast.Name("AssertionError", ast.Load()), name=None, body=[ast.Expr(
-                ast.Call(ast.Name("__leakage_har_claim__", ast.Load()), [ast.Constant(ast.unparse(node.test))], []))])
+            handler = ast.ExceptHandler(
+                type=ast.Name("AssertionError", ast.Load()),
+                name=None,
+                body=[
+                    ast.Expr(
+                        ast.Call(
+                            ast.Name("__leakage_har_claim__", ast.Load()), [ast.Constant(ast.unparse(node.test))], []
+                        )
+                    )
+                ],
+            )
             return ast.copy_location(ast.Try(body=[node], handlers=[handler], orelse=[], finalbody=[]), node)
 
     shell.user_ns["__leakage_har_claim__"] = report

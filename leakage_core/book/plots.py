@@ -5,6 +5,7 @@ elsewhere (counts, label arrays, class shares, metric summaries and tables of :m
 computing only what the drawing needs (colours, label runs, row normalisation), and returns its axes (and
 figure); matplotlib is imported on first use. Colours: matplotlib's ``tab20`` and ``tab20b`` palettes.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -185,9 +186,19 @@ def plot_confusion(matrix: np.ndarray, class_names: Sequence[str], title: str = 
     return ax
 
 
-def plot_metric_bars(summary, metric: str, groups: Sequence[str], hues: Sequence[str], ax=None,
-                     group_level: str = "attack", hue_level: str = "sampler", colors: dict | None = None,
-                     ylabel: str | None = None, legend: bool = True, blind: bool = True):
+def plot_metric_bars(
+    summary,
+    metric: str,
+    groups: Sequence[str],
+    hues: Sequence[str],
+    ax=None,
+    group_level: str = "attack",
+    hue_level: str = "sampler",
+    colors: dict | None = None,
+    ylabel: str | None = None,
+    legend: bool = True,
+    blind: bool = True,
+):
     """Grouped bars of one metric's mean over clients, with the clients' min-max range as error bars.
 
     Introduced in Chapter 7.
@@ -220,12 +231,21 @@ def plot_metric_bars(summary, metric: str, groups: Sequence[str], hues: Sequence
         low = np.array([r[(metric, "min")].iloc[0] for r in rows])
         high = np.array([r[(metric, "max")].iloc[0] for r in rows])
         x = np.arange(len(groups)) + (j - (len(hues) - 1) / 2) * width
-        ax.bar(x, mean, width, label=str(hue), color=None if colors is None else colors.get(hue),
-               yerr=np.vstack([mean - low, high - mean]), capsize=2, error_kw={"elinewidth": 0.8})
+        ax.bar(
+            x,
+            mean,
+            width,
+            label=str(hue),
+            color=None if colors is None else colors.get(hue),
+            yerr=np.vstack([mean - low, high - mean]),
+            capsize=2,
+            error_kw={"elinewidth": 0.8},
+        )
         if blind and (f"blind_{metric}", "mean") in summary.columns:
             ref = np.array([r[(f"blind_{metric}", "mean")].iloc[0] for r in rows])
-            ax.hlines(ref, x - width / 2, x + width / 2, colors="black", linewidth=2,
-                      label="blind guess" if j == 0 else None)
+            ax.hlines(
+                ref, x - width / 2, x + width / 2, colors="black", linewidth=2, label="blind guess" if j == 0 else None
+            )
     ax.set_xticks(range(len(groups)), [str(g) for g in groups])
     ax.set_ylim(0, 1.05)
     ax.set_ylabel(ylabel or metric)
@@ -239,8 +259,13 @@ def plot_metric_bars(summary, metric: str, groups: Sequence[str], hues: Sequence
 _TRAINING_LENGTH_LABELS = {"macro_f1": "macro-F1 (held-out client)", "ln_acc": "LnAcc", "class_acc": "ClassAcc"}
 
 
-def plot_training_length(table, attacks: Sequence[str] | None = None, models: Sequence[str] | None = None,
-                         axes=None, colors: dict | None = None):
+def plot_training_length(
+    table,
+    attacks: Sequence[str] | None = None,
+    models: Sequence[str] | None = None,
+    axes=None,
+    colors: dict | None = None,
+):
     """Macro-F1 and attack scores against training epochs (log x axis), one column per model.
 
     Introduced in Chapter 9. Rows: the models' macro-F1 on their held-out clients, then LnAcc and
@@ -272,8 +297,9 @@ def plot_training_length(table, attacks: Sequence[str] | None = None, models: Se
     scored = table[table["metric"] != "macro_f1"]
     attacks = list(dict.fromkeys(scored["attack"])) if attacks is None else list(attacks)
     if axes is None:
-        fig, axes = plt.subplots(len(rows), len(models), figsize=(4.2 * len(models), 7.5), sharex=True,
-                                 sharey="row", squeeze=False)
+        fig, axes = plt.subplots(
+            len(rows), len(models), figsize=(4.2 * len(models), 7.5), sharex=True, sharey="row", squeeze=False
+        )
     else:
         axes = np.asarray(axes).reshape(len(rows), len(models))
         fig = axes[0, 0].figure
@@ -282,13 +308,25 @@ def plot_training_length(table, attacks: Sequence[str] | None = None, models: Se
         mine = table[table["model"] == model]
         for r, metric in enumerate(rows):
             ax = axes[r, c]
-            lines = [("", "k")] if metric == "macro_f1" else \
-                [(a, None if colors is None else colors.get(a)) for a in attacks]
+            lines = (
+                [("", "k")]
+                if metric == "macro_f1"
+                else [(a, None if colors is None else colors.get(a)) for a in attacks]
+            )
             for attack, color in lines:
                 pts = mine[(mine["metric"] == metric) & (mine["attack"] == attack)].sort_values("epochs")
                 x = pts["epochs"].to_numpy(dtype=float) * nudge.get(attack, 1.0)
-                ax.errorbar(x, pts["mean"], yerr=pts["std"].fillna(0.0), marker="o", ms=3.5, capsize=2,
-                            lw=1.2, color=color, label=attack or "macro-F1")
+                ax.errorbar(
+                    x,
+                    pts["mean"],
+                    yerr=pts["std"].fillna(0.0),
+                    marker="o",
+                    ms=3.5,
+                    capsize=2,
+                    lw=1.2,
+                    color=color,
+                    label=attack or "macro-F1",
+                )
             ax.set_xscale("log")
             ax.set_ylim(0, 1.05)
             if r == 0:

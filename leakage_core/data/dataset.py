@@ -4,6 +4,7 @@ Contract: a :class:`HARDataset` holds, per subject (= federated client), the con
 windows (:class:`SubjectData`), plus what every later stage needs (class names with NULL at index 0,
 channels, sampling rate, windowing). Frozen: no stage changes a dataset. Chapter 2 introduces it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -126,9 +127,7 @@ class HARDataset:
 
     def class_counts(self) -> "np.ndarray":
         """``(n_subjects, C)`` window counts per subject and class."""
-        return np.stack(
-            [np.bincount(self.subjects[s].labels, minlength=self.n_classes) for s in self.subject_ids]
-        )
+        return np.stack([np.bincount(self.subjects[s].labels, minlength=self.n_classes) for s in self.subject_ids])
 
 
 @dataclass(frozen=True)

@@ -6,21 +6,45 @@ statistics (:func:`leakage_core.data.label_statistics`) must fall in, the real v
 The real values come from the datasets (Chapter 2): WEAR (Bock et al., 2024; 18-subject pre-release) and
 Wetlab (Scholl et al., 2015).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 WEAR_CLASSES: tuple[str, ...] = (
-    "null", "jogging", "jogging (rotating arms)", "jogging (skipping)", "jogging (sidesteps)",
-    "jogging (butt-kicks)", "stretching (triceps)", "stretching (lunging)", "stretching (shoulders)",
-    "stretching (hamstrings)", "stretching (lumbar rotation)", "push-ups", "push-ups (complex)",
-    "sit-ups", "sit-ups (complex)", "burpees", "lunges", "lunges (complex)", "bench-dips",
+    "null",
+    "jogging",
+    "jogging (rotating arms)",
+    "jogging (skipping)",
+    "jogging (sidesteps)",
+    "jogging (butt-kicks)",
+    "stretching (triceps)",
+    "stretching (lunging)",
+    "stretching (shoulders)",
+    "stretching (hamstrings)",
+    "stretching (lumbar rotation)",
+    "push-ups",
+    "push-ups (complex)",
+    "sit-ups",
+    "sit-ups (complex)",
+    "burpees",
+    "lunges",
+    "lunges (complex)",
+    "bench-dips",
 )
 WEAR_CHANNELS: tuple[str, ...] = tuple(
     f"{loc}_acc_{ax}" for loc in ("right_arm", "right_leg", "left_leg", "left_arm") for ax in "xyz"
 )
 WETLAB_CLASSES: tuple[str, ...] = (
-    "null", "cutting", "inverting", "peeling", "pestling", "pipetting", "pouring", "stirring", "transfer",
+    "null",
+    "cutting",
+    "inverting",
+    "peeling",
+    "pestling",
+    "pipetting",
+    "pouring",
+    "stirring",
+    "transfer",
 )
 WETLAB_CHANNELS: tuple[str, ...] = ("acc_x", "acc_y", "acc_z")
 
@@ -109,10 +133,26 @@ WEAR = Profile(
 # cannot all hold together with ~2.7 label changes per minute and 74 % NULL when every action is
 # NULL-flanked; the generator keeps the real class shares and *ratios* between action lengths and scales
 # the action lengths so that the expected NULL share and change rate are the real ones (Chapter 2).
-_WETLAB_SHARE = {"cutting": 3.1, "inverting": 1.34, "peeling": 1.09, "pestling": 7.7, "pipetting": 6.6,
-                 "pouring": 1.35, "stirring": 4.5, "transfer": 0.60}
-_WETLAB_LEN = {"cutting": 17.0, "inverting": 8.0, "peeling": 12.0, "pestling": 45.0, "pipetting": 18.0,
-               "pouring": 5.0, "stirring": 20.0, "transfer": 6.0}
+_WETLAB_SHARE = {
+    "cutting": 3.1,
+    "inverting": 1.34,
+    "peeling": 1.09,
+    "pestling": 7.7,
+    "pipetting": 6.6,
+    "pouring": 1.35,
+    "stirring": 4.5,
+    "transfer": 0.60,
+}
+_WETLAB_LEN = {
+    "cutting": 17.0,
+    "inverting": 8.0,
+    "peeling": 12.0,
+    "pestling": 45.0,
+    "pipetting": 18.0,
+    "pouring": 5.0,
+    "stirring": 20.0,
+    "transfer": 6.0,
+}
 _WETLAB_LEN_SCALE = 0.70
 
 #: Real timeline figures that no band checks, because the generator gives them up by design (Chapter 2):

@@ -13,6 +13,7 @@ which is where ``python data_download.py {wear,wetlab,excerpts}`` puts them. Con
 the fix. References: WEAR (Bock et al., 2024), Wetlab (Scholl et al., 2015); the excerpts are from
 github.com/mariusbock/video_assisted_annotation (``sensor_data/``).
 """
+
 from __future__ import annotations
 
 import os
@@ -63,8 +64,9 @@ def find_subject_files(root: str | Path, dataset: str) -> list[Path]:
         )
     for layout in _LAYOUTS:
         folder = root / layout.format(name=dataset) if layout else root
-        files = ([p for p in folder.glob("sbj_*.csv") if re.fullmatch(r"sbj_\d+\.csv", p.name)]
-                 if folder.is_dir() else [])
+        files = (
+            [p for p in folder.glob("sbj_*.csv") if re.fullmatch(r"sbj_\d+\.csv", p.name)] if folder.is_dir() else []
+        )
         if files:
             return sorted(files, key=lambda p: int(p.stem.split("_")[1]))
     raise ValueError(
@@ -97,17 +99,23 @@ def read_subject_csv(path: str | Path, dataset: str) -> tuple[np.ndarray, np.nda
     prof = get_profile(dataset)
     df = pd.read_csv(path, keep_default_na=False, na_values=[""], low_memory=False)
     if "label" not in df.columns:
-        raise ValueError(f"{path}: no 'label' column (columns: {list(df.columns)[:6]}...); the processed "
-                         "format has sbj_id, the sensor columns and a string label column.")
+        raise ValueError(
+            f"{path}: no 'label' column (columns: {list(df.columns)[:6]}...); the processed "
+            "format has sbj_id, the sensor columns and a string label column."
+        )
     sensors = [c for c in df.columns if c not in ("sbj_id", "label")]
     if len(sensors) != len(prof.channels):
-        raise ValueError(f"{path}: {len(sensors)} sensor columns, but {dataset} has {len(prof.channels)} "
-                         f"({', '.join(prof.channels)}); check the dataset name or the file.")
+        raise ValueError(
+            f"{path}: {len(sensors)} sensor columns, but {dataset} has {len(prof.channels)} "
+            f"({', '.join(prof.channels)}); check the dataset name or the file."
+        )
     values = df[sensors].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
     bad = ~np.isfinite(values).all(axis=1)
     if bad.any():
-        raise ValueError(f"{path}: {int(bad.sum())} rows with missing or non-numeric sensor values (first at "
-                         f"data row {int(np.flatnonzero(bad)[0]) + 1}); clean or interpolate them before loading.")
+        raise ValueError(
+            f"{path}: {int(bad.sum())} rows with missing or non-numeric sensor values (first at "
+            f"data row {int(np.flatnonzero(bad)[0]) + 1}); clean or interpolate them before loading."
+        )
     return values.astype(np.float32), _label_ids(df["label"], prof.class_names, path)
 
 
@@ -147,8 +155,9 @@ def load_real(
         sig, lab = read_subject_csv(path, prof.name)
         win, wlab = sliding_windows(sig, lab, window_size, window_step)
         data[k] = SubjectData(k, sig, lab, win, wlab)
-    return HARDataset(prof.name, prof.class_names, prof.channels, 50, window_size, window_step, data,
-                      source=str(Path(root)))
+    return HARDataset(
+        prof.name, prof.class_names, prof.channels, 50, window_size, window_step, data, source=str(Path(root))
+    )
 
 
 def write_real(data: HARDataset, folder: str | Path, null_label: str = "null") -> list[Path]:
@@ -186,23 +195,30 @@ def read_excerpt_csv(path: str | Path, dataset: str) -> tuple[np.ndarray, np.nda
     prof = get_profile(dataset)
     n_cols, sensors, label = {"wear": (6, [2, 3, 4], 5), "wetlab": (8, [3, 4, 5], 6)}[prof.name]
     try:
-        df = pd.read_csv(path, header=None, keep_default_na=False, na_values=[""], dtype={label: str},
-                         low_memory=False)
+        df = pd.read_csv(path, header=None, keep_default_na=False, na_values=[""], dtype={label: str}, low_memory=False)
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path}: not a readable CSV ({err}); download it again (python data_download.py "
-                         "excerpts --force).") from None
+        raise ValueError(
+            f"{path}: not a readable CSV ({err}); download it again (python data_download.py excerpts --force)."
+        ) from None
     if df.shape[1] != n_cols or df.empty:
-        header = ("idx, time, acc_x, acc_y, acc_z, label" if prof.name == "wear"
-                  else "idx, time, sbj, acc_x, acc_y, acc_z, action, task")
-        raise ValueError(f"{path}: {df.shape[1]} columns, but a {prof.name} excerpt has {n_cols} and no header "
-                         f"({header}); check the dataset name or download the file again "
-                         "(python data_download.py excerpts --force).")
+        header = (
+            "idx, time, acc_x, acc_y, acc_z, label"
+            if prof.name == "wear"
+            else "idx, time, sbj, acc_x, acc_y, acc_z, action, task"
+        )
+        raise ValueError(
+            f"{path}: {df.shape[1]} columns, but a {prof.name} excerpt has {n_cols} and no header "
+            f"({header}); check the dataset name or download the file again "
+            "(python data_download.py excerpts --force)."
+        )
     values = df[sensors].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
     bad = ~np.isfinite(values).all(axis=1)
     if bad.any():
-        raise ValueError(f"{path}: {int(bad.sum())} rows with missing or non-numeric acceleration values (first at "
-                         f"row {int(np.flatnonzero(bad)[0]) + 1}); download the file again "
-                         "(python data_download.py excerpts --force).")
+        raise ValueError(
+            f"{path}: {int(bad.sum())} rows with missing or non-numeric acceleration values (first at "
+            f"row {int(np.flatnonzero(bad)[0]) + 1}); download the file again "
+            "(python data_download.py excerpts --force)."
+        )
     return values.astype(np.float32), _label_ids(df[label], prof.class_names, path)
 
 
@@ -232,16 +248,28 @@ def load_excerpts(
     """
     prof = get_profile(dataset)
     root = data_dir() / "excerpts" if root is None else Path(root)
-    paths = [root / name if (root / name).is_file() or not (root / f"{name}.gz").is_file() else root / f"{name}.gz"
-             for name in EXCERPT_FILES[prof.name]]
+    paths = [
+        root / name if (root / name).is_file() or not (root / f"{name}.gz").is_file() else root / f"{name}.gz"
+        for name in EXCERPT_FILES[prof.name]
+    ]
     missing = [p.name for p in paths if not p.is_file()]
     if missing:
-        raise FileNotFoundError(f"excerpt files {missing} not found in {root}; download them with "
-                                "python data_download.py excerpts (or pass the folder that holds them).")
+        raise FileNotFoundError(
+            f"excerpt files {missing} not found in {root}; download them with "
+            "python data_download.py excerpts (or pass the folder that holds them)."
+        )
     data = {}
     for k, path in enumerate(paths, start=1):
         sig, lab = read_excerpt_csv(path, prof.name)
         win, wlab = sliding_windows(sig, lab, window_size, window_step)
         data[k] = SubjectData(k, sig, lab, win, wlab)
-    return HARDataset(f"{prof.name}-excerpts", prof.class_names, EXCERPT_CHANNELS, 50, window_size, window_step,
-                      data, source=str(root))
+    return HARDataset(
+        f"{prof.name}-excerpts",
+        prof.class_names,
+        EXCERPT_CHANNELS,
+        50,
+        window_size,
+        window_step,
+        data,
+        source=str(root),
+    )

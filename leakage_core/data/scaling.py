@@ -6,6 +6,7 @@ batch to ``[0, 1]`` with one minimum and one maximum over the whole batch (all w
 paper's code does before the forward pass (``single_step_leakage.py`` in github.com/mariusbock/leakage_har).
 It changes an untrained model's logits and so every attack's premise.
 """
+
 from __future__ import annotations
 
 import numpy as np

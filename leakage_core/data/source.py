@@ -10,6 +10,7 @@ With ``real`` and no downloaded data, the generator is used and a one-line note 
 the data (``python data_download.py <dataset>``). The real data are read with :func:`load_real`
 (``$LEAKAGE_HAR_DATA`` moves the data folder).
 """
+
 from __future__ import annotations
 
 import os
@@ -35,8 +36,9 @@ def data_source() -> str:
     """
     value = os.environ.get(SOURCE_ENV, "synthetic").strip().lower() or "synthetic"
     if value not in SOURCES:
-        raise ValueError(f"${SOURCE_ENV}={value!r} is not a data source; use one of {SOURCES} "
-                         f"(unset it for the embedded generator).")
+        raise ValueError(
+            f"${SOURCE_ENV}={value!r} is not a data source; use one of {SOURCES} (unset it for the embedded generator)."
+        )
     return value
 
 
@@ -62,12 +64,25 @@ def first_minutes(data: HARDataset, minutes: float) -> HARDataset:
         sig, lab = sub.signals[:n], sub.sample_labels[:n]
         win, wlab = sliding_windows(sig, lab, data.window_size, data.window_step)
         subjects[k] = SubjectData(k, sig, lab, win, wlab)
-    return HARDataset(data.name, data.class_names, data.channels, data.sampling_rate, data.window_size,
-                      data.window_step, subjects, source=data.source)
+    return HARDataset(
+        data.name,
+        data.class_names,
+        data.channels,
+        data.sampling_rate,
+        data.window_size,
+        data.window_step,
+        subjects,
+        source=data.source,
+    )
 
 
-def book_dataset(profile: str = "wear", n_subjects: int | None = None, minutes: float | None = None,
-                 seed: int = 0, **generator_options) -> HARDataset:
+def book_dataset(
+    profile: str = "wear",
+    n_subjects: int | None = None,
+    minutes: float | None = None,
+    seed: int = 0,
+    **generator_options,
+) -> HARDataset:
     """The clients an experiment chapter runs on, chosen by ``$LEAKAGE_HAR_SOURCE``.
 
     Introduced in Chapter 1.
@@ -91,13 +106,23 @@ def book_dataset(profile: str = "wear", n_subjects: int | None = None, minutes: 
             keep = None if n_subjects is None else ids[: int(n_subjects)]  # read only the subjects kept
             data = load_real(dataset=name, subjects=keep)
             return data if minutes is None else first_minutes(data, minutes)
-        print(f"Note: {SOURCE_ENV}=real, but no {name} data in {data_dir() / name}; using the embedded "
-              f"generator. Get the data with: python data_download.py {name}")
+        print(
+            f"Note: {SOURCE_ENV}=real, but no {name} data in {data_dir() / name}; using the embedded "
+            f"generator. Get the data with: python data_download.py {name}"
+        )
     return make_synthetic(name, n_subjects=n_subjects, minutes=minutes, seed=seed, **generator_options)
 
 
-__all__ = ["RESULTS_ENV", "SOURCE_ENV", "SOURCES", "book_dataset", "data_source", "first_minutes",
-           "real_data_available", "results_dir"]
+__all__ = [
+    "RESULTS_ENV",
+    "SOURCE_ENV",
+    "SOURCES",
+    "book_dataset",
+    "data_source",
+    "first_minutes",
+    "real_data_available",
+    "results_dir",
+]
 
 
 def results_dir(root: str | os.PathLike | None = None) -> Path:
@@ -123,9 +148,11 @@ def results_dir(root: str | os.PathLike | None = None) -> Path:
             + ", ".join(str(p) for p in candidates)
             + "). Download the data (python data_download.py all), then compute them once in the repository "
             f"folder with `{SOURCE_ENV}=real python -m leakage_core.study --out results-real --jobs 2` (hours on a "
-            f"CPU; see Chapter 14), or set ${RESULTS_ENV} to a folder that holds them.")
+            f"CPU; see Chapter 14), or set ${RESULTS_ENV} to a folder that holds them."
+        )
     raise FileNotFoundError(
         "the study's precomputed results were not found (looked in "
         + ", ".join(str(p) for p in candidates)
         + "). Clone the book's repository (they are committed in results/), set "
-        f"${RESULTS_ENV} to the folder, or recompute them with `make results`.")
+        f"${RESULTS_ENV} to the folder, or recompute them with `make results`."
+    )

@@ -4,6 +4,7 @@ per-dataset summary that ``python data_download.py`` prints (Chapter 14).
 Contract: pure functions of :class:`~leakage_core.data.HARDataset` objects or label arrays; nothing is
 read or written.
 """
+
 from __future__ import annotations
 
 from typing import Mapping
@@ -25,8 +26,14 @@ def bout_table(sample_labels: np.ndarray, sampling_rate: int = 50) -> pd.DataFra
     change = np.flatnonzero(np.diff(y)) + 1
     starts = np.concatenate([[0], change])
     ends = np.concatenate([change, [y.size]])
-    return pd.DataFrame({"label": y[starts], "start_s": starts / sampling_rate, "end_s": ends / sampling_rate,
-                         "duration_s": (ends - starts) / sampling_rate})
+    return pd.DataFrame(
+        {
+            "label": y[starts],
+            "start_s": starts / sampling_rate,
+            "end_s": ends / sampling_rate,
+            "duration_s": (ends - starts) / sampling_rate,
+        }
+    )
 
 
 def distinct_per_batch(labels: np.ndarray, batch_size: int = 100, shuffle: bool = False, seed: int = 0) -> float:
@@ -53,23 +60,26 @@ def label_statistics(dataset: HARDataset, batch_size: int = 100) -> pd.DataFrame
         bt = bout_table(s.sample_labels, dataset.sampling_rate)
         act = bt.index[bt["label"] != 0]
         inner = [i for i in act if 0 < i < len(bt) - 1]
-        flanked = (np.mean([bt["label"].iat[i - 1] == 0 and bt["label"].iat[i + 1] == 0 for i in inner])
-                   if inner else np.nan)
+        flanked = (
+            np.mean([bt["label"].iat[i - 1] == 0 and bt["label"].iat[i + 1] == 0 for i in inner]) if inner else np.nan
+        )
         minutes = s.sample_labels.size / dataset.sampling_rate / 60
         gaps = bt.loc[bt["label"] == 0, "duration_s"]
-        rows.append({
-            "subject": sid,
-            "minutes": minutes,
-            "n_windows": s.n_windows,
-            "null_share": float(np.mean(s.sample_labels == 0)),
-            "n_bouts": len(act),
-            "label_changes_per_min": (len(bt) - 1) / minutes,
-            "bout_mean_s": float(bt.loc[act, "duration_s"].mean()) if len(act) else np.nan,
-            "null_gap_mean_s": float(gaps.mean()) if len(gaps) else np.nan,
-            "null_flanked_fraction": float(flanked),
-            "distinct_labels_sequential": distinct_per_batch(s.labels, batch_size),
-            "distinct_labels_shuffle": distinct_per_batch(s.labels, batch_size, shuffle=True),
-        })
+        rows.append(
+            {
+                "subject": sid,
+                "minutes": minutes,
+                "n_windows": s.n_windows,
+                "null_share": float(np.mean(s.sample_labels == 0)),
+                "n_bouts": len(act),
+                "label_changes_per_min": (len(bt) - 1) / minutes,
+                "bout_mean_s": float(bt.loc[act, "duration_s"].mean()) if len(act) else np.nan,
+                "null_gap_mean_s": float(gaps.mean()) if len(gaps) else np.nan,
+                "null_flanked_fraction": float(flanked),
+                "distinct_labels_sequential": distinct_per_batch(s.labels, batch_size),
+                "distinct_labels_shuffle": distinct_per_batch(s.labels, batch_size, shuffle=True),
+            }
+        )
     return pd.DataFrame(rows).set_index("subject")
 
 
@@ -91,11 +101,19 @@ def summary_table(datasets: Mapping[str, HARDataset]) -> pd.DataFrame:
     for label, d in datasets.items():
         minutes = np.array([d.subjects[k].sample_labels.size for k in d.subject_ids]) / d.sampling_rate / 60
         labels = np.concatenate([d.subjects[k].sample_labels for k in d.subject_ids])
-        rows.append({"dataset": label, "subjects": len(d.subject_ids), "minutes": float(minutes.sum()),
-                     "min_minutes": float(minutes.min()), "max_minutes": float(minutes.max()),
-                     "windows": int(sum(d.subjects[k].n_windows for k in d.subject_ids)),
-                     "classes_present": int(np.unique(labels).size), "classes": d.n_classes,
-                     "null_share": float(np.mean(labels == 0))})
+        rows.append(
+            {
+                "dataset": label,
+                "subjects": len(d.subject_ids),
+                "minutes": float(minutes.sum()),
+                "min_minutes": float(minutes.min()),
+                "max_minutes": float(minutes.max()),
+                "windows": int(sum(d.subjects[k].n_windows for k in d.subject_ids)),
+                "classes_present": int(np.unique(labels).size),
+                "classes": d.n_classes,
+                "null_share": float(np.mean(labels == 0)),
+            }
+        )
     return pd.DataFrame(rows).set_index("dataset")
 
 

@@ -4,6 +4,7 @@ Two independent parts per subject: a **label timeline** calibrated to the real d
 (NULL share, bout lengths, NULL-flanked bouts, label changes per minute, subject variation), and
 **signals** with class-specific motion patterns under subject variation and noise.
 """
+
 from __future__ import annotations
 
 import math
@@ -125,8 +126,15 @@ def _class_patterns(profile: Profile, seed: int, difficulty: float) -> dict[str,
     rng = _rng(seed, profile.name, "patterns")
     ch, c = len(profile.channels), len(profile.class_names)
     fam_names = sorted(set(profile.families.values()))
-    fam = {f: dict(freq=rng.uniform(0.6, 2.8), amp=rng.uniform(0.15, 0.9, ch), grav=rng.normal(0, 0.6, ch),
-                   phase=rng.uniform(0, 2 * np.pi, ch)) for f in fam_names}
+    fam = {
+        f: dict(
+            freq=rng.uniform(0.6, 2.8),
+            amp=rng.uniform(0.15, 0.9, ch),
+            grav=rng.normal(0, 0.6, ch),
+            phase=rng.uniform(0, 2 * np.pi, ch),
+        )
+        for f in fam_names
+    }
     spread = 0.35 / max(difficulty, 1e-3)  # how different classes of one family are
     freq = np.zeros(c)
     amp, amp2, grav, phase = (np.zeros((c, ch)) for _ in range(4))
@@ -144,8 +152,9 @@ def _class_patterns(profile: Profile, seed: int, difficulty: float) -> dict[str,
     return dict(freq=freq, amp=amp, amp2=amp2, grav=grav, phase=phase, burst=burst)
 
 
-def _signals(labels: np.ndarray, pat: dict, profile: Profile, rng: np.random.Generator,
-             difficulty: float) -> np.ndarray:
+def _signals(
+    labels: np.ndarray, pat: dict, profile: Profile, rng: np.random.Generator, difficulty: float
+) -> np.ndarray:
     """Continuous signals for one subject's label timeline (unit: the profile's; 1 g = gravity)."""
     ch = len(profile.channels)
     t_all = np.arange(labels.size) / SAMPLING_RATE
@@ -218,5 +227,13 @@ def make_synthetic(
         sig = _signals(labels, pat, prof, _rng(seed, prof.name, k, "signals", difficulty), difficulty)
         win, wlab = sliding_windows(sig, labels, window_size, window_step)
         subjects[k] = SubjectData(k, sig, labels, win, wlab)
-    return HARDataset(prof.name, prof.class_names, prof.channels, SAMPLING_RATE, window_size, window_step,
-                      subjects, source="synthetic")
+    return HARDataset(
+        prof.name,
+        prof.class_names,
+        prof.channels,
+        SAMPLING_RATE,
+        window_size,
+        window_step,
+        subjects,
+        source="synthetic",
+    )

@@ -1,4 +1,5 @@
 """Sliding windows over one subject's continuous recording (paper: 50 samples, step 25)."""
+
 from __future__ import annotations
 
 import numpy as np

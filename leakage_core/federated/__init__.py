@@ -9,10 +9,17 @@
 
 Importing this package does not import torch.
 """
+
 from __future__ import annotations
 
 from .client import (
-    MODES, as_batch, client_features, client_update, fedavg_update, fedsgd_update, model_classifier,
+    MODES,
+    as_batch,
+    client_features,
+    client_update,
+    fedavg_update,
+    fedsgd_update,
+    model_classifier,
     update_from_features,
 )
 from .ldp import LDP, ldp_label, privatize
@@ -21,7 +28,22 @@ from .setting import ClientSetting, clean_update
 from .update import LastLayerUpdate, last_layer_gradients
 
 __all__ = [
-    "LastLayerUpdate", "last_layer_gradients", "LDP", "ldp_label", "privatize", "MODES", "as_batch", "client_features",
-    "client_update", "fedavg_update", "fedsgd_update", "model_classifier", "update_from_features", "SAMPLERS",
-    "batch_composition", "make_batches", "ClientSetting", "clean_update",
+    "LastLayerUpdate",
+    "last_layer_gradients",
+    "LDP",
+    "ldp_label",
+    "privatize",
+    "MODES",
+    "as_batch",
+    "client_features",
+    "client_update",
+    "fedavg_update",
+    "fedsgd_update",
+    "model_classifier",
+    "update_from_features",
+    "SAMPLERS",
+    "batch_composition",
+    "make_batches",
+    "ClientSetting",
+    "clean_update",
 ]

@@ -6,6 +6,7 @@ and ends in a :class:`~leakage_core.federated.update.LastLayerUpdate`; torch is 
 Reference: FedSGD and FedAvg as in H. B. McMahan et al., "Communication-Efficient Learning of Deep Networks
 from Decentralized Data", AISTATS 2017. Chapter 3 introduces it.
 """
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -176,8 +177,9 @@ def client_update(
     return _fedsgd(model, windows, labels, mode, seed, scaling, autograd=method == "autograd" or rest_norm)
 
 
-def _fedsgd(model, windows, labels, mode: str, seed: int, scaling: str,
-            autograd: bool) -> tuple[LastLayerUpdate, float | None]:
+def _fedsgd(
+    model, windows, labels, mode: str, seed: int, scaling: str, autograd: bool
+) -> tuple[LastLayerUpdate, float | None]:
     import torch
 
     _check_mode(mode)
@@ -198,8 +200,9 @@ def _fedsgd(model, windows, labels, mode: str, seed: int, scaling: str,
     return LastLayerUpdate(gw, gb, n_windows=x.shape[0]), rest_sq
 
 
-def _fedavg(model, windows, labels, n_steps: int, lr: float, mode: str, seed: int,
-            scaling: str) -> tuple[LastLayerUpdate, float]:
+def _fedavg(
+    model, windows, labels, n_steps: int, lr: float, mode: str, seed: int, scaling: str
+) -> tuple[LastLayerUpdate, float]:
     import copy
 
     import torch
@@ -268,8 +271,9 @@ def fedsgd_update(
         Input scaling before the forward pass (:func:`leakage_core.data.scale_batch`).
     """
     needs_rest = ldp is not None and ldp.scope == "all" and ldp.rho is not None
-    update, rest_sq = client_update(model, windows, labels, mode=mode, seed=seed, scaling=scaling,
-                                    method=method, rest_norm=needs_rest)
+    update, rest_sq = client_update(
+        model, windows, labels, mode=mode, seed=seed, scaling=scaling, method=method, rest_norm=needs_rest
+    )
     return update if ldp is None else privatize(update, ldp, seed=seed, rest_sq_norm=rest_sq)
 
 

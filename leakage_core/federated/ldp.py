@@ -6,6 +6,7 @@ the paper's code does) needs one extra number from the client's pass, the square
 gradient. Reference: the Gaussian mechanism with clipping as in M. Abadi et al., "Deep Learning with
 Differential Privacy", CCS 2016, applied once per update. Chapter 11 introduces it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -49,7 +50,8 @@ class LDP:
     def label(self) -> str:
         """A short readable name, e.g. ``"clip 0.1 + noise 0.1"`` (``" (all layers)"`` for that scope)."""
         parts = ([f"clip {self.rho:g}"] if self.rho is not None else []) + (
-            [f"noise {self.sigma:g}"] if self.sigma is not None else [])
+            [f"noise {self.sigma:g}"] if self.sigma is not None else []
+        )
         scope = " (all layers)" if self.scope == "all" and self.rho is not None else ""
         return " + ".join(parts) + scope
 

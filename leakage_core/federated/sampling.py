@@ -4,6 +4,7 @@ Part of pipeline stage 2 (:mod:`leakage_core.federated`). Contract: a sampler (o
 returns int64 index arrays into one client's windows, ``batch_size`` each; the incomplete last batch is
 dropped, as in the paper; the same seed gives the same batches.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -92,12 +93,23 @@ def batch_composition(true_counts_per_batch) -> "pd.DataFrame":
     """
     import pandas as pd
 
-    counts = np.asarray(np.stack(list(true_counts_per_batch)) if not isinstance(true_counts_per_batch, np.ndarray)
-                        else true_counts_per_batch)
+    counts = np.asarray(
+        np.stack(list(true_counts_per_batch))
+        if not isinstance(true_counts_per_batch, np.ndarray)
+        else true_counts_per_batch
+    )
     if counts.ndim != 2 or counts.shape[0] == 0 or (counts < 0).any() or (counts.sum(axis=1) == 0).any():
-        raise ValueError("true_counts_per_batch must be a non-empty (B, C) array of non-negative counts, "
-                         f"each batch non-empty; got shape {counts.shape}.")
+        raise ValueError(
+            "true_counts_per_batch must be a non-empty (B, C) array of non-negative counts, "
+            f"each batch non-empty; got shape {counts.shape}."
+        )
     n = counts.sum(axis=1)
     distinct = (counts > 0).sum(axis=1)
-    return pd.DataFrame({"distinct": distinct, "exclusive": distinct == 1, "null_share": counts[:, 0] / n,
-                         "top_share": counts.max(axis=1) / n})
+    return pd.DataFrame(
+        {
+            "distinct": distinct,
+            "exclusive": distinct == 1,
+            "null_share": counts[:, 0] / n,
+            "top_share": counts.max(axis=1) / n,
+        }
+    )

@@ -8,6 +8,7 @@ steps ``S``, learning rate, model mode and input scaling of its update
 engine, its grid cells (:class:`leakage_core.study.Setting` extends it) and the explorer pass it around.
 Batch ``b`` of a client is computed with dropout and LDP noise seeded by ``seed + b`` (:meth:`batch_seed`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -88,13 +89,23 @@ class ClientSetting:
         return self.seed + int(batch)
 
 
-def clean_update(model, windows: np.ndarray, labels: np.ndarray, setting: ClientSetting, batch: int,
-                 rest_norm: bool = False) -> tuple[LastLayerUpdate, float | None]:
+def clean_update(
+    model, windows: np.ndarray, labels: np.ndarray, setting: ClientSetting, batch: int, rest_norm: bool = False
+) -> tuple[LastLayerUpdate, float | None]:
     """The un-privatized update of batch number ``batch`` (its windows and labels given) under ``setting``.
 
     FedSGD (closed form) for ``S == 1``, otherwise FedAvg; dropout seeded by ``setting.batch_seed(batch)``.
     With ``rest_norm`` also the squared norm of the other layers' gradient (for LDP clipping on all layers),
     else None in its place (see :func:`~leakage_core.federated.client.client_update`).
     """
-    return client_update(model, windows, labels, n_steps=setting.n_steps, lr=setting.lr, mode=setting.mode,
-                         seed=setting.batch_seed(batch), scaling=setting.scaling, rest_norm=rest_norm)
+    return client_update(
+        model,
+        windows,
+        labels,
+        n_steps=setting.n_steps,
+        lr=setting.lr,
+        mode=setting.mode,
+        seed=setting.batch_seed(batch),
+        scaling=setting.scaling,
+        rest_norm=rest_norm,
+    )

@@ -5,6 +5,7 @@ Part of pipeline stage 2 (:mod:`leakage_core.federated`). Contract: plain numpy,
 side (FedSGD, FedAvg, features) is in :mod:`leakage_core.federated.client`, local DP in
 :mod:`leakage_core.federated.ldp`. Chapter 3 derives the closed form.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -130,9 +131,7 @@ def last_layer_gradients(
     b = np.asarray(bias, dtype=np.float64)
     y = np.asarray(labels)
     if h.ndim != 2 or w.ndim != 2 or h.shape[1] != w.shape[1]:
-        raise ValueError(
-            f"features {h.shape} and weight {w.shape} do not fit: expected (N, d) and (C, d)."
-        )
+        raise ValueError(f"features {h.shape} and weight {w.shape} do not fit: expected (N, d) and (C, d).")
     if b.shape != (w.shape[0],):
         raise ValueError(f"bias has shape {b.shape}, expected ({w.shape[0]},).")
     if y.shape != (h.shape[0],) or not np.issubdtype(y.dtype, np.integer):

@@ -5,18 +5,49 @@
   models :func:`fold_model` (trained once per held-out client, never on it);
 - :mod:`~leakage_core.models.train` — the command line ``python -m leakage_core.models.train``.
 """
+
 from __future__ import annotations
 
 from .architectures import MODELS, DeepConvLSTM, TinyHAR, build_model, count_parameters, init_paper, zero_last_layer
 from .training import (
-    CHECKPOINT_FORMAT, TrainConfig, accuracy, checkpoint_path, class_weights, committed_checkpoint, fold_model,
-    fold_snapshots, list_checkpoints, macro_f1, predict, read_checkpoint_info, resolve_device, train_model,
+    CHECKPOINT_FORMAT,
+    TrainConfig,
+    accuracy,
+    checkpoint_path,
+    class_weights,
+    committed_checkpoint,
+    fold_model,
+    fold_snapshots,
+    list_checkpoints,
+    macro_f1,
+    predict,
+    read_checkpoint_info,
+    resolve_device,
+    train_model,
     train_on_subjects,
 )
 
 __all__ = [
-    "MODELS", "DeepConvLSTM", "TinyHAR", "build_model", "count_parameters", "init_paper", "zero_last_layer",
-    "CHECKPOINT_FORMAT", "TrainConfig", "accuracy", "checkpoint_path", "class_weights", "committed_checkpoint",
-    "fold_model", "fold_snapshots", "list_checkpoints", "macro_f1", "predict", "read_checkpoint_info",
-    "resolve_device", "train_model", "train_on_subjects",
+    "MODELS",
+    "DeepConvLSTM",
+    "TinyHAR",
+    "build_model",
+    "count_parameters",
+    "init_paper",
+    "zero_last_layer",
+    "CHECKPOINT_FORMAT",
+    "TrainConfig",
+    "accuracy",
+    "checkpoint_path",
+    "class_weights",
+    "committed_checkpoint",
+    "fold_model",
+    "fold_snapshots",
+    "list_checkpoints",
+    "macro_f1",
+    "predict",
+    "read_checkpoint_info",
+    "resolve_device",
+    "train_model",
+    "train_on_subjects",
 ]

@@ -7,6 +7,7 @@ D. Roggen, "Deep Convolutional and LSTM Recurrent Neural Networks for Multimodal
 Recognition", Sensors 2016; Y. Zhou et al., "TinyHAR: A Lightweight Deep Learning Model Designed for Human
 Activity Recognition", ISWC 2022.
 """
+
 from __future__ import annotations
 
 import torch

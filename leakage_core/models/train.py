@@ -11,6 +11,7 @@ command is run again. Examples::
 The first two train on the embedded synthetic data, the last on a folder of real ``sbj_<k>.csv``
 files. ``--help`` lists every option.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,51 +42,99 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m leakage_core.models.train",
         description="Train (or load from the cache) the leave-one-subject-out (LOSO) HAR models whose\n"
-                    "gradients the label-leakage attacks read. The model of fold K is trained on every\n"
-                    "subject except K, the attacked client. Checkpoints are cached; re-running an\n"
-                    "interrupted command resumes it where it stopped.",
+        "gradients the label-leakage attacks read. The model of fold K is trained on every\n"
+        "subject except K, the attacked client. Checkpoints are cached; re-running an\n"
+        "interrupted command resumes it where it stopped.",
         epilog="examples:\n"
-               "  python -m leakage_core.models.train --dataset wear --model deepconvlstm --folds 1 2 3 --epochs 100\n"
-               "  python -m leakage_core.models.train --dataset wetlab --model tinyhar --epochs 20 --subjects 6 "
-               "--minutes 20\n"
-               "  python -m leakage_core.models.train --dataset wear --source data/wear/raw/inertial --device cuda\n\n"
-               "Defaults are the paper's setting: 100 epochs, Adam lr 1e-4, weight decay 1e-6, StepLR(10, 0.9),\n"
-               "batches of 100, unweighted cross-entropy. A paper-size fold can take many hours on a CPU:\n"
-               "benchmarks/bench_training.py estimates this machine's seconds per epoch.",
+        "  python -m leakage_core.models.train --dataset wear --model deepconvlstm --folds 1 2 3 --epochs 100\n"
+        "  python -m leakage_core.models.train --dataset wetlab --model tinyhar --epochs 20 --subjects 6 "
+        "--minutes 20\n"
+        "  python -m leakage_core.models.train --dataset wear --source data/wear/raw/inertial --device cuda\n\n"
+        "Defaults are the paper's setting: 100 epochs, Adam lr 1e-4, weight decay 1e-6, StepLR(10, 0.9),\n"
+        "batches of 100, unweighted cross-entropy. A paper-size fold can take many hours on a CPU:\n"
+        "benchmarks/bench_training.py estimates this machine's seconds per epoch.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--dataset", choices=sorted(DEFAULT_SUBJECTS), default="wear",
-                        help="dataset (class list, channels) to train on (default: wear)")
-    parser.add_argument("--model", choices=MODELS, default="deepconvlstm",
-                        help="HAR classifier (default: deepconvlstm)")
-    parser.add_argument("--folds", type=int, nargs="+", metavar="K", default=None,
-                        help="held-out (attacked) subject ids to train models for (default: every subject)")
-    parser.add_argument("--source", default="synthetic", metavar="synthetic|FOLDER",
-                        help="'synthetic' for the embedded generator, or a folder of real sbj_<k>.csv files "
-                             "(default: synthetic)")
-    parser.add_argument("--subjects", type=int, default=None, metavar="N",
-                        help="number of synthetic subjects (default: "
-                             + ", ".join(f"{n} for {name}" for name, n in DEFAULT_SUBJECTS.items()) + ")")
-    parser.add_argument("--minutes", type=float, default=None, metavar="M",
-                        help=f"minutes of recording per synthetic subject (default: {DEFAULT_MINUTES:g})")
-    parser.add_argument("--data-seed", type=int, default=0, metavar="S",
-                        help="seed of the synthetic data generator (default: 0)")
-    parser.add_argument("--epochs", type=int, default=paper.epochs,
-                        help=f"training epochs per fold (default: {paper.epochs})")
-    parser.add_argument("--batch-size", type=int, default=paper.batch_size, metavar="N",
-                        help=f"windows per training mini-batch (default: {paper.batch_size})")
+    parser.add_argument(
+        "--dataset",
+        choices=sorted(DEFAULT_SUBJECTS),
+        default="wear",
+        help="dataset (class list, channels) to train on (default: wear)",
+    )
+    parser.add_argument(
+        "--model", choices=MODELS, default="deepconvlstm", help="HAR classifier (default: deepconvlstm)"
+    )
+    parser.add_argument(
+        "--folds",
+        type=int,
+        nargs="+",
+        metavar="K",
+        default=None,
+        help="held-out (attacked) subject ids to train models for (default: every subject)",
+    )
+    parser.add_argument(
+        "--source",
+        default="synthetic",
+        metavar="synthetic|FOLDER",
+        help="'synthetic' for the embedded generator, or a folder of real sbj_<k>.csv files (default: synthetic)",
+    )
+    parser.add_argument(
+        "--subjects",
+        type=int,
+        default=None,
+        metavar="N",
+        help="number of synthetic subjects (default: "
+        + ", ".join(f"{n} for {name}" for name, n in DEFAULT_SUBJECTS.items())
+        + ")",
+    )
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        default=None,
+        metavar="M",
+        help=f"minutes of recording per synthetic subject (default: {DEFAULT_MINUTES:g})",
+    )
+    parser.add_argument(
+        "--data-seed", type=int, default=0, metavar="S", help="seed of the synthetic data generator (default: 0)"
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=paper.epochs, help=f"training epochs per fold (default: {paper.epochs})"
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=paper.batch_size,
+        metavar="N",
+        help=f"windows per training mini-batch (default: {paper.batch_size})",
+    )
     parser.add_argument("--lr", type=float, default=paper.lr, help=f"Adam learning rate (default: {paper.lr:g})")
-    parser.add_argument("--class-weighted", action="store_true",
-                        help="inverse-frequency class-weighted cross-entropy (default: unweighted, as the paper)")
-    parser.add_argument("--scaling", choices=SCALINGS, default=paper.scaling,
-                        help="per-batch input scaling before each forward pass; 'batch_minmax' is what the "
-                             "paper's code does (default: none)")
-    parser.add_argument("--seed", type=int, default=paper.seed,
-                        help=f"seed of the initialisation, shuffling and dropout (default: {paper.seed})")
-    parser.add_argument("--cache-dir", default=None, metavar="DIR",
-                        help="cache folder (default: $LEAKAGE_HAR_CACHE, else ~/.cache/leakage_har)")
-    parser.add_argument("--device", default=None,
-                        help="'cpu', 'cuda', 'cuda:1', ... (default: CUDA if available, else CPU)")
+    parser.add_argument(
+        "--class-weighted",
+        action="store_true",
+        help="inverse-frequency class-weighted cross-entropy (default: unweighted, as the paper)",
+    )
+    parser.add_argument(
+        "--scaling",
+        choices=SCALINGS,
+        default=paper.scaling,
+        help="per-batch input scaling before each forward pass; 'batch_minmax' is what the "
+        "paper's code does (default: none)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=paper.seed,
+        help=f"seed of the initialisation, shuffling and dropout (default: {paper.seed})",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        default=None,
+        metavar="DIR",
+        help="cache folder (default: $LEAKAGE_HAR_CACHE, else ~/.cache/leakage_har)",
+    )
+    parser.add_argument(
+        "--device", default=None, help="'cpu', 'cuda', 'cuda:1', ... (default: CUDA if available, else CPU)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     return parser
 
@@ -117,8 +166,9 @@ def _folds(args: argparse.Namespace, dataset: Any) -> list[int]:
     folds = list(dict.fromkeys(args.folds))
     unknown = [k for k in folds if k not in dataset.subjects]
     if unknown:
-        raise InputError(f"--folds {unknown} are not subjects of this {args.dataset} data; "
-                         f"subjects: {dataset.subject_ids}.")
+        raise InputError(
+            f"--folds {unknown} are not subjects of this {args.dataset} data; subjects: {dataset.subject_ids}."
+        )
     return folds
 
 
@@ -133,8 +183,14 @@ def _run(args: argparse.Namespace) -> int:
 
     from .training import TrainConfig, checkpoint_path, fold_model, resolve_device
 
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                         class_weighted=args.class_weighted, scaling=args.scaling, seed=args.seed)
+    config = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        class_weighted=args.class_weighted,
+        scaling=args.scaling,
+        seed=args.seed,
+    )
     device = resolve_device(args.device)
     dataset = _load_data(args)
     folds = _folds(args, dataset)
@@ -142,13 +198,26 @@ def _run(args: argparse.Namespace) -> int:
     for k in tqdm(folds, desc=f"{args.model} on {args.dataset} folds", disable=args.no_progress):
         path = checkpoint_path(dataset, args.model, k, config, args.cache_dir)
         before = _mtime(path)
-        model = fold_model(dataset, args.model, k, config=config, cache_dir=args.cache_dir,
-                           progress=not args.no_progress, device=device)
+        model = fold_model(
+            dataset,
+            args.model,
+            k,
+            config=config,
+            cache_dir=args.cache_dir,
+            progress=not args.no_progress,
+            device=device,
+        )
         info = model.checkpoint_info
-        rows.append({"fold": k, "macro-F1": info["macro_f1"], "accuracy": info["accuracy"],
-                     "s/epoch": info["seconds_per_epoch"],
-                     "from cache": "yes" if before is not None and before == _mtime(path) else "no",
-                     "checkpoint": str(path)})
+        rows.append(
+            {
+                "fold": k,
+                "macro-F1": info["macro_f1"],
+                "accuracy": info["accuracy"],
+                "s/epoch": info["seconds_per_epoch"],
+                "from cache": "yes" if before is not None and before == _mtime(path) else "no",
+                "checkpoint": str(path),
+            }
+        )
     table = pd.DataFrame(rows)
     print(f"{args.model} on {args.dataset} ({dataset.source}), {config.epochs} epochs, held-out subject = fold:")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))

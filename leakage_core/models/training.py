@@ -13,6 +13,7 @@ Reference: M. Bock, M. Hopp, K. Van Laerhoven and M. Moeller, "Label Leakage in 
 Human Activity Recognition" (2025): LOSO models trained for 100 epochs with Adam (lr 1e-4, weight decay
 1e-6), StepLR(10, 0.9) and unweighted cross-entropy (its Limitations section).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -129,8 +130,9 @@ def class_weights(labels: np.ndarray, n_classes: int) -> np.ndarray:
 def _n_classes(model: nn.Module) -> int:
     classifier = getattr(model, "classifier", None)
     if not isinstance(classifier, nn.Linear):
-        raise TypeError("model must end in a `classifier` nn.Linear layer; build it with "
-                        "leakage_core.models.build_model.")
+        raise TypeError(
+            "model must end in a `classifier` nn.Linear layer; build it with leakage_core.models.build_model."
+        )
     return int(classifier.out_features)
 
 
@@ -139,8 +141,10 @@ def _check_training_data(windows: Any, labels: Any, n_classes: int) -> tuple[np.
     x = np.ascontiguousarray(np.asarray(windows, dtype=np.float32))
     y = np.asarray(labels)
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
-        raise ValueError(f"labels must be a 1-D integer array (dtype {y.dtype}, shape {y.shape} given); "
-                         "cross-entropy needs class indices: cast with labels.astype('int64').")
+        raise ValueError(
+            f"labels must be a 1-D integer array (dtype {y.dtype}, shape {y.shape} given); "
+            "cross-entropy needs class indices: cast with labels.astype('int64')."
+        )
     if x.ndim != 3:
         raise ValueError(f"windows must be shaped (n, window_size, channels), got shape {x.shape}.")
     if x.shape[0] != y.shape[0]:
@@ -148,8 +152,9 @@ def _check_training_data(windows: Any, labels: Any, n_classes: int) -> tuple[np.
     if x.shape[0] < 2:
         raise ValueError(f"training needs at least 2 windows (BatchNorm), got {x.shape[0]}.")
     if y.min() < 0 or y.max() >= n_classes:
-        raise ValueError(f"labels must lie in 0..{n_classes - 1} (the model's classes), "
-                         f"got values {int(y.min())}..{int(y.max())}.")
+        raise ValueError(
+            f"labels must lie in 0..{n_classes - 1} (the model's classes), got values {int(y.min())}..{int(y.max())}."
+        )
     if not np.isfinite(x).all():
         raise ValueError("windows contain NaN or infinite values; clean or interpolate them first.")
     return x, y.astype(np.int64)
@@ -225,16 +230,20 @@ def _load_state(path: Path, signature: dict[str, Any], device: torch.device) -> 
         state = torch.load(path, map_location=device, weights_only=True)
         ok = isinstance(state, dict) and state.get("format") == STATE_FORMAT
     except Exception as err:  # noqa: BLE001 - any unreadable file is handled the same way
-        warnings.warn(f"training state {path} is unreadable ({_short(err)}); "
-                      "training starts from epoch 0.", stacklevel=3)
+        warnings.warn(
+            f"training state {path} is unreadable ({_short(err)}); training starts from epoch 0.", stacklevel=3
+        )
         return None
     if not ok:
-        warnings.warn(f"training state {path} is not a leakage_core training state; training starts "
-                      "from epoch 0.", stacklevel=3)
+        warnings.warn(
+            f"training state {path} is not a leakage_core training state; training starts from epoch 0.", stacklevel=3
+        )
         return None
     if state["signature"] != signature:
-        raise ValueError(f"training state {path} was written by a different run (other data, initial "
-                         "model or hyperparameters); delete it or pass another state_path.")
+        raise ValueError(
+            f"training state {path} was written by a different run (other data, initial "
+            "model or hyperparameters); delete it or pass another state_path."
+        )
     return state
 
 
@@ -302,9 +311,17 @@ def train_model(
     return history
 
 
-def _fit(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: TrainConfig, dev: torch.device,
-         state_file: Path | None, signature: dict | None, progress: bool,
-         on_epoch: Callable[[int, float], None] | None) -> tuple[list[float], list[float]]:
+def _fit(
+    model: nn.Module,
+    x: np.ndarray,
+    y: np.ndarray,
+    cfg: TrainConfig,
+    dev: torch.device,
+    state_file: Path | None,
+    signature: dict | None,
+    progress: bool,
+    on_epoch: Callable[[int, float], None] | None,
+) -> tuple[list[float], list[float]]:
     """The training loop of :func:`train_model` (model already on ``dev``): losses and seconds per epoch."""
     weight = None
     if cfg.class_weighted:
@@ -318,8 +335,10 @@ def _fit(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: TrainConfig, dev: 
     epoch_seconds: list[float] = []
     saved = _load_state(state_file, signature, dev) if state_file is not None and state_file.exists() else None
     if saved is not None and saved["epoch"] > cfg.epochs:
-        raise ValueError(f"training state {state_file} already holds {saved['epoch']} epochs, more than the "
-                         f"{cfg.epochs} requested; delete it or ask for at least {saved['epoch']} epochs.")
+        raise ValueError(
+            f"training state {state_file} already holds {saved['epoch']} epochs, more than the "
+            f"{cfg.epochs} requested; delete it or ask for at least {saved['epoch']} epochs."
+        )
     with torch.random.fork_rng(devices=_fork_devices(dev)):
         torch.manual_seed(cfg.seed)
         start = 0
@@ -327,20 +346,29 @@ def _fit(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: TrainConfig, dev: 
             _restore(saved, model, opt, sched, rng, dev)
             start, history, epoch_seconds = saved["epoch"], list(saved["history"]), list(saved["epoch_seconds"])
         model.train()
-        bar = tqdm(range(start, cfg.epochs), desc="training", disable=not progress, initial=start,
-                   total=cfg.epochs)
+        bar = tqdm(range(start, cfg.epochs), desc="training", disable=not progress, initial=start, total=cfg.epochs)
         for epoch in bar:
             t0 = time.perf_counter()
             history.append(_one_epoch(model, x, y_t, cfg, rng, opt, loss_fn, dev))
             sched.step()
             epoch_seconds.append(time.perf_counter() - t0)
             if state_file is not None:
-                _save_state(state_file, {
-                    "format": STATE_FORMAT, "signature": signature, "epoch": epoch + 1, "package_version": _version(),
-                    "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                    **_rng_states(rng, dev), "history": history, "epoch_seconds": epoch_seconds,
-                    "device": str(dev),
-                })
+                _save_state(
+                    state_file,
+                    {
+                        "format": STATE_FORMAT,
+                        "signature": signature,
+                        "epoch": epoch + 1,
+                        "package_version": _version(),
+                        "model": model.state_dict(),
+                        "optimizer": opt.state_dict(),
+                        "scheduler": sched.state_dict(),
+                        **_rng_states(rng, dev),
+                        "history": history,
+                        "epoch_seconds": epoch_seconds,
+                        "device": str(dev),
+                    },
+                )
             if on_epoch is not None:
                 on_epoch(epoch + 1, history[-1])
     return history, epoch_seconds
@@ -352,8 +380,14 @@ def _version() -> str:
     return __version__
 
 
-def _restore(saved: dict[str, Any], model: nn.Module, opt: torch.optim.Optimizer,
-             sched: torch.optim.lr_scheduler.LRScheduler, rng: np.random.Generator, dev: torch.device) -> None:
+def _restore(
+    saved: dict[str, Any],
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    sched: torch.optim.lr_scheduler.LRScheduler,
+    rng: np.random.Generator,
+    dev: torch.device,
+) -> None:
     """Put a saved training state back: weights, optimizer, scheduler and both RNGs (inside the fork)."""
     model.load_state_dict(saved["model"])
     opt.load_state_dict(saved["optimizer"])
@@ -364,13 +398,21 @@ def _restore(saved: dict[str, Any], model: nn.Module, opt: torch.optim.Optimizer
         torch.cuda.set_rng_state(saved["torch_cuda_rng"].cpu(), dev)
 
 
-def _one_epoch(model: nn.Module, x: np.ndarray, y: torch.Tensor, cfg: TrainConfig, rng: np.random.Generator,
-               opt: torch.optim.Optimizer, loss_fn: nn.Module, dev: torch.device) -> float:
+def _one_epoch(
+    model: nn.Module,
+    x: np.ndarray,
+    y: torch.Tensor,
+    cfg: TrainConfig,
+    rng: np.random.Generator,
+    opt: torch.optim.Optimizer,
+    loss_fn: nn.Module,
+    dev: torch.device,
+) -> float:
     """One pass over shuffled mini-batches; the mean loss per trained window."""
     order = rng.permutation(x.shape[0])
     total, seen = 0.0, 0
     for begin in range(0, x.shape[0], cfg.batch_size):
-        idx = order[begin: begin + cfg.batch_size]
+        idx = order[begin : begin + cfg.batch_size]
         if idx.size < 2:  # BatchNorm needs > 1 window
             continue
         xb = torch.from_numpy(scale_batch(x[idx], cfg.scaling)).to(dev)
@@ -384,8 +426,13 @@ def _one_epoch(model: nn.Module, x: np.ndarray, y: torch.Tensor, cfg: TrainConfi
     return total / max(seen, 1)
 
 
-def train_on_subjects(model: nn.Module, dataset: "HARDataset", subjects: Sequence[int],
-                      config: TrainConfig = TrainConfig(), **options: Any) -> list[float]:
+def train_on_subjects(
+    model: nn.Module,
+    dataset: "HARDataset",
+    subjects: Sequence[int],
+    config: TrainConfig = TrainConfig(),
+    **options: Any,
+) -> list[float]:
     """:func:`train_model` on some subjects' windows, recording them as ``model.training_subjects``.
 
     ``options`` are :func:`train_model`'s keyword options (``progress``, ``device``, ``state_path``,
@@ -396,8 +443,9 @@ def train_on_subjects(model: nn.Module, dataset: "HARDataset", subjects: Sequenc
     subjects = sorted(int(s) for s in subjects)
     unknown = [s for s in subjects if s not in dataset.subjects]
     if not subjects or unknown:
-        raise ValueError(f"subjects must be a non-empty list of the dataset's subjects {dataset.subject_ids}; "
-                         f"got {subjects}.")
+        raise ValueError(
+            f"subjects must be a non-empty list of the dataset's subjects {dataset.subject_ids}; got {subjects}."
+        )
     history = train_model(model, *dataset.windows_of(subjects), config, **options)
     model.training_subjects = tuple(subjects)
     return history
@@ -417,8 +465,10 @@ def predict(model: nn.Module, windows: np.ndarray, batch_size: int = 512, scalin
     model.eval()
     x = np.asarray(windows, dtype=np.float32)
     dev = next(model.parameters()).device
-    out = [torch.softmax(model(torch.from_numpy(scale_batch(x[i: i + batch_size], scaling)).to(dev)), dim=1).cpu()
-           for i in range(0, x.shape[0], batch_size)]
+    out = [
+        torch.softmax(model(torch.from_numpy(scale_batch(x[i : i + batch_size], scaling)).to(dev)), dim=1).cpu()
+        for i in range(0, x.shape[0], batch_size)
+    ]
     model.train(was_training)
     return torch.cat(out).double().numpy()
 
@@ -468,40 +518,59 @@ def _model_key(model_name: str) -> str:
 
 def _check_fold(dataset: "HARDataset", held_out: Any) -> tuple[int, list[int]]:
     """``(held_out as int, sorted training subjects)`` or a clear ``ValueError``."""
-    if isinstance(held_out, bool) or not isinstance(held_out, (int, np.integer)) \
-            or int(held_out) not in dataset.subjects:
-        raise ValueError(f"held_out={held_out!r} is not a subject of dataset {dataset.name!r}; "
-                         f"subjects: {dataset.subject_ids}.")
+    if (
+        isinstance(held_out, bool)
+        or not isinstance(held_out, (int, np.integer))
+        or int(held_out) not in dataset.subjects
+    ):
+        raise ValueError(
+            f"held_out={held_out!r} is not a subject of dataset {dataset.name!r}; subjects: {dataset.subject_ids}."
+        )
     k = int(held_out)
     others = [s for s in dataset.subject_ids if s != k]
     if not others:
-        raise ValueError(f"dataset {dataset.name!r} has only subject {k}: a LOSO model needs at least one "
-                         "other subject to train on.")
+        raise ValueError(
+            f"dataset {dataset.name!r} has only subject {k}: a LOSO model needs at least one other subject to train on."
+        )
     return k, others
 
 
 def _check_config(config: Any) -> TrainConfig:
     if not isinstance(config, TrainConfig):
-        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}; build one with "
-                        "leakage_core.models.TrainConfig(epochs=..., lr=..., ...).")
+        raise TypeError(
+            f"config must be a TrainConfig, got {type(config).__name__}; build one with "
+            "leakage_core.models.TrainConfig(epochs=..., lr=..., ...)."
+        )
     return config
 
 
 def _cache_key(dataset: "HARDataset", model: str, held_out: int, config: TrainConfig) -> dict[str, Any]:
     from .. import __version__
 
-    return {"dataset": dataset.name, "fingerprint": dataset.fingerprint(), "model": model,
-            "held_out": held_out, "config": config.as_dict(), "version": __version__}
+    return {
+        "dataset": dataset.name,
+        "fingerprint": dataset.fingerprint(),
+        "model": model,
+        "held_out": held_out,
+        "config": config.as_dict(),
+        "version": __version__,
+    }
 
 
-def _checkpoint_file(cache_dir: str | Path | None, model: str, dataset_name: str, held_out: int,
-                     key: dict[str, Any]) -> Path:
+def _checkpoint_file(
+    cache_dir: str | Path | None, model: str, dataset_name: str, held_out: int, key: dict[str, Any]
+) -> Path:
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", dataset_name)
     return cache_root(cache_dir) / "checkpoints" / f"{model}-{safe}-heldout{held_out}-{stable_hash(key)}.pt"
 
 
-def checkpoint_path(dataset: "HARDataset", model_name: str, held_out: int, config: TrainConfig = TrainConfig(),
-                    cache_dir: str | Path | None = None) -> Path:
+def checkpoint_path(
+    dataset: "HARDataset",
+    model_name: str,
+    held_out: int,
+    config: TrainConfig = TrainConfig(),
+    cache_dir: str | Path | None = None,
+) -> Path:
     """Where :func:`fold_model` keeps the checkpoint of this fold (the file need not exist).
 
     Introduced in Chapter 3. ``<cache>/checkpoints/<model>-<dataset>-heldout<k>-<hash>.pt``; the hash
@@ -520,8 +589,12 @@ def _read_checkpoint(path: Path) -> dict[str, Any]:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - unpickling errors come in many types
         raise CorruptCacheError(f"checkpoint {path} is unreadable ({_short(err)}).") from err
-    if not (isinstance(ckpt, dict) and ckpt.get("format") == CHECKPOINT_FORMAT
-            and isinstance(ckpt.get("info"), dict) and isinstance(ckpt.get("state_dict"), dict)):
+    if not (
+        isinstance(ckpt, dict)
+        and ckpt.get("format") == CHECKPOINT_FORMAT
+        and isinstance(ckpt.get("info"), dict)
+        and isinstance(ckpt.get("state_dict"), dict)
+    ):
         raise CorruptCacheError(f"checkpoint {path} is not a leakage_core fold checkpoint.")
     return ckpt
 
@@ -675,8 +748,12 @@ def fold_snapshots(
     if not wanted:
         raise ValueError("epochs must name at least one number of epochs, e.g. [1, 3, 10].")
     cfg = _check_config(config)
-    return {e: fold_model(dataset, model_name, held_out, replace(cfg, epochs=e), cache_dir=cache_dir,
-                          progress=progress, device=device) for e in wanted}
+    return {
+        e: fold_model(
+            dataset, model_name, held_out, replace(cfg, epochs=e), cache_dir=cache_dir, progress=progress, device=device
+        )
+        for e in wanted
+    }
 
 
 def _run_hash(key: dict[str, Any]) -> str:
@@ -699,12 +776,16 @@ def _saved_state(path: Path) -> dict[str, Any] | None:
 def _fold_files(path: Path) -> list[Path]:
     """The other checkpoints and partial states of the fold of checkpoint ``path`` (any hyperparameters)."""
     prefix = path.name.rsplit("-", 1)[0] + "-"
-    return sorted(p for p in path.parent.glob(prefix + "*")
-                  if p.name.endswith((".pt", ".pt.partial")) and p.name not in (path.name, path.name + ".partial"))
+    return sorted(
+        p
+        for p in path.parent.glob(prefix + "*")
+        if p.name.endswith((".pt", ".pt.partial")) and p.name not in (path.name, path.name + ".partial")
+    )
 
 
-def _best_start(own: Path, others: list[Path], signature: dict[str, Any],
-                epochs: int) -> tuple[int, Path | None, dict[str, Any] | None]:
+def _best_start(
+    own: Path, others: list[Path], signature: dict[str, Any], epochs: int
+) -> tuple[int, Path | None, dict[str, Any] | None]:
     """``(epoch, file, state)`` of the furthest saved state of this run with ``epoch <= epochs``.
 
     ``own`` (this run's partial file) wins ties; states in ``others`` count only if written by this
@@ -723,8 +804,17 @@ def _best_start(own: Path, others: list[Path], signature: dict[str, Any],
     return best
 
 
-def _train_fold(dataset: "HARDataset", model: str, held_out: int, others: list[int], cfg: TrainConfig,
-                key: dict[str, Any], path: Path, progress: bool, dev: torch.device) -> nn.Module:
+def _train_fold(
+    dataset: "HARDataset",
+    model: str,
+    held_out: int,
+    others: list[int],
+    cfg: TrainConfig,
+    key: dict[str, Any],
+    path: Path,
+    progress: bool,
+    dev: torch.device,
+) -> nn.Module:
     """Train one fold (continuing the furthest saved state of its run), evaluate it, write the checkpoint."""
     from .. import __version__
     from .architectures import build_model
@@ -744,14 +834,27 @@ def _train_fold(dataset: "HARDataset", model: str, held_out: int, others: list[i
     test = dataset.subjects[held_out]
     pred = predict(net, test.windows, batch_size=cfg.batch_size, scaling=cfg.scaling).argmax(axis=1)
     info = {
-        "model": model, "dataset": dataset.name, "fingerprint": key["fingerprint"], "source": dataset.source,
-        "held_out": held_out, "training_subjects": sorted(others), "config": cfg.as_dict(),
-        "package_version": __version__, "torch_version": str(torch.__version__), "device": str(dev),
-        "wall_time_s": float(sum(seconds)), "seconds_per_epoch": float(np.mean(seconds)),
-        "n_train_windows": int(x.shape[0]), "n_test_windows": int(test.n_windows),
-        "macro_f1": macro_f1(test.labels, pred, dataset.n_classes), "accuracy": accuracy(test.labels, pred),
-        "history": [float(v) for v in history], "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "key": stable_hash(key), "run": _run_hash(key), "resumed_from": int(start),
+        "model": model,
+        "dataset": dataset.name,
+        "fingerprint": key["fingerprint"],
+        "source": dataset.source,
+        "held_out": held_out,
+        "training_subjects": sorted(others),
+        "config": cfg.as_dict(),
+        "package_version": __version__,
+        "torch_version": str(torch.__version__),
+        "device": str(dev),
+        "wall_time_s": float(sum(seconds)),
+        "seconds_per_epoch": float(np.mean(seconds)),
+        "n_train_windows": int(x.shape[0]),
+        "n_test_windows": int(test.n_windows),
+        "macro_f1": macro_f1(test.labels, pred, dataset.n_classes),
+        "accuracy": accuracy(test.labels, pred),
+        "history": [float(v) for v in history],
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "key": stable_hash(key),
+        "run": _run_hash(key),
+        "resumed_from": int(start),
     }
     ckpt = {"format": CHECKPOINT_FORMAT, "state_dict": net.state_dict(), "info": info}
     if final is not None and final.get("epoch") == cfg.epochs:
@@ -767,9 +870,25 @@ def _epoch_seconds(final: dict[str, Any] | None, epochs: int, elapsed: float) ->
     return seconds if len(seconds) == epochs else [elapsed / epochs] * epochs
 
 
-_LIST_COLUMNS = ["model", "dataset", "held_out", "epochs", "class_weighted", "scaling", "seed", "macro_f1",
-                 "accuracy", "seconds_per_epoch", "wall_time_s", "n_train_windows", "device",
-                 "package_version", "created", "status", "path"]
+_LIST_COLUMNS = [
+    "model",
+    "dataset",
+    "held_out",
+    "epochs",
+    "class_weighted",
+    "scaling",
+    "seed",
+    "macro_f1",
+    "accuracy",
+    "seconds_per_epoch",
+    "wall_time_s",
+    "n_train_windows",
+    "device",
+    "package_version",
+    "created",
+    "status",
+    "path",
+]
 
 
 def list_checkpoints(cache_dir: str | Path | None = None) -> "pd.DataFrame":
@@ -790,7 +909,13 @@ def list_checkpoints(cache_dir: str | Path | None = None) -> "pd.DataFrame":
             rows.append({"status": "corrupt", "path": str(path)})
             continue
         cfg = info.get("config", {})
-        rows.append({**{c: info.get(c) for c in _LIST_COLUMNS}, **{c: cfg.get(c) for c in
-                     ("epochs", "class_weighted", "scaling", "seed")}, "status": "ok", "path": str(path)})
+        rows.append(
+            {
+                **{c: info.get(c) for c in _LIST_COLUMNS},
+                **{c: cfg.get(c) for c in ("epochs", "class_weighted", "scaling", "seed")},
+                "status": "ok",
+                "path": str(path),
+            }
+        )
     df = pd.DataFrame(rows, columns=_LIST_COLUMNS)
     return df.sort_values(["model", "dataset", "held_out"], na_position="last", ignore_index=True)

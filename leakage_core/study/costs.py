@@ -12,6 +12,7 @@ Introduced in Chapter 14. Two costs decide the budget of a real-data run:
 :func:`extrapolate_costs` multiplies them by the real datasets' sizes. The first is a measurement, the
 second arithmetic on it, and the table says which column is which.
 """
+
 from __future__ import annotations
 
 import time
@@ -24,8 +25,10 @@ from ..data.profiles import PROFILES
 
 #: real dataset sizes: subjects (the dataset profiles' ``n_subjects``) and windows per subject (1 s windows,
 #: 50 % overlap; ~45 and ~48 minutes)
-REAL_SIZE: dict[str, dict[str, int]] = {name: {"subjects": PROFILES[name].n_subjects, "windows_per_subject": n}
-                                        for name, n in (("wear", 5_400), ("wetlab", 5_750))}
+REAL_SIZE: dict[str, dict[str, int]] = {
+    name: {"subjects": PROFILES[name].n_subjects, "windows_per_subject": n}
+    for name, n in (("wear", 5_400), ("wetlab", 5_750))
+}
 
 
 def cpu_info() -> dict[str, object]:
@@ -53,10 +56,13 @@ def cpu_info() -> dict[str, object]:
                     flags = value.split()
     except OSError:
         pass
-    return {"cpu_model": model or platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-            "avx512": None if flags is None else any(f.startswith("avx512") for f in flags),
-            "torch_cpu_capability": str(torch.backends.cpu.get_cpu_capability()),
-            "torch_threads": torch.get_num_threads()}
+    return {
+        "cpu_model": model or platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "avx512": None if flags is None else any(f.startswith("avx512") for f in flags),
+        "torch_cpu_capability": str(torch.backends.cpu.get_cpu_capability()),
+        "torch_threads": torch.get_num_threads(),
+    }
 
 
 def _seconds(fn, repeat: int) -> float:
@@ -70,9 +76,14 @@ def _seconds(fn, repeat: int) -> float:
     return min(times)
 
 
-def measure_costs(models: Sequence[str] = ("deepconvlstm", "tinyhar"), profiles: Sequence[str] = ("wear", "wetlab"),
-                  batch_size: int = 100, train_batches: int = 3, repeat: int = 3,
-                  progress: bool = True) -> pd.DataFrame:
+def measure_costs(
+    models: Sequence[str] = ("deepconvlstm", "tinyhar"),
+    profiles: Sequence[str] = ("wear", "wetlab"),
+    batch_size: int = 100,
+    train_batches: int = 3,
+    repeat: int = 3,
+    progress: bool = True,
+) -> pd.DataFrame:
     """Measured milliseconds per window of one client update and of one training step, per model and dataset.
 
     Introduced in Chapter 14. Windows come from the generator with the real channel and class counts
@@ -113,14 +124,22 @@ def measure_costs(models: Sequence[str] = ("deepconvlstm", "tinyhar"), profiles:
             return train_model(fresh, xt, yt, config, progress=False, device="cpu")
 
         train_s = _seconds(train_once, repeat)
-        rows.append({"dataset": profile, "model": name, "channels": data.n_channels, "classes": data.n_classes,
-                     "update ms/window": 1e3 * update_s / batch_size,
-                     "train ms/window": 1e3 * train_s / len(yt)})
+        rows.append(
+            {
+                "dataset": profile,
+                "model": name,
+                "channels": data.n_channels,
+                "classes": data.n_classes,
+                "update ms/window": 1e3 * update_s / batch_size,
+                "train ms/window": 1e3 * train_s / len(yt),
+            }
+        )
     return pd.DataFrame(rows).set_index(["dataset", "model"])
 
 
-def extrapolate_costs(measured: pd.DataFrame, epochs: int = 100, samplers: int = 3, states: int = 2,
-                      folds: dict[str, int] | None = None) -> pd.DataFrame:
+def extrapolate_costs(
+    measured: pd.DataFrame, epochs: int = 100, samplers: int = 3, states: int = 2, folds: dict[str, int] | None = None
+) -> pd.DataFrame:
     """CPU hours of the paper's single-step grid and of its LOSO training at real size, from :func:`measure_costs`.
 
     Introduced in Chapter 14. Pure arithmetic on the measured per-window costs:
@@ -137,10 +156,10 @@ def extrapolate_costs(measured: pd.DataFrame, epochs: int = 100, samplers: int =
     n_folds = subjects if folds is None else out.index.get_level_values("dataset").map(folds).to_numpy(float)
     out["windows (real size)"] = (subjects * per_subject).astype(int)
     out["grid h (extrapolated)"] = subjects * per_subject * samplers * states * out["update ms/window"] / 3.6e6
-    out["training h (extrapolated)"] = (n_folds * epochs * (subjects - 1) * per_subject
-                                        * out["train ms/window"] / 3.6e6)
-    out["training share"] = out["training h (extrapolated)"] / (out["training h (extrapolated)"]
-                                                                + out["grid h (extrapolated)"])
+    out["training h (extrapolated)"] = n_folds * epochs * (subjects - 1) * per_subject * out["train ms/window"] / 3.6e6
+    out["training share"] = out["training h (extrapolated)"] / (
+        out["training h (extrapolated)"] + out["grid h (extrapolated)"]
+    )
     return out
 
 

@@ -7,6 +7,7 @@ leave-one-subject-out split (:meth:`leakage_core.data.HARDataset.loso`), guarded
 Attacks are used only through the registry (:mod:`leakage_core.attacks.registry`): built and prepared once
 per client, ``count`` per update.
 """
+
 from __future__ import annotations
 
 import time
@@ -196,14 +197,20 @@ def attack_clients(
     """
     subjects = dataset.subject_ids if subjects is None else list(subjects)
     samplers = list(samplers)
-    check_params({"subjects": subjects, "samplers": samplers}, {
-        "subjects": AllOf((NonEmpty("a non-empty list"), SubsetOf(tuple(dataset.subject_ids), "subject ids"))),
-        "samplers": AllOf((NonEmpty("a non-empty list"), SubsetOf(SAMPLERS, "samplers")))})
+    check_params(
+        {"subjects": subjects, "samplers": samplers},
+        {
+            "subjects": AllOf((NonEmpty("a non-empty list"), SubsetOf(tuple(dataset.subject_ids), "subject ids"))),
+            "samplers": AllOf((NonEmpty("a non-empty list"), SubsetOf(SAMPLERS, "samplers"))),
+        },
+    )
     fields = [f.name for f in dataclass_fields(ClientSetting) if f.name != "sampler"]
     unknown = sorted(set(kwargs) - set(fields) - set(_CLIENT_OPTIONS))
     if unknown:
-        raise ValueError(f"attack_clients has no option {unknown[0]!r}; it takes {list(_CLIENT_OPTIONS) + fields} "
-                         "(and samplers=, subjects=, aux_from_others=, progress=, allow_seen=).")
+        raise ValueError(
+            f"attack_clients has no option {unknown[0]!r}; it takes {list(_CLIENT_OPTIONS) + fields} "
+            "(and samplers=, subjects=, aux_from_others=, progress=, allow_seen=)."
+        )
     base = ClientSetting(**{k: v for k, v in kwargs.items() if k in fields})
     client_kwargs = {k: v for k, v in kwargs.items() if k in _CLIENT_OPTIONS}
     for s in subjects:
@@ -214,8 +221,9 @@ def attack_clients(
     for s, sp in tqdm(jobs, desc="clients x samplers", disable=not progress):
         split = split if split is not None and split.held_out == s else dataset.loso(s)
         aux = split.aux if aux_from_others else None
-        df = attack_client(model, split.client.windows, split.client.labels, replace(base, sampler=sp), aux=aux,
-                           **client_kwargs)
+        df = attack_client(
+            model, split.client.windows, split.client.labels, replace(base, sampler=sp), aux=aux, **client_kwargs
+        )
         frames.append(df.assign(subject=s, sampler=sp))
     return pd.concat(frames, ignore_index=True)
 
@@ -269,13 +277,25 @@ def add_advantage(per_client: pd.DataFrame, by: Iterable[str] = ("attack",)) -> 
 
 def _check_results(results: pd.DataFrame, by: Sequence[str]) -> None:
     """Raise one clear error unless ``results`` is a non-empty table of attack rows with the ``by`` columns."""
-    check_params({"results": results}, {"results": AllOf((
-        InstanceOf(pd.DataFrame, "a pandas DataFrame of attack rows"),
-        NonEmpty("a non-empty table of attack rows (from run_grid or attack_clients)")))},
-        hints={"results": "no batch was attacked: check that batch_size is at most the clients' window counts"})
-    check_params({"by": by, "count columns": ["true", "pred"]}, {
-        "by": SubsetOf(tuple(results.columns), "columns of the results"),
-        "count columns": SubsetOf(tuple(results.columns), "columns of the results")})
+    check_params(
+        {"results": results},
+        {
+            "results": AllOf(
+                (
+                    InstanceOf(pd.DataFrame, "a pandas DataFrame of attack rows"),
+                    NonEmpty("a non-empty table of attack rows (from run_grid or attack_clients)"),
+                )
+            )
+        },
+        hints={"results": "no batch was attacked: check that batch_size is at most the clients' window counts"},
+    )
+    check_params(
+        {"by": by, "count columns": ["true", "pred"]},
+        {
+            "by": SubsetOf(tuple(results.columns), "columns of the results"),
+            "count columns": SubsetOf(tuple(results.columns), "columns of the results"),
+        },
+    )
 
 
 def client_spread(per_client: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:

@@ -19,6 +19,7 @@ Tasks (one per client and model state) run through joblib, so ``n_jobs`` uses lo
 ``joblib.parallel_config(backend="dask")`` (or ``"ray"``) sends them to a cluster without code change.
 The grid knows attacks only through the registry (:data:`leakage_core.attacks.ATTACKS`).
 """
+
 from __future__ import annotations
 
 import os
@@ -40,7 +41,18 @@ from ..data.scaling import scale_batch
 from ..federated import LDP, SAMPLERS, ClientSetting, ldp_label
 from ..metrics import ln_acc
 from ..validation import (
-    AllOf, AnyOf, Constraint, Directory, InstanceOf, Integer, NonEmpty, OneOf, Optional, Real, SubsetOf, check_params,
+    AllOf,
+    AnyOf,
+    Constraint,
+    Directory,
+    InstanceOf,
+    Integer,
+    NonEmpty,
+    OneOf,
+    Optional,
+    Real,
+    SubsetOf,
+    check_params,
 )
 from .experiments import attack_batches, check_unseen, client_scores, client_spread, needs_aux, prepare_attacks
 
@@ -83,8 +95,13 @@ class Setting(ClientSetting):
         super().__post_init__()
         from ..models.architectures import MODELS
 
-        constraints = {"model": OneOf(MODELS), "state": OneOf(STATES), "epochs": Integer(low=1),
-                       "train_lr": Real(gt=0), "class_weighted": InstanceOf((bool, np.bool_), "True or False")}
+        constraints = {
+            "model": OneOf(MODELS),
+            "state": OneOf(STATES),
+            "epochs": Integer(low=1),
+            "train_lr": Real(gt=0),
+            "class_weighted": InstanceOf((bool, np.bool_), "True or False"),
+        }
         check_params({name: getattr(self, name) for name in constraints}, constraints)
 
     def record(self) -> dict[str, Any]:
@@ -107,8 +124,11 @@ class Setting(ClientSetting):
     def model_key(self) -> tuple:
         """What identifies the model and the attacks' preparation: one task per client and model key."""
         k = self.key()
-        return tuple((name, k[name]) for name in ("model", "state", "seed", "scaling", "epochs", "train_lr",
-                                                  "class_weighted") if name in k)
+        return tuple(
+            (name, k[name])
+            for name in ("model", "state", "seed", "scaling", "epochs", "train_lr", "class_weighted")
+            if name in k
+        )
 
     def pass_key(self) -> tuple:
         """What identifies the client's passes (everything but the LDP variant)."""
@@ -122,13 +142,31 @@ class Setting(ClientSetting):
         """
         if self.state != "trained":
             raise ValueError(f"train_config() needs state='trained'; this setting is {self.state!r}.")
-        return TrainConfig(epochs=self.epochs, lr=self.train_lr, class_weighted=self.class_weighted,
-                           scaling=self.scaling, seed=self.seed)
+        return TrainConfig(
+            epochs=self.epochs,
+            lr=self.train_lr,
+            class_weighted=self.class_weighted,
+            scaling=self.scaling,
+            seed=self.seed,
+        )
 
 
 #: the setting columns of :func:`run_grid`'s output, in order (every field of :class:`Setting`)
-SETTING_COLUMNS: tuple[str, ...] = ("model", "state", "sampler", "batch_size", "n_steps", "lr", "ldp", "scaling",
-                                    "seed", "epochs", "train_lr", "class_weighted", "mode")
+SETTING_COLUMNS: tuple[str, ...] = (
+    "model",
+    "state",
+    "sampler",
+    "batch_size",
+    "n_steps",
+    "lr",
+    "ldp",
+    "scaling",
+    "seed",
+    "epochs",
+    "train_lr",
+    "class_weighted",
+    "mode",
+)
 
 
 def paper_settings(model: str, ldp: bool = False, **overrides) -> list[Setting]:
@@ -158,8 +196,9 @@ def _spec_record(spec: AttackSpec) -> dict:
     return {"name": spec.name, "options": {k: _jsonable(v) for k, v in spec.options}}
 
 
-def cache_file(cache_dir: str | os.PathLike | None, dataset_name: str, subject: int, setting: Setting,
-               data_id: str) -> Path:
+def cache_file(
+    cache_dir: str | os.PathLike | None, dataset_name: str, subject: int, setting: Setting, data_id: str
+) -> Path:
     """Where the result of one (client, setting) is cached.
 
     The name is a stable hash of the setting, the subject, the data's fingerprint and the package
@@ -188,8 +227,14 @@ def _load_cached(path: Path, specs: Sequence[AttackSpec]) -> list[dict] | None:
     true = payload["true"]
     for s in specs:
         for b, pred in enumerate(stored[s.key]["pred"]):
-            rows.append({"batch": b, "attack": s.key, "true": np.asarray(true[b], dtype=np.int64),
-                         "pred": np.asarray(pred, dtype=np.int64)})
+            rows.append(
+                {
+                    "batch": b,
+                    "attack": s.key,
+                    "true": np.asarray(true[b], dtype=np.int64),
+                    "pred": np.asarray(pred, dtype=np.int64),
+                }
+            )
     return rows
 
 
@@ -247,8 +292,9 @@ def _run_task(task: dict) -> tuple[list[tuple[int, list[dict]]], dict[str, float
         out = []
         for group in task["groups"]:  # settings sharing one client pass per batch
             first = group[0][1]  # the settings of a group differ in their LDP variant only
-            rows = attack_batches(model, task["windows"], task["labels"], prepared, first,
-                                  [s.ldp for _, s in group], timings=timings)
+            rows = attack_batches(
+                model, task["windows"], task["labels"], prepared, first, [s.ldp for _, s in group], timings=timings
+            )
             for k, (index, setting) in enumerate(group):
                 mine = [{key: r[key] for key in ("batch", "attack", "true", "pred")} for r in rows if r["ldp"] == k]
                 if task["paths"][index] is not None:
@@ -356,9 +402,20 @@ def run_grid(
             groups.setdefault(settings[i].pass_key(), []).append((i, settings[i]))
         split = dataset.loso(s)
         client, aux = split.client, (split.aux if with_aux else None)
-        tasks.append({"subject": s, "model": built[s, mkey], "specs": specs, "windows": client.windows,
-                      "labels": client.labels, "aux": aux, "scaling": settings[indices[0]].scaling,
-                      "groups": list(groups.values()), "paths": {i: paths[s, i] for i in indices}, "threads": threads})
+        tasks.append(
+            {
+                "subject": s,
+                "model": built[s, mkey],
+                "specs": specs,
+                "windows": client.windows,
+                "labels": client.labels,
+                "aux": aux,
+                "scaling": settings[indices[0]].scaling,
+                "groups": list(groups.values()),
+                "paths": {i: paths[s, i] for i in indices},
+                "threads": threads,
+            }
+        )
 
     timings = {"prepare": 0.0, "client": 0.0, "attacks": 0.0}
     for (s, _), (results, task_timings) in zip(todo, _execute(tasks, workers, progress)):
@@ -372,17 +429,21 @@ def run_grid(
 
 def _run_grid_constraints(dataset) -> dict[str, Constraint]:
     """What :func:`run_grid`'s ``subjects``, ``cache_dir`` and ``n_jobs`` may be for this dataset."""
-    return {"subjects": AllOf((NonEmpty("a non-empty list"), SubsetOf(tuple(dataset.subject_ids), "subject ids"))),
-            "cache_dir": Optional(Directory()),
-            "n_jobs": AnyOf((Integer(low=1), OneOf((-1,))))}  # -1: all cores
+    return {
+        "subjects": AllOf((NonEmpty("a non-empty list"), SubsetOf(tuple(dataset.subject_ids), "subject ids"))),
+        "cache_dir": Optional(Directory()),
+        "n_jobs": AnyOf((Integer(low=1), OneOf((-1,)))),
+    }  # -1: all cores
 
 
 def _check_batch_sizes(dataset, subjects: list[int], settings: Sequence[Setting]) -> None:
     """Refuse a ``batch_size`` above every attacked client's window count (no batch would be attacked)."""
     largest = max(subjects, key=lambda s: dataset.subjects[s].n_windows)
     n_max = dataset.subjects[largest].n_windows
-    hint = (f"the largest attacked client, subject {largest}, has {n_max} windows, so no client would have a batch: "
-            f"choose batch_size <= {n_max}")
+    hint = (
+        f"the largest attacked client, subject {largest}, has {n_max} windows, so no client would have a batch: "
+        f"choose batch_size <= {n_max}"
+    )
     for st in settings:
         check_params({"batch_size": st.batch_size}, {"batch_size": Integer(low=1, high=n_max)}, {"batch_size": hint})
 
@@ -412,8 +473,9 @@ def _execute(tasks: list[dict], workers: int, progress: bool):
     bar.close()
 
 
-def _default_model(dataset, setting: Setting, held_out: int, cache_dir: str | os.PathLike | None,
-                   progress: bool) -> "nn.Module":
+def _default_model(
+    dataset, setting: Setting, held_out: int, cache_dir: str | os.PathLike | None, progress: bool
+) -> "nn.Module":
     """The model that :func:`run_grid` attacks client ``held_out`` with under ``setting`` when not given one.
 
     Untrained: ``build_model(setting.model, ..., seed=setting.seed)``. Trained: the LOSO model of the
@@ -427,12 +489,19 @@ def _default_model(dataset, setting: Setting, held_out: int, cache_dir: str | os
     from ..models.training import fold_model
 
     ckpt_dir = None if cache_dir is None else cache_root(cache_dir)
-    return fold_model(dataset, setting.model, held_out=held_out, config=setting.train_config(), cache_dir=ckpt_dir,
-                      progress=progress)
+    return fold_model(
+        dataset, setting.model, held_out=held_out, config=setting.train_config(), cache_dir=ckpt_dir, progress=progress
+    )
 
 
-def _models_for(dataset, settings: Sequence[Setting], keys: list[tuple[int, tuple]],
-                models: Callable[[Setting, int], "nn.Module"] | None, cache_dir, progress: bool) -> dict:
+def _models_for(
+    dataset,
+    settings: Sequence[Setting],
+    keys: list[tuple[int, tuple]],
+    models: Callable[[Setting, int], "nn.Module"] | None,
+    cache_dir,
+    progress: bool,
+) -> dict:
     """The model of every (subject, model key), from ``models`` or the default; never one that saw the client."""
     get = models if models is not None else partial(_default_model, dataset, cache_dir=cache_dir, progress=progress)
     by_key = {st.model_key(): st for st in settings}
@@ -447,8 +516,9 @@ def _models_for(dataset, settings: Sequence[Setting], keys: list[tuple[int, tupl
     return out
 
 
-def _assemble(done: dict, settings: Sequence[Setting], subjects: list[int], specs: Sequence[AttackSpec],
-              timings: dict) -> pd.DataFrame:
+def _assemble(
+    done: dict, settings: Sequence[Setting], subjects: list[int], specs: Sequence[AttackSpec], timings: dict
+) -> pd.DataFrame:
     order = {s.key: k for k, s in enumerate(specs)}
     frames = []
     for i, st in enumerate(settings):
@@ -489,8 +559,9 @@ def score(results: pd.DataFrame, by: Iterable[str] | None = None, per_client: bo
         :func:`leakage_core.study.add_advantage`) for LnAcc, LeAcc, ClassAcc and count-F1.
     """
     if by is None:
-        varying = [c for c in SETTING_COLUMNS if c in getattr(results, "columns", ())
-                   and results[c].nunique(dropna=False) > 1]
+        varying = [
+            c for c in SETTING_COLUMNS if c in getattr(results, "columns", ()) and results[c].nunique(dropna=False) > 1
+        ]
         by = varying + ["attack"]
     by = list(by)
     per = client_scores(results, by)  # checks results and by

@@ -7,6 +7,7 @@ leave-one-subject-out model, trained on the other subjects for :data:`TRAIN_EPOC
 :data:`TRAIN_LR` (the paper: 100 epochs at 1e-4, ~100 CPU hours; Chapter 9 reports what these models reach).
 :func:`study_grids` lists the grids; :mod:`~leakage_core.study.run` computes them.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -29,16 +30,33 @@ ATTACKED: tuple[int, ...] = (1, 2, 4, 5)
 TRAIN_EPOCHS: int = 1
 TRAIN_LR: float = 1e-3
 #: the book's attacks, the two baselines and the two blind references (which read no gradient)
-BOOK_ATTACKS: tuple[str, ...] = ("llg", "llg_star", "llbg", "ebi", "ilrg", "idlg", "existence", "blind_uniform",
-                                 "blind_prior")
+BOOK_ATTACKS: tuple[str, ...] = (
+    "llg",
+    "llg_star",
+    "llbg",
+    "ebi",
+    "ilrg",
+    "idlg",
+    "existence",
+    "blind_uniform",
+    "blind_prior",
+)
 #: attacks that use the server's auxiliary data (the other subjects' windows), run on trained models
-AUX_ATTACKS: dict[str, dict[str, Any]] = {"llbg:aux": {"confidence": "aux"}, "llg_plus": {},
-                                          "blind_uniform": {}, "blind_prior": {}}
+AUX_ATTACKS: dict[str, dict[str, Any]] = {
+    "llbg:aux": {"confidence": "aux"},
+    "llg_plus": {},
+    "blind_uniform": {},
+    "blind_prior": {},
+}
 #: the attacks as the seed paper's public code ran them (leakage_core.attacks.paper_code); EBI is unchanged
 PAPER_CODE_ATTACKS: dict[str, dict[str, Any]] = {
-    "llg:code": {"variant": "paper_code"}, "llg_star:code": {"variant": "paper_code"},
-    "llbg:code": {"variant": "paper_code"}, "ebi": {}, "ilrg:code": {"variant": "paper_code"},
-    "blind_uniform": {}, "blind_prior": {},
+    "llg:code": {"variant": "paper_code"},
+    "llg_star:code": {"variant": "paper_code"},
+    "llbg:code": {"variant": "paper_code"},
+    "ebi": {},
+    "ilrg:code": {"variant": "paper_code"},
+    "blind_uniform": {},
+    "blind_prior": {},
 }
 #: numbers of training epochs of the ``training_length`` grid (snapshots of one run per fold)
 TRAINING_LENGTH_EPOCHS: tuple[int, ...] = (1, 3, 10)
@@ -50,8 +68,11 @@ SHORT_MINUTES: float = 10.0
 MULTI_STEP: tuple[tuple[int, int], ...] = ((100, 2), (100, 5), (500, 5))
 #: the paper's three defences; clipping on the last layer's norm (text) and on all layers' (code)
 LDP_VARIANTS: tuple[LDP, ...] = (
-    LDP(sigma=0.1), LDP(rho=0.1), LDP(sigma=0.1, rho=0.1),
-    LDP(rho=0.1, scope="all"), LDP(sigma=0.1, rho=0.1, scope="all"),
+    LDP(sigma=0.1),
+    LDP(rho=0.1),
+    LDP(sigma=0.1, rho=0.1),
+    LDP(rho=0.1, scope="all"),
+    LDP(sigma=0.1, rho=0.1, scope="all"),
 )
 
 
@@ -113,13 +134,17 @@ def study_grids(attacks: Sequence[str] | Mapping[str, Mapping[str, Any]] = BOOK_
         grids.append(StudyGrid("single_step", profile, tuple(single), attacks))
     for profile in PROFILES:
         models = MODELS if profile == "wetlab" else ("tinyhar",)
-        multi = [_setting(m, st, sampler=sp, batch_size=n, n_steps=s)
-                 for m in models for st in STATES for sp in SAMPLERS for n, s in MULTI_STEP]
+        multi = [
+            _setting(m, st, sampler=sp, batch_size=n, n_steps=s)
+            for m in models
+            for st in STATES
+            for sp in SAMPLERS
+            for n, s in MULTI_STEP
+        ]
         grids.append(StudyGrid("multi_step", profile, tuple(multi), attacks))
     for profile in PROFILES:  # all-layer clipping needs a backward pass per batch: Wetlab-like only
         variants = LDP_VARIANTS if profile == "wetlab" else tuple(v for v in LDP_VARIANTS if v.scope != "all")
-        ldp = [_setting("deepconvlstm", st, sampler=sp, ldp=v) for st in STATES for sp in SAMPLERS
-               for v in variants]
+        ldp = [_setting("deepconvlstm", st, sampler=sp, ldp=v) for st in STATES for sp in SAMPLERS for v in variants]
         grids.append(StudyGrid("ldp", profile, tuple(ldp), attacks))
     for profile in PROFILES:
         aux = [_setting(m, "trained", sampler=sp) for m in MODELS for sp in SAMPLERS]
@@ -134,7 +159,11 @@ def study_grids(attacks: Sequence[str] | Mapping[str, Mapping[str, Any]] = BOOK_
         short = [_setting(m, "untrained", sampler=sp) for m in MODELS for sp in SAMPLERS]
         grids.append(StudyGrid("short_clients", profile, tuple(short), BOOK_ATTACKS, minutes=SHORT_MINUTES))
     for profile in TRAINING_LENGTH_PROFILES:
-        length = [replace(_setting(m, "trained", sampler=sp), epochs=e)
-                  for m in MODELS for e in TRAINING_LENGTH_EPOCHS for sp in SAMPLERS]
+        length = [
+            replace(_setting(m, "trained", sampler=sp), epochs=e)
+            for m in MODELS
+            for e in TRAINING_LENGTH_EPOCHS
+            for sp in SAMPLERS
+        ]
         grids.append(StudyGrid("training_length", profile, tuple(length), attacks))
     return grids

@@ -5,6 +5,7 @@ files' layout (count arrays as text); :func:`load_results` and :func:`provenance
 :func:`~leakage_core.data.results_dir`); :func:`recompute_slice` recomputes one client's rows without any cache
 and requires identical counts (the chapters run it live; ``tests/test_results.py`` too).
 """
+
 from __future__ import annotations
 
 import json
@@ -19,13 +20,14 @@ from ..data.source import results_dir
 from .grid import Setting, run_grid
 from ..federated import ldp_label
 from .grids import (
-    LDP_VARIANTS, study_dataset, study_grids,
+    LDP_VARIANTS,
+    study_dataset,
+    study_grids,
 )
 
 
 #: version of the results files' layout (written into every record)
 FORMAT = 1
-
 
 
 # ---------------------------------------------------------------------------------------------
@@ -79,8 +81,9 @@ def load_results(name: str, profile: str | None = None, root: str | os.PathLike 
         path = folder / f"{name}-{p}.csv.gz"
         if not path.is_file():
             known = sorted(f.name for f in folder.glob("*.csv.gz"))
-            raise FileNotFoundError(f"no results file {path.name} in {folder} (it has {known}); "
-                                    "run `make results` to compute it.")
+            raise FileNotFoundError(
+                f"no results file {path.name} in {folder} (it has {known}); run `make results` to compute it."
+            )
         frames.append(pd.read_csv(path, keep_default_na=False))
     return from_tidy(pd.concat(frames, ignore_index=True))
 
@@ -90,8 +93,9 @@ def provenance(root: str | os.PathLike | None = None) -> dict:
     return json.loads((results_dir(root) / "provenance.json").read_text(encoding="utf-8"))
 
 
-def recompute_slice(results: pd.DataFrame, subject: int, grid: str | None = None, progress: bool = False,
-                    **setting_fields) -> pd.DataFrame:
+def recompute_slice(
+    results: pd.DataFrame, subject: int, grid: str | None = None, progress: bool = False, **setting_fields
+) -> pd.DataFrame:
     """Recompute one committed cell (a client under one setting) from scratch and compare it with ``results``.
 
     Introduced in Chapter 9. ``results`` is a table from :func:`load_results`; ``setting_fields`` pick
@@ -116,28 +120,46 @@ def recompute_slice(results: pd.DataFrame, subject: int, grid: str | None = None
     names = [f.name for f in dataclass_fields(Setting)]
     cells = rows.drop_duplicates(names)
     if len(cells) != 1:
-        raise ValueError(f"the selection matches {len(cells)} settings of the results; add fields to pick exactly one "
-                         f"(e.g. model=, state=, sampler=, ldp=, batch_size=, n_steps=, scaling=).")
+        raise ValueError(
+            f"the selection matches {len(cells)} settings of the results; add fields to pick exactly one "
+            f"(e.g. model=, state=, sampler=, ldp=, batch_size=, n_steps=, scaling=)."
+        )
     record = cells.iloc[0]
     ldp = next((v for v in LDP_VARIANTS if ldp_label(v) == record["ldp"]), None)
     setting = Setting(**{n: (ldp if n == "ldp" else _plain(record[n])) for n in names})
     wanted = set(rows.attack)
-    candidates = [g for g in study_grids() if g.profile == dataset and setting in g.settings
-                  and (grid is None or g.name == grid) and wanted <= set(g.attacks)]
+    candidates = [
+        g
+        for g in study_grids()
+        if g.profile == dataset
+        and setting in g.settings
+        and (grid is None or g.name == grid)
+        and wanted <= set(g.attacks)
+    ]
     if not candidates:
         raise ValueError(f"no study grid of {dataset!r} has the setting {setting} with the attacks {sorted(wanted)}.")
     if len({g.minutes for g in candidates}) > 1:
         raise ValueError(f"grids {[g.name for g in candidates]} share this setting on different data; pass grid=.")
     grid_spec = candidates[0]
-    attacks = grid_spec.attacks if not isinstance(grid_spec.attacks, Mapping) else {
-        k: v for k, v in grid_spec.attacks.items() if k in set(rows.attack)}
-    fresh = run_grid(study_dataset(dataset, minutes=grid_spec.minutes), [setting], attacks=attacks,
-                     subjects=[int(subject)], progress=progress)
-    merged = rows.merge(fresh[["attack", "batch", "true", "pred"]], on=["attack", "batch"], how="left",
-                        suffixes=("_stored", "_fresh"))
-    merged["same"] = [isinstance(tf, np.ndarray) and np.array_equal(ts, tf) and np.array_equal(ps, pf)
-                      for ts, tf, ps, pf in zip(merged.true_stored, merged.true_fresh,
-                                                merged.pred_stored, merged.pred_fresh)]
+    attacks = (
+        grid_spec.attacks
+        if not isinstance(grid_spec.attacks, Mapping)
+        else {k: v for k, v in grid_spec.attacks.items() if k in set(rows.attack)}
+    )
+    fresh = run_grid(
+        study_dataset(dataset, minutes=grid_spec.minutes),
+        [setting],
+        attacks=attacks,
+        subjects=[int(subject)],
+        progress=progress,
+    )
+    merged = rows.merge(
+        fresh[["attack", "batch", "true", "pred"]], on=["attack", "batch"], how="left", suffixes=("_stored", "_fresh")
+    )
+    merged["same"] = [
+        isinstance(tf, np.ndarray) and np.array_equal(ts, tf) and np.array_equal(ps, pf)
+        for ts, tf, ps, pf in zip(merged.true_stored, merged.true_fresh, merged.pred_stored, merged.pred_fresh)
+    ]
     out = merged[["attack", "batch", "same"]].reset_index(drop=True)
     out.attrs["share_identical"] = float(out["same"].mean()) if len(out) else 0.0
     return out

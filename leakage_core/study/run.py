@@ -8,6 +8,7 @@ per grid, a JSON record per grid and ``provenance.json`` (settings, attacks, dat
 versions, git revision, wall time, machine, the trained folds' scores). :func:`add_blind_to_results` adds the
 blind references' rows to grids computed without them.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,19 +28,26 @@ import pandas as pd
 from ..cache import atomic_write
 from .grid import add_blind_references, run_grid
 from .grids import (
-    ATTACKED, N_SUBJECTS, TRAIN_EPOCHS, TRAIN_LR, StudyGrid, study_dataset, study_grids,
+    ATTACKED,
+    N_SUBJECTS,
+    TRAIN_EPOCHS,
+    TRAIN_LR,
+    StudyGrid,
+    study_dataset,
+    study_grids,
 )
 from .results import FORMAT, from_tidy, to_tidy
-
 
 
 def _git_revision() -> str:
     here = Path(__file__).resolve().parents[1]
     try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
-                             check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "leakage_core"], cwd=here, capture_output=True,
-                               text=True, check=True).stdout.strip()
+        rev = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "leakage_core"], cwd=here, capture_output=True, text=True, check=True
+        ).stdout.strip()
         return rev + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -51,15 +59,20 @@ def _versions() -> dict[str, str]:
 
     from .. import __version__
 
-    return {"leakage_core": __version__, "python": platform.python_version(), "numpy": np.__version__,
-            "pandas": pd.__version__, "torch": str(torch.__version__), "joblib": joblib.__version__}
+    return {
+        "leakage_core": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "torch": str(torch.__version__),
+        "joblib": joblib.__version__,
+    }
 
 
 def _machine() -> dict[str, Any]:
     from .costs import cpu_info
 
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            **cpu_info()}
+    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(), **cpu_info()}
 
 
 def _fold_scores(dataset, grid: StudyGrid, cache_dir) -> list[dict]:
@@ -82,11 +95,22 @@ def _fold_scores(dataset, grid: StudyGrid, cache_dir) -> list[dict]:
         seen.add((st.model, config))
         for s in grid.subjects:
             info = fold_model(dataset, st.model, s, config, cache_dir=cache_dir, progress=False).checkpoint_info
-            out.append({"dataset": dataset.name, "model": st.model, "held_out": s, "epochs": st.epochs,
-                        "train_lr": st.train_lr, "macro_f1": info["macro_f1"], "accuracy": info["accuracy"],
-                        "seconds_per_epoch": info["seconds_per_epoch"], "wall_time_s": info["wall_time_s"],
-                        "resumed_from": info.get("resumed_from", 0), "n_train_windows": info["n_train_windows"],
-                        "training_subjects": info["training_subjects"]})
+            out.append(
+                {
+                    "dataset": dataset.name,
+                    "model": st.model,
+                    "held_out": s,
+                    "epochs": st.epochs,
+                    "train_lr": st.train_lr,
+                    "macro_f1": info["macro_f1"],
+                    "accuracy": info["accuracy"],
+                    "seconds_per_epoch": info["seconds_per_epoch"],
+                    "wall_time_s": info["wall_time_s"],
+                    "resumed_from": info.get("resumed_from", 0),
+                    "n_train_windows": info["n_train_windows"],
+                    "training_subjects": info["training_subjects"],
+                }
+            )
     return out
 
 
@@ -115,18 +139,30 @@ def _assemble_provenance(folder: Path) -> dict:
         if side.name != "provenance.json" and (folder / side.name.replace(".json", ".csv.gz")).is_file():
             grids[side.name.replace(".json", ".csv.gz")] = json.loads(side.read_text(encoding="utf-8"))
     latest = max(grids.values(), key=lambda g: g["finished"]) if grids else {}
-    record = {"format": FORMAT, "command": "python -m leakage_core.study --out results", "n_subjects": N_SUBJECTS,
-              "attacked": list(ATTACKED), "train_epochs": TRAIN_EPOCHS, "train_lr": TRAIN_LR,
-              "git_revision": latest.get("git_revision"), "versions": latest.get("versions"),
-              "machine": latest.get("machine"),
-              "total_wall_time_s": round(sum(g["wall_time_s"] for g in grids.values()), 1),
-              "grids": grids}
+    record = {
+        "format": FORMAT,
+        "command": "python -m leakage_core.study --out results",
+        "n_subjects": N_SUBJECTS,
+        "attacked": list(ATTACKED),
+        "train_epochs": TRAIN_EPOCHS,
+        "train_lr": TRAIN_LR,
+        "git_revision": latest.get("git_revision"),
+        "versions": latest.get("versions"),
+        "machine": latest.get("machine"),
+        "total_wall_time_s": round(sum(g["wall_time_s"] for g in grids.values()), 1),
+        "grids": grids,
+    }
     _write_json(folder / "provenance.json", record)
     return record
 
 
-def run_study(out: str | os.PathLike = "results", grids: Sequence[StudyGrid] | None = None,
-              cache_dir: str | os.PathLike | None = None, n_jobs: int = 1, progress: bool = True) -> dict:
+def run_study(
+    out: str | os.PathLike = "results",
+    grids: Sequence[StudyGrid] | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    n_jobs: int = 1,
+    progress: bool = True,
+) -> dict:
     """Compute the study's grids into ``out``: one ``<grid>-<profile>.csv.gz`` each and ``provenance.json``.
 
     Every (client, setting) result is cached by the engine in ``cache_dir``
@@ -151,8 +187,15 @@ def run_study(out: str | os.PathLike = "results", grids: Sequence[StudyGrid] | N
             datasets[grid.profile, grid.minutes] = study_dataset(grid.profile, minutes=grid.minutes)
         data = datasets[grid.profile, grid.minutes]
         t0 = time.perf_counter()
-        results = run_grid(data, list(grid.settings), attacks=grid.attacks, subjects=list(grid.subjects),
-                           cache_dir=cache, n_jobs=n_jobs, progress=progress)
+        results = run_grid(
+            data,
+            list(grid.settings),
+            attacks=grid.attacks,
+            subjects=list(grid.subjects),
+            cache_dir=cache,
+            n_jobs=n_jobs,
+            progress=progress,
+        )
         wall = time.perf_counter() - t0
         tidy = to_tidy(results, grid.profile)
         timings = {k: round(v, 1) for k, v in results.attrs["timings"].items()}
@@ -162,18 +205,29 @@ def run_study(out: str | os.PathLike = "results", grids: Sequence[StudyGrid] | N
             previous = json.loads(sidecar.read_text(encoding="utf-8"))
             wall, timings = previous["wall_time_s"], previous["engine_timings_s"]
         entry = {
-            "grid": grid.name, "dataset": grid.profile, "subjects": list(grid.subjects), "minutes": grid.minutes,
-            "dataset_fingerprint": data.fingerprint(), "data_source": data.source,
+            "grid": grid.name,
+            "dataset": grid.profile,
+            "subjects": list(grid.subjects),
+            "minutes": grid.minutes,
+            "dataset_fingerprint": data.fingerprint(),
+            "data_source": data.source,
             "minutes_per_subject": {
                 str(s): round(data.subjects[s].n_windows * data.window_step / data.sampling_rate / 60, 1)
-                for s in data.subject_ids},
-            "attacks": list(grid.attacks) if not isinstance(grid.attacks, Mapping) else
-            {k: dict(v) for k, v in grid.attacks.items()},
-            "settings": [s.record() for s in grid.settings], "rows": int(len(tidy)),
-            "wall_time_s": round(wall, 1), "engine_timings_s": timings,
-            "trained_folds": folds, "training_time_s": _training_seconds(folds),
+                for s in data.subject_ids
+            },
+            "attacks": list(grid.attacks)
+            if not isinstance(grid.attacks, Mapping)
+            else {k: dict(v) for k, v in grid.attacks.items()},
+            "settings": [s.record() for s in grid.settings],
+            "rows": int(len(tidy)),
+            "wall_time_s": round(wall, 1),
+            "engine_timings_s": timings,
+            "trained_folds": folds,
+            "training_time_s": _training_seconds(folds),
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "git_revision": _git_revision(), "versions": _versions(), "machine": _machine(),
+            "git_revision": _git_revision(),
+            "versions": _versions(),
+            "machine": _machine(),
         }
         atomic_write(folder / grid.file, lambda p, tidy=tidy: tidy.to_csv(p, index=False, compression="gzip"))
         os.chmod(folder / grid.file, 0o644)
@@ -205,19 +259,27 @@ def add_blind_to_results(out: str | os.PathLike = "results", progress: bool = Tr
         data = datasets[grid.profile, grid.minutes]
         entry = json.loads(sidecar.read_text(encoding="utf-8"))
         if data.fingerprint() != entry["dataset_fingerprint"]:
-            raise ValueError(f"{path.name} was computed on other data (fingerprint {entry['dataset_fingerprint']}, "
-                             f"now {data.fingerprint()}); recompute it with `make results`.")
+            raise ValueError(
+                f"{path.name} was computed on other data (fingerprint {entry['dataset_fingerprint']}, "
+                f"now {data.fingerprint()}); recompute it with `make results`."
+            )
         augmented = add_blind_references(results, data)
         if len(augmented) == len(results):
             continue
         tidy = to_tidy(augmented, grid.profile)
         atomic_write(path, lambda p, tidy=tidy: tidy.to_csv(p, index=False, compression="gzip"))
         os.chmod(path, 0o644)
-        entry.update(rows=int(len(tidy)), attacks=list(grid.attacks) if not isinstance(grid.attacks, Mapping) else
-                     {k: dict(v) for k, v in grid.attacks.items()},
-                     blind_references_added={"command": "python -m leakage_core.study --add-blind",
-                                             "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                                             "git_revision": _git_revision()})
+        entry.update(
+            rows=int(len(tidy)),
+            attacks=list(grid.attacks)
+            if not isinstance(grid.attacks, Mapping)
+            else {k: dict(v) for k, v in grid.attacks.items()},
+            blind_references_added={
+                "command": "python -m leakage_core.study --add-blind",
+                "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "git_revision": _git_revision(),
+            },
+        )
         _write_json(sidecar, entry)
         if progress:
             print(f"{grid.file}: blind references added ({len(tidy) - len(results)} rows)", flush=True)
@@ -230,10 +292,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default="results", help="results folder (default: results)")
     parser.add_argument("--jobs", type=int, default=1, help="parallel grid tasks (default 1; -1 = all cores)")
     parser.add_argument("--cache", default=None, help="cache folder (default: $LEAKAGE_HAR_CACHE or the user cache)")
-    parser.add_argument("--only", nargs="*", default=None,
-                        help="grid files to compute, e.g. single_step-wear (default: all)")
-    parser.add_argument("--add-blind", action="store_true",
-                        help="only add the blind references' rows to the committed grids that lack them")
+    parser.add_argument(
+        "--only", nargs="*", default=None, help="grid files to compute, e.g. single_step-wear (default: all)"
+    )
+    parser.add_argument(
+        "--add-blind",
+        action="store_true",
+        help="only add the blind references' rows to the committed grids that lack them",
+    )
     args = parser.parse_args(argv)
     if args.add_blind:
         add_blind_to_results(args.out)
@@ -243,14 +309,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         wanted = {w.removesuffix(".csv.gz") for w in args.only}
         unknown = wanted - {g.file.removesuffix(".csv.gz") for g in grids}
         if unknown:
-            parser.error(f"unknown grid(s) {sorted(unknown)}; "
-                         f"choose from {[g.file.removesuffix('.csv.gz') for g in grids]}")
+            parser.error(
+                f"unknown grid(s) {sorted(unknown)}; choose from {[g.file.removesuffix('.csv.gz') for g in grids]}"
+            )
         grids = [g for g in grids if g.file.removesuffix(".csv.gz") in wanted]
     try:
         run_study(args.out, grids, cache_dir=args.cache, n_jobs=args.jobs)
     except KeyboardInterrupt:
-        print("\nInterrupted: finished (client, setting) results are cached; run the same command again to resume.",
-              file=sys.stderr)
+        print(
+            "\nInterrupted: finished (client, setting) results are cached; run the same command again to resume.",
+            file=sys.stderr,
+        )
         return 130
     return 0
 

@@ -1,4 +1,5 @@
 """Tables the study chapters show, computed from results and provenance (no attack is run here)."""
+
 from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
@@ -7,7 +8,6 @@ import numpy as np
 import pandas as pd
 
 from ..attacks import BLIND
-
 
 
 def distinct_labels_table(results: pd.DataFrame) -> pd.DataFrame:
@@ -26,12 +26,16 @@ def distinct_labels_table(results: pd.DataFrame) -> pd.DataFrame:
     first = results[["model", "state", "attack"]].iloc[0]
     one = results[(results.model == first.model) & (results.state == first.state) & (results.attack == first.attack)]
     study_values = one.groupby(["dataset", "sampler"])["true"].apply(
-        lambda t: float(batch_composition(np.stack(t.to_list()))["distinct"].mean()))
+        lambda t: float(batch_composition(np.stack(t.to_list()))["distinct"].mean())
+    )
     n = int(results["batch_size"].iloc[0])  # the real figures are for batches of 100 windows
-    real = {(d, s): TARGETS[d].get(f"distinct_labels_{s}", (np.nan,))[0] if n == 100 else np.nan
-            for d, s in study_values.index}
-    return (pd.DataFrame({"study clients": study_values, "real dataset": pd.Series(real)})
-            .rename_axis(["dataset", "sampler"]))
+    real = {
+        (d, s): TARGETS[d].get(f"distinct_labels_{s}", (np.nan,))[0] if n == 100 else np.nan
+        for d, s in study_values.index
+    }
+    return pd.DataFrame({"study clients": study_values, "real dataset": pd.Series(real)}).rename_axis(
+        ["dataset", "sampler"]
+    )
 
 
 def leakage_table(summary: pd.DataFrame, metric: str = "class_acc") -> pd.DataFrame:
@@ -45,16 +49,24 @@ def leakage_table(summary: pd.DataFrame, metric: str = "class_acc") -> pd.DataFr
     disagree or no blind reference was run. The index is the summary's.
     """
     if (f"adv_{metric}", "mean") not in summary.columns:
-        raise ValueError(f"the summary has no advantage for {metric!r}: run the blind references "
-                         f"({', '.join(BLIND)}) with the attacks (they are in BOOK_ATTACKS).")
+        raise ValueError(
+            f"the summary has no advantage for {metric!r}: run the blind references "
+            f"({', '.join(BLIND)}) with the attacks (they are in BOOK_ATTACKS)."
+        )
     adv = summary[f"adv_{metric}"]
     verdict = np.where(adv["min"] > 0, 1.0, np.where(adv["max"] <= 0, 0.0, np.nan))
-    out = pd.DataFrame({
-        "score": summary[(metric, "mean")], "± sd": summary[(metric, "std")],
-        "blind": summary[(f"blind_{metric}", "mean")], "advantage": adv["mean"],
-        "adv min": adv["min"], "adv max": adv["max"],
-        "beyond blind": pd.Series(verdict, index=summary.index).map({1.0: True, 0.0: False}),
-    }, index=summary.index)
+    out = pd.DataFrame(
+        {
+            "score": summary[(metric, "mean")],
+            "± sd": summary[(metric, "std")],
+            "blind": summary[(f"blind_{metric}", "mean")],
+            "advantage": adv["mean"],
+            "adv min": adv["min"],
+            "adv max": adv["max"],
+            "beyond blind": pd.Series(verdict, index=summary.index).map({1.0: True, 0.0: False}),
+        },
+        index=summary.index,
+    )
     return out
 
 
@@ -76,8 +88,12 @@ def _fold_records(provenance: Mapping[str, Any], grid: str, datasets: Sequence[s
     return [fold for f in files for fold in grids[f]["trained_folds"]]
 
 
-def training_length_table(results: pd.DataFrame, provenance: Mapping[str, Any],
-                          by: Sequence[str] = ("model", "epochs"), grid: str = "training_length") -> pd.DataFrame:
+def training_length_table(
+    results: pd.DataFrame,
+    provenance: Mapping[str, Any],
+    by: Sequence[str] = ("model", "epochs"),
+    grid: str = "training_length",
+) -> pd.DataFrame:
     """Held-out macro-F1 and every attack's LnAcc and ClassAcc per training length: mean and std over folds.
 
     Introduced in Chapter 9. One fold is one attacked client with its leave-one-subject-out model. Per
@@ -121,8 +137,11 @@ def training_length_table(results: pd.DataFrame, provenance: Mapping[str, Any],
     for metric in TRAINING_LENGTH_METRICS[1:]:
         long.append(per[keys + ["attack", "subject", metric]].rename(columns={metric: "value"}).assign(metric=metric))
     tidy = pd.concat(long, ignore_index=True)
-    table = tidy.groupby(keys + ["metric", "attack"], sort=False)["value"].agg(
-        mean="mean", std=lambda v: v.std(ddof=1), n="count").reset_index()
+    table = (
+        tidy.groupby(keys + ["metric", "attack"], sort=False)["value"]
+        .agg(mean="mean", std=lambda v: v.std(ddof=1), n="count")
+        .reset_index()
+    )
     attack_order = {a: i for i, a in enumerate([""] + list(dict.fromkeys(results["attack"])))}
     table["_m"] = table["metric"].map(TRAINING_LENGTH_METRICS.index)
     table["_a"] = table["attack"].map(attack_order)

@@ -5,6 +5,7 @@ Contract: a blind reference reads ``N``, ``C`` and the population's class shares
 entry, so it can be computed from true counts alone. Leakage is what an attack recovers beyond the
 better of the two (:func:`leakage_core.metrics.advantage`, Chapter 7).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,8 +33,12 @@ def blind_guesses(true_counts_per_batch, shares: np.ndarray) -> dict[str, np.nda
     """
     truth = np.asarray(true_counts_per_batch)
     if truth.ndim != 2 or truth.shape[0] == 0 or np.any(truth < 0):
-        raise ValueError("true_counts_per_batch must be a non-empty (batches, C) array of non-negative counts, "
-                         f"got shape {truth.shape}; stack np.bincount(labels, minlength=C) of each batch.")
+        raise ValueError(
+            "true_counts_per_batch must be a non-empty (batches, C) array of non-negative counts, "
+            f"got shape {truth.shape}; stack np.bincount(labels, minlength=C) of each batch."
+        )
     updates = [counts_only_update(int(t.sum()), truth.shape[1]) for t in truth]
-    return {"blind_uniform": np.stack([blind_uniform(u) for u in updates]),
-            "blind_prior": np.stack([blind_prior(u, shares) for u in updates])}
+    return {
+        "blind_uniform": np.stack([blind_uniform(u) for u in updates]),
+        "blind_prior": np.stack([blind_prior(u, shares) for u in updates]),
+    }

@@ -5,6 +5,7 @@ class shares: given as ``shares=``, or counted once by ``prepare`` from the labe
 other subjects', which a leave-one-subject-out server trained on) into :class:`Population`. Counts are
 rounded by largest remainder. The bar every attack's leakage is measured against (Chapter 7).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -40,8 +41,10 @@ def blind_prior(update: LastLayerUpdate, shares: np.ndarray) -> np.ndarray:
     check_update(update)
     s = np.asarray(shares, dtype=np.float64)
     if s.shape != (update.n_classes,) or np.any(s < 0) or not np.isclose(s.sum(), 1.0):
-        raise ValueError(f"shares must be {update.n_classes} non-negative class shares summing to 1, "
-                         f"got shape {s.shape}; build them with leakage_core.attacks.class_shares(labels, C).")
+        raise ValueError(
+            f"shares must be {update.n_classes} non-negative class shares summing to 1, "
+            f"got shape {s.shape}; build them with leakage_core.attacks.class_shares(labels, C)."
+        )
     return round_to_total(update.n_windows * s, update.n_windows)
 
 
@@ -64,8 +67,10 @@ class BlindPrior(Attack):
 
     shares: np.ndarray | None = None
 
-    aux_hint = ("the labels of the population the server knows (the grid passes the other subjects'), "
-                "or pass shares=<C class shares> instead")
+    aux_hint = (
+        "the labels of the population the server knows (the grid passes the other subjects'), "
+        "or pass shares=<C class shares> instead"
+    )
 
     @property
     def needs(self) -> Needs:
@@ -87,7 +92,8 @@ class BlindPrior(Attack):
             return blind_prior(update, self.shares)
         counts = preparation.label_counts
         if counts.size > update.n_classes:
-            raise ValueError(f"the auxiliary labels go up to class {counts.size - 1} but the update has "
-                             f"{update.n_classes} classes.")
+            raise ValueError(
+                f"the auxiliary labels go up to class {counts.size - 1} but the update has {update.n_classes} classes."
+            )
         counts = np.pad(counts, (0, update.n_classes - counts.size)).astype(np.float64)
         return blind_prior(update, counts / counts.sum())

@@ -4,6 +4,7 @@ Contract: reads only ``N`` and ``C`` of the update (``reads_gradient`` is False)
 ``N / C`` rounded by largest remainder (ties: lowest class first). The bar every attack's leakage is
 measured against (:func:`leakage_core.metrics.advantage`, Chapter 7).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -4,6 +4,7 @@ Contract: reads the update only; the predicted set is certain (identity I1, Chap
 an even split (largest remainder to the most negative entry). Reference for the sign rule: A. Gat and
 M. Sharif, "Harmful Bias", AISec 2024.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

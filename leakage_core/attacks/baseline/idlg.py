@@ -3,6 +3,7 @@
 Contract: reads the update only; every window goes to one class (a single-label attack). Reference:
 B. Zhao, K. R. Mopuri and H. Bilen, "iDLG: Improved Deep Leakage from Gradients", arXiv:2001.02610 (2020).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -4,6 +4,7 @@ Contract: reads the update only; counts from the two-stage greedy solver with on
 estimated from the bias gradient, no offset. Reference: A. Gat and M. Sharif, "Harmful Bias: A
 General Label-Leakage Attack on Federated Learning from Bias Gradients", AISec 2024 (eq. 2).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

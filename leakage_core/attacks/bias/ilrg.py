@@ -6,6 +6,7 @@ reads its classifier once into :class:`~leakage_core.attacks.bias.ilrg.Classifie
 ``N`` (:func:`~leakage_core.attacks._common.round_to_total`). Reference: K. Ma et al., "Instance-wise
 Batch Label Restoration via Gradients in Federated Learning", ICLR 2023.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -85,8 +86,9 @@ class ILRG(Attack):
         else:
             p = self.probabilities
             if p.shape != (c_, c_):
-                raise ValueError(f"probabilities must be 'model', 'uniform' or a ({c_}, {c_}) array of probability "
-                                 "vectors.")
+                raise ValueError(
+                    f"probabilities must be 'model', 'uniform' or a ({c_}, {c_}) array of probability vectors."
+                )
         a = np.vstack([p.T - np.eye(c_), np.ones((1, c_))])
         rhs = np.concatenate([n * db, [n]])
         x, *_ = np.linalg.lstsq(a, rhs, rcond=None)

@@ -5,6 +5,7 @@ labelled windows, read once by ``prepare`` into :class:`Confidence`); counts fro
 greedy solver. Reference: A. Gat and M. Sharif, "Harmful Bias: A General Label-Leakage Attack on
 Federated Learning from Bias Gradients", AISec 2024.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,7 +15,13 @@ import numpy as np
 from ...federated.client import MODES, client_features, model_classifier
 from ...federated.update import LastLayerUpdate
 from .._common import (
-    check_aux, check_count, check_option, class_mean_probabilities, empirical_impact, greedy_counts, softmax_rows,
+    check_aux,
+    check_count,
+    check_option,
+    class_mean_probabilities,
+    empirical_impact,
+    greedy_counts,
+    softmax_rows,
 )
 from ..base import Attack, Needs
 from ..registry import register_attack
@@ -22,8 +29,9 @@ from ..registry import register_attack
 IMPACTS: tuple[str, ...] = ("analytic", "empirical")
 
 
-def class_confidences(model, windows: np.ndarray, labels: np.ndarray, mode: str = "train",
-                      seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def class_confidences(
+    model, windows: np.ndarray, labels: np.ndarray, mode: str = "train", seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Per class: the model's mean confidence on windows of that class, and its mean probability for
     that class on windows of other classes — ``(conf, off)`` of LLBG's trained-model extension.
 
@@ -70,8 +78,14 @@ class Confidence:
             return uniform, uniform.copy()
         conf = uniform if self.conf is None else self.conf
         off = uniform if self.off is None else self.off
-        if conf.shape != (n_classes,) or off.shape != (n_classes,) or np.any(conf < 0) or np.any(conf >= 1) \
-                or np.any(off < 0) or np.any(off >= 1):
+        if (
+            conf.shape != (n_classes,)
+            or off.shape != (n_classes,)
+            or np.any(conf < 0)
+            or np.any(conf >= 1)
+            or np.any(off < 0)
+            or np.any(off >= 1)
+        ):
             raise ValueError(
                 f"confidence must be None (untrained), 'aux' (estimated from auxiliary windows), {n_classes} values "
                 f"in [0, 1) (each class's mean probability of its true class) or a (conf, off) pair of such arrays, "

@@ -24,6 +24,7 @@ to every strategy of that method (all checked against the code):
 - the code computes in float32, these classes in float64 (except where float32 rounding *is* the
   result, LLG*'s estimates): this can only matter at exact ties.
 """
+
 from __future__ import annotations
 
 from ..registry import BOOK
@@ -32,7 +33,11 @@ from .ilrg import ILRGPaperCode, ilrg_code, ilrg_code_solution
 from .llbg import LLBGPaperCode, llbg_code
 from .llg import LLGPaperCode, llg_code
 from .llg_star import (
-    DummyGradientSums, LLGStarPaperCode, count_llg_star_code, llg_star_code, llg_star_code_estimates,
+    DummyGradientSums,
+    LLGStarPaperCode,
+    count_llg_star_code,
+    llg_star_code,
+    llg_star_code_estimates,
     prepare_llg_star_code,
 )
 
@@ -40,8 +45,22 @@ from .llg_star import (
 VARIANTS: tuple[str, ...] = (BOOK, PAPER_CODE)
 
 __all__ = [
-    "PAPER_CODE", "VARIANTS", "LLGPaperCode", "LLGStarPaperCode", "LLBGPaperCode", "ILRGPaperCode", "DummyGradientSums",
-    "llg_code", "llg_star_code", "llbg_code", "ilrg_code", "ilrg_code_solution", "prepare_llg_star_code",
-    "count_llg_star_code", "llg_star_code_estimates", "_negative_in_index_order", "_stale_index_stage2",
+    "PAPER_CODE",
+    "VARIANTS",
+    "LLGPaperCode",
+    "LLGStarPaperCode",
+    "LLBGPaperCode",
+    "ILRGPaperCode",
+    "DummyGradientSums",
+    "llg_code",
+    "llg_star_code",
+    "llbg_code",
+    "ilrg_code",
+    "ilrg_code_solution",
+    "prepare_llg_star_code",
+    "count_llg_star_code",
+    "llg_star_code_estimates",
+    "_negative_in_index_order",
+    "_stale_index_stage2",
     "_wainakh_code_counts",
 ]

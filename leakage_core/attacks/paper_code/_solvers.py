@@ -1,4 +1,5 @@
 """The label-list solvers shared by the paper code's strategies (see :mod:`leakage_core.attacks.paper_code`)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -5,6 +5,7 @@ the code's rounding and its seeded random padding. Reference: github.com/mariusb
 ``breaching/attacks/base_attack.py``, ``_BaseAttacker._recover_label_information`` (adapted there
 from github.com/BUAA-CST/iLRG).
 """
+
 from __future__ import annotations
 
 import zlib
@@ -50,8 +51,10 @@ class ILRGPaperCode(Attack):
 
     def _check(self) -> None:
         if not (isinstance(self.probabilities, str) and self.probabilities in PROBABILITIES):
-            raise ValueError("with variant='paper_code' iLRG always uses uniform probabilities: "
-                             "leave probabilities at its default or pass 'uniform'.")
+            raise ValueError(
+                "with variant='paper_code' iLRG always uses uniform probabilities: "
+                "leave probabilities at its default or pass 'uniform'."
+            )
         check_count("seed", self.seed, low=0)
 
     def _count(self, update: LastLayerUpdate, preparation: NoPreparation) -> np.ndarray:

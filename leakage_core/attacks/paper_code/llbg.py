@@ -5,6 +5,7 @@ stage 1 in class order (uncapped), the correct greedy stage 2. Reference:
 github.com/mariusbock/leakage_har, ``breaching/attacks/base_attack.py``,
 ``_BaseAttacker._recover_label_information``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

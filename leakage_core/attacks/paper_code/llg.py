@@ -4,6 +4,7 @@ Contract: reads the update only; LLG's signal and empirical impact with the code
 class order, uncapped; stage 2 compensating a stale index). Reference: github.com/mariusbock/leakage_har,
 ``breaching/attacks/base_attack.py``, ``_BaseAttacker._recover_label_information``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -5,6 +5,7 @@ Contract: needs the server's model; ``prepare`` computes the code's dummy-gradie
 offsets they give (both rounding residues, ~0). Reference: github.com/mariusbock/leakage_har,
 ``breaching/attacks/base_attack.py``, ``_BaseAttacker._recover_label_information``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -52,8 +53,9 @@ class DummyGradientSums:
         return m, np.asarray(self.offset_sums, dtype=np.float64) / max(c_ - 1, 1)
 
 
-def prepare_llg_star_code(model=None, aux=None, n_dummy: int = 64, mode: str = "train",
-                          seed: int = 0) -> DummyGradientSums:
+def prepare_llg_star_code(
+    model=None, aux=None, n_dummy: int = 64, mode: str = "train", seed: int = 0
+) -> DummyGradientSums:
     """LLG*'s white-box estimates as the seed paper's code computed them.
 
     Reproduces the ``'wainakh-whitebox'`` branch of ``_BaseAttacker._recover_label_information``
@@ -154,8 +156,9 @@ class LLGStarPaperCode(Attack):
         return count_llg_star_code(update, preparation)
 
 
-def llg_star_code(update: LastLayerUpdate, model=None, n_dummy: int = 64, mode: str = "train",
-                  seed: int = 0) -> np.ndarray:
+def llg_star_code(
+    update: LastLayerUpdate, model=None, n_dummy: int = 64, mode: str = "train", seed: int = 0
+) -> np.ndarray:
     """LLG* as the seed paper's code ran it: :func:`prepare_llg_star_code` then :func:`count_llg_star_code`."""
     check_model_fits(model, update)
     return LLGStarPaperCode(n_dummy=n_dummy, mode=mode, seed=seed).prepare(model).count(update)

@@ -4,6 +4,7 @@ Contract: reads the update only (``needs`` is nothing); counts from the two-stag
 (:func:`~leakage_core.attacks._common.greedy_counts`). Reference: A. Wainakh et al., "User-Level Label
 Leakage from Gradients in Federated Learning", PoPETs 2022.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

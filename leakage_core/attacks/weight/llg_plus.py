@@ -7,6 +7,7 @@ impact matrix is given (``impacts=``); ``prepare`` measures the impact matrix on
 solver is LLG*'s (A. Wainakh et al., "User-Level Label Leakage from Gradients in Federated
 Learning", PoPETs 2022).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

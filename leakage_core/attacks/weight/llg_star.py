@@ -6,6 +6,7 @@ Contract: needs the server's model unless a precomputed impact matrix is given (
 A. Wainakh et al., "User-Level Label Leakage from Gradients in Federated Learning", PoPETs 2022
 (white-box variant); public code github.com/tklab-tud/LLG.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,7 +16,12 @@ import numpy as np
 from ...federated.client import MODES, client_features, model_classifier
 from ...federated.update import LastLayerUpdate, last_layer_gradients
 from .._common import (
-    check_aux, check_classifier_shape, check_count, check_model_fits, check_option, greedy_counts,
+    check_aux,
+    check_classifier_shape,
+    check_count,
+    check_model_fits,
+    check_option,
+    greedy_counts,
 )
 from ..base import Attack, Needs
 from ..registry import register_attack
@@ -127,8 +133,9 @@ class Impacts:
         check_classifier_shape(self.classifier_shape, update)
         a = self.matrix
         if a.shape != (update.n_classes, update.n_classes) or not np.all(np.isfinite(a)):
-            raise ValueError(f"impacts must be a finite ({update.n_classes}, {update.n_classes}) matrix from "
-                             "estimate_impacts.")
+            raise ValueError(
+                f"impacts must be a finite ({update.n_classes}, {update.n_classes}) matrix from estimate_impacts."
+            )
         return a
 
 
@@ -160,8 +167,9 @@ class LLGStar(Attack):
     def _prepare(self, model, aux) -> Impacts:
         impacts = self.impacts
         if impacts is None:
-            impacts = estimate_impacts(model, None, dummy=self.dummy, n_dummy=self.n_dummy, mode=self.mode,
-                                       seed=self.seed)
+            impacts = estimate_impacts(
+                model, None, dummy=self.dummy, n_dummy=self.n_dummy, mode=self.mode, seed=self.seed
+            )
         return Impacts.of(impacts, model)
 
     def _count(self, update: LastLayerUpdate, preparation: Impacts) -> np.ndarray:
