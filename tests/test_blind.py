@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leakage_core.attacks import ATTACKS, BLIND, blind_prior, blind_uniform, class_shares, counts_only_update, is_blind
+from leakage_core.attacks import ATTACKS, BLIND, blind_prior, blind_uniform, label_shares, counts_only_update, is_blind
 from leakage_core.data import make_synthetic
 from leakage_core.study import add_advantage
 from leakage_core.study import Setting, add_blind_references, run_grid, score
@@ -34,11 +34,11 @@ def test_blind_references_read_no_gradient():
 
 def test_prior_is_n_times_the_other_subjects_shares():
     labels = np.array([0] * 50 + [3] * 30 + [8] * 20)
-    np.testing.assert_allclose(class_shares(labels, 9)[[0, 3, 8]], [0.5, 0.3, 0.2])
+    np.testing.assert_allclose(label_shares(labels, 9)[[0, 3, 8]], [0.5, 0.3, 0.2])
     update = counts_only_update(10, 9)
     expected = np.zeros(9, dtype=np.int64)
     expected[[0, 3, 8]] = [5, 3, 2]
-    np.testing.assert_array_equal(blind_prior(update, class_shares(labels, 9)), expected)
+    np.testing.assert_array_equal(blind_prior(update, label_shares(labels, 9)), expected)
     via_aux = ATTACKS["blind_prior"](update, aux=(np.zeros((100, 2, 1)), labels))
     np.testing.assert_array_equal(via_aux, expected)
 
@@ -119,7 +119,7 @@ def test_grid_computes_blind_rows_equal_to_add_blind_references():
     others = np.concatenate([data.subjects[k].labels for k in data.subject_ids if k != s])
     row = a[(a.attack == "blind_prior") & (a.subject == s)].iloc[0]
     np.testing.assert_array_equal(
-        row.pred, blind_prior(counts_only_update(50, data.n_classes), class_shares(others, data.n_classes))
+        row.pred, blind_prior(counts_only_update(50, data.n_classes), label_shares(others, data.n_classes))
     )
     table = score(full)
     assert ("adv_class_acc", "mean") in table.columns and ("count_f1", "mean") in table.columns

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from leakage_core.book import explorer
-from leakage_core.attacks import ATTACKS, BLIND, blind_prior, blind_uniform, class_shares, counts_only_update
+from leakage_core.attacks import ATTACKS, BLIND, blind_prior, blind_uniform, label_shares, counts_only_update
 from leakage_core.data import make_synthetic
 from leakage_core.study import attack_client
 from leakage_core.book import (
@@ -102,7 +102,7 @@ def _blind_reference(view: ExplorerView) -> tuple[tuple[int, ...], tuple[int, ..
     update = counts_only_update(view.batch_size, data.n_classes)  # zero gradients: only N and C
     others = data.windows_of([s for s in data.subject_ids if s != view.client])[1]
     uniform = blind_uniform(update)
-    prior = blind_prior(update, class_shares(others, data.n_classes))
+    prior = blind_prior(update, label_shares(others, data.n_classes))
     return tuple(int(v) for v in uniform), tuple(int(v) for v in prior)
 
 

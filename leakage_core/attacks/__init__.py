@@ -54,7 +54,7 @@ from .bias.ilrg import ILRG, ilrg, ilrg_probabilities
 from .baseline.idlg import IDLG, idlg
 from .baseline.existence import Existence, existence
 from .baseline.blind_uniform import BlindUniform, blind_uniform
-from .baseline.blind_prior import BlindPrior, blind_prior, class_shares
+from .baseline.blind_prior import BlindPrior, blind_prior, label_shares
 from .baseline.blind import blind_guesses, counts_only_update
 from .paper_code import VARIANTS, ilrg_code, llbg_code, llg_code, llg_star_code
 from .contract import check_attack
@@ -129,7 +129,7 @@ __all__ = [
     "blind_uniform",
     "blind_prior",
     "blind_guesses",
-    "class_shares",
+    "label_shares",
     "counts_only_update",
     "llg",
     "llg_star",

@@ -187,11 +187,10 @@ class ExplorerView:
 
     @property
     def ldp_label(self) -> str:
-        """``"no LDP"`` or e.g. ``"clip 0.1 + noise 0.01"``."""
-        parts = ([f"clip {self.rho:g}"] if self.rho is not None else []) + (
-            [f"noise {self.sigma:g}"] if self.sigma is not None else []
-        )
-        return " + ".join(parts) if parts else "no LDP"
+        """``"no LDP"`` or the defence's :attr:`~leakage_core.federated.LDP.label`, e.g. ``"clip 0.1 + noise 0.01"``."""
+        from ..federated import LDP
+
+        return "no LDP" if self.sigma is None and self.rho is None else LDP(sigma=self.sigma, rho=self.rho).label
 
 
 # ---------------------------------------------------------------------------------------------

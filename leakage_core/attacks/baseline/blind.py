@@ -28,7 +28,7 @@ def blind_guesses(true_counts_per_batch, shares: np.ndarray) -> dict[str, np.nda
     """Both blind references for every batch: ``{"blind_uniform": (B, C), "blind_prior": (B, C)}``.
 
     Introduced in Chapter 3. Each guess reads only the batch's ``N`` (the row sum of ``true_counts_per_batch``),
-    ``C`` and the population's class ``shares`` (see :func:`~leakage_core.attacks.baseline.blind_prior.class_shares`),
+    ``C`` and the population's class ``shares`` (see :func:`~leakage_core.attacks.baseline.blind_prior.label_shares`),
     so the dictionary can be merged with attacks' predictions for :func:`leakage_core.metrics.metrics_table`.
     """
     truth = np.asarray(true_counts_per_batch)

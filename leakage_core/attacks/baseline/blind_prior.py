@@ -18,14 +18,14 @@ from ..base import Attack, Needs
 from ..registry import register_attack
 
 
-def class_shares(labels: np.ndarray, n_classes: int) -> np.ndarray:
+def label_shares(labels: np.ndarray, n_classes: int) -> np.ndarray:
     """The share of each class among ``labels`` (length ``n_classes``, sums to 1).
 
     Introduced in Chapter 3. Raises if ``labels`` is empty or holds a label outside ``[0, n_classes)``.
     """
     labels = np.asarray(labels)
     if labels.ndim != 1 or labels.size == 0:
-        raise ValueError("class_shares needs a non-empty 1-D array of labels.")
+        raise ValueError("label_shares needs a non-empty 1-D array of labels.")
     if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or labels.max() >= n_classes:
         raise ValueError(f"labels must be integers in [0, {n_classes}).")
     return np.bincount(labels, minlength=n_classes) / labels.size
@@ -43,7 +43,7 @@ def blind_prior(update: LastLayerUpdate, shares: np.ndarray) -> np.ndarray:
     if s.shape != (update.n_classes,) or np.any(s < 0) or not np.isclose(s.sum(), 1.0):
         raise ValueError(
             f"shares must be {update.n_classes} non-negative class shares summing to 1, "
-            f"got shape {s.shape}; build them with leakage_core.attacks.class_shares(labels, C)."
+            f"got shape {s.shape}; build them with leakage_core.attacks.label_shares(labels, C)."
         )
     return round_to_total(update.n_windows * s, update.n_windows)
 
