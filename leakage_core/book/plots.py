@@ -89,11 +89,7 @@ def plot_value_histograms(values: dict[str, np.ndarray], xlabel: str, title: str
 
 
 def plot_label_timelines(
-    sample_labels: dict[int, np.ndarray],
-    class_names: Sequence[str],
-    sampling_rate: int = 50,
-    title: str = "",
-    ax=None,
+    sample_labels: dict[int, np.ndarray], class_names: Sequence[str], sampling_rate: int = 50, title: str = "", ax=None
 ):
     """One row per subject: the activity over time as coloured spans (NULL light grey).
 

@@ -161,9 +161,7 @@ _WETLAB_LEN_SCALE = 0.70
 #: keeps the class shares (``PROFILES["wetlab"].class_weights``, % of the recording) and the ratios between
 #: the action lengths, and multiplies every action length by one common factor
 #: (``PROFILES["wetlab"].bout_mean_s[c] / REAL_TIMELINES["wetlab"]["action_mean_s"][c]``).
-REAL_TIMELINES: dict[str, dict] = {
-    "wetlab": {"action_mean_s": dict(_WETLAB_LEN), "null_gap_mean_s": 28.0},
-}
+REAL_TIMELINES: dict[str, dict] = {"wetlab": {"action_mean_s": dict(_WETLAB_LEN), "null_gap_mean_s": 28.0}}
 
 WETLAB = Profile(
     name="wetlab",

@@ -223,10 +223,7 @@ def read_excerpt_csv(path: str | Path, dataset: str) -> tuple[np.ndarray, np.nda
 
 
 def load_excerpts(
-    root: str | Path | None = None,
-    dataset: str = "wear",
-    window_size: int = 50,
-    window_step: int = 25,
+    root: str | Path | None = None, dataset: str = "wear", window_size: int = 50, window_step: int = 25
 ) -> HARDataset:
     """Load the two public 10-minute excerpts of one dataset as a 3-channel :class:`HARDataset`.
 

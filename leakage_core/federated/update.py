@@ -101,10 +101,7 @@ class LastLayerUpdate:
 
 
 def last_layer_gradients(
-    features: np.ndarray,
-    labels: np.ndarray,
-    weight: np.ndarray,
-    bias: np.ndarray,
+    features: np.ndarray, labels: np.ndarray, weight: np.ndarray, bias: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Closed-form last-layer gradients of the mean cross-entropy loss.
 

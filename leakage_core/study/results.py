@@ -19,11 +19,7 @@ from ..data.profiles import PROFILES
 from ..data.source import results_dir
 from .grid import Setting, run_grid
 from ..federated import ldp_label
-from .grids import (
-    LDP_VARIANTS,
-    study_dataset,
-    study_grids,
-)
+from .grids import LDP_VARIANTS, study_dataset, study_grids
 
 
 #: version of the results files' layout (written into every record)

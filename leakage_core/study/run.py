@@ -27,15 +27,7 @@ import pandas as pd
 
 from ..cache import atomic_write
 from .grid import add_blind_references, run_grid
-from .grids import (
-    ATTACKED,
-    N_SUBJECTS,
-    TRAIN_EPOCHS,
-    TRAIN_LR,
-    StudyGrid,
-    study_dataset,
-    study_grids,
-)
+from .grids import ATTACKED, N_SUBJECTS, TRAIN_EPOCHS, TRAIN_LR, StudyGrid, study_dataset, study_grids
 from .results import FORMAT, from_tidy, to_tidy
 
 

@@ -15,14 +15,7 @@ import numpy as np
 
 from ...federated.client import MODES, client_features, model_classifier
 from ...federated.update import LastLayerUpdate, last_layer_gradients
-from .._common import (
-    check_aux,
-    check_classifier_shape,
-    check_count,
-    check_model_fits,
-    check_option,
-    greedy_counts,
-)
+from .._common import check_aux, check_classifier_shape, check_count, check_model_fits, check_option, greedy_counts
 from ..base import Attack, Needs
 from ..registry import register_attack
 
@@ -88,13 +81,7 @@ def solve_with_impacts(update: LastLayerUpdate, impacts: np.ndarray, stage1: str
 
 
 def estimate_impacts(
-    model,
-    aux=None,
-    dummy: str = "gaussian",
-    n_dummy: int = 64,
-    n_aux: int = 64,
-    mode: str = "train",
-    seed: int = 0,
+    model, aux=None, dummy: str = "gaussian", n_dummy: int = 64, n_aux: int = 64, mode: str = "train", seed: int = 0
 ) -> np.ndarray:
     """The ``(C, C)`` impact matrix of :func:`class_impacts` as LLG* (dummy inputs) or LLG+ (``aux``) measure it.
 
