@@ -108,12 +108,13 @@ def test_dimitrov_equals_geng_at_one_step(options):
         labels = rng.integers(0, 6, 30)
         update = fedsgd_update(model, windows, labels, seed=k)
         expected = geng(update, model=model, **options)
-        for strategy in ("steps", "start", "end"):  # one step: one gradient, at the server's model
-            assert dimitrov(update, model=model, strategy=strategy, **options).tolist() == expected.tolist()
+        for interpolation in ("steps", "start", "end"):  # one step: one gradient, at the server's model
+            assert dimitrov(update, model=model, interpolation=interpolation, **options).tolist() == expected.tolist()
     # with S > 1, "start" is Geng's formula (server's statistics, summed gradient over S)
     avg = fedavg_update(model, windows, labels, n_steps=5, lr=0.5)
     assert (
-        dimitrov(avg, model=model, strategy="start", **options).tolist() == geng(avg, model=model, **options).tolist()
+        dimitrov(avg, model=model, interpolation="start", **options).tolist()
+        == geng(avg, model=model, **options).tolist()
     )
 
 
@@ -216,7 +217,7 @@ def test_dimitrov_needs_the_local_learning_rate_of_a_fedavg_update():
     no_lr = LastLayerUpdate(np.ones((c, d)), np.zeros(c), 10, n_steps=2)
     with pytest.raises(ValueError, match=r"local learning rate.*update\.lr is None"):
         dimitrov(no_lr, model=model)
-    assert dimitrov(no_lr, model=model, strategy="start").sum() == 10  # the server's statistics need no lr
+    assert dimitrov(no_lr, model=model, interpolation="start").sum() == 10  # the server's statistics need no lr
     assert geng(no_lr, model=model).sum() == 10
 
 
@@ -226,7 +227,11 @@ def test_n_not_a_multiple_of_s_is_refused_before_any_attack_sees_it():
 
 
 def test_bad_options_are_refused_by_name():
-    for name, option, bad in [("geng", "stats", "noise"), ("geng", "row", "both"), ("dimitrov", "strategy", "mid")]:
+    for name, option, bad in [
+        ("geng", "stats", "noise"),
+        ("geng", "row", "both"),
+        ("dimitrov", "interpolation", "mid"),
+    ]:
         with pytest.raises(ValueError, match=f"{option}={bad!r}"):
             ATTACKS[name].build(**{option: bad})
     with pytest.raises(ValueError, match="needs aux"):

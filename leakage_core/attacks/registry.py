@@ -28,7 +28,7 @@ from ..federated.update import LastLayerUpdate
 from ._common import check_option
 from .base import Attack, Needs
 
-FAMILIES: tuple[str, ...] = ("weight", "bias", "baseline")
+FAMILIES: tuple[str, ...] = ("weight", "bias", "count", "baseline")
 #: the values of :class:`~leakage_core.attacks.base.Needs`
 NEEDS: tuple[str, ...] = tuple(n.value for n in Needs)
 #: the label of an attack's published form, the default of its ``variant`` option
@@ -42,7 +42,7 @@ class RegisteredAttack:
     ----------
     name : str
         Registry name, e.g. ``"llbg"``.
-    family : {"weight", "bias", "baseline"}
+    family : {"weight", "bias", "count", "baseline"}
         Which gradient the attack reads (the paper's grouping), or a baseline.
     attack : type
         The attack's class (its published form, variant ``"book"``).

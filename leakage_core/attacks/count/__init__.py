@@ -3,6 +3,6 @@
 By identity I2 (Chapter 3), ``sum_j dL/dW_cj = (1/N) sum_k (p_kc - y_kc) O_k`` with ``O_k`` the sum of window
 ``k``'s classifier input; replacing ``O_k`` and ``p_k`` by the server's estimates ``Obar`` and ``pbar`` gives
 the counts directly. One file per attack: :mod:`.geng` (Geng et al. 2021, FedSGD) and :mod:`.dimitrov`
-(Dimitrov et al. 2022, multi-step FedAvg). Both register in the ``"weight"`` family (they read the weight
-row sums by default; ``row="bias"`` reads the bias row instead).
+(Dimitrov et al. 2022, multi-step FedAvg), both in the ``"count"`` family (they read the weight row sums
+by default; ``row="bias"`` reads the bias row instead).
 """

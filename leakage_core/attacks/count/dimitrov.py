@@ -8,8 +8,8 @@ Method: the ``S`` local steps run at models ``theta_0, ..., theta_{S-1}``; Dimit
 ``(pbar, Obar)`` at the server's model ``theta_0`` and at an estimate of the client's final model
 ``theta_S = theta_0 + delta = theta_0 - lr G``, interpolate them linearly to step ``s`` (weight ``s/S``,
 ``s = 0 .. S-1``), apply Geng's formula ``N pbar_s - N G_c / (S Obar_s)`` at each step and average
-(``strategy="steps"``; ``"start"`` and ``"end"`` use one end only, as their code offers), then round to ``N``.
-With ``S = 1`` the one gradient is taken at the server's model, so every strategy is Geng's formula there.
+(``interpolation="steps"``; ``"start"`` and ``"end"`` use one end only, as their code offers), then round to ``N``.
+With ``S = 1`` the one gradient is taken at the server's model, so every interpolation is Geng's formula there.
 
 Approximation here: a :class:`~leakage_core.federated.LastLayerUpdate` holds the classifier's update
 only, so the final model is the server's body with the classifier ``W_0 - lr G_W``, ``b_0 - lr G_b``: the
@@ -32,19 +32,19 @@ from ..registry import register_attack
 from .geng import CountAttack, Probe, gradient_row, raw_counts
 
 #: which statistics the per-step counts use: interpolated per step (the paper), the server's, the client's
-STRATEGIES: tuple[str, ...] = ("steps", "start", "end")
+INTERPOLATIONS: tuple[str, ...] = ("steps", "start", "end")
 
 
-def step_weights(n_steps: int, strategy: str = "steps") -> np.ndarray:
+def step_weights(n_steps: int, interpolation: str = "steps") -> np.ndarray:
     """Interpolation weights of the final model's statistics, one per count averaged: ``s/S`` for
     ``s = 0 .. S-1`` (``"steps"``), ``[0]`` (``"start"``) or ``[1]`` (``"end"``).
 
-    With one step (FedSGD) the only gradient is taken at the server's model: ``[0]`` whatever the strategy.
+    With one step (FedSGD) the only gradient is taken at the server's model: ``[0]`` whatever the interpolation.
     """
-    check_option("strategy", strategy, STRATEGIES)
-    if strategy == "start" or n_steps == 1:
+    check_option("interpolation", interpolation, INTERPOLATIONS)
+    if interpolation == "start" or n_steps == 1:
         return np.zeros(1)
-    if strategy == "end":
+    if interpolation == "end":
         return np.ones(1)
     return np.arange(n_steps) / n_steps
 
@@ -60,14 +60,14 @@ def final_classifier(probe: Probe, update: LastLayerUpdate) -> tuple[np.ndarray,
 
 
 def dimitrov_raw_counts(
-    update: LastLayerUpdate, probe: Probe, row: str = "weight", strategy: str = "steps"
+    update: LastLayerUpdate, probe: Probe, row: str = "weight", interpolation: str = "steps"
 ) -> np.ndarray:
     """Real-valued counts: Geng's formula at each step's interpolated statistics, averaged over the steps."""
-    weights = step_weights(update.n_steps, strategy)
+    weights = step_weights(update.n_steps, interpolation)
     p0, o0 = probe.statistics()
     if np.any(weights > 0):
         p1, o1 = probe.statistics(*final_classifier(probe, update))
-    else:  # only the server's statistics are needed (S = 1, or strategy "start"): no lr required
+    else:  # only the server's statistics are needed (S = 1, or interpolation "start"): no lr required
         p1, o1 = p0, o0
     g, is_bias = gradient_row(update, row)
     n, s = update.n_windows, update.n_steps
@@ -75,21 +75,21 @@ def dimitrov_raw_counts(
     return np.mean(per_step, axis=0)
 
 
-@register_attack("dimitrov", family="weight")
+@register_attack("dimitrov", family="count")
 @dataclass(eq=False)
 class Dimitrov(CountAttack):
     """Dimitrov et al.'s multi-step counts (see :func:`dimitrov`); the options are that function's."""
 
-    strategy: str = "steps"
+    interpolation: str = "steps"
 
-    examples = ({"stats": "aux", "n_probe": 16, "strategy": "end"}, {"row": "bias"})
+    examples = ({"stats": "aux", "n_probe": 16, "interpolation": "end"}, {"row": "bias"})
 
     def _check(self) -> None:
         super()._check()
-        check_option("strategy", self.strategy, STRATEGIES)
+        check_option("interpolation", self.interpolation, INTERPOLATIONS)
 
     def _count(self, update: LastLayerUpdate, preparation: Probe) -> np.ndarray:
-        raw = dimitrov_raw_counts(update, preparation.checked(update), self.row, self.strategy)
+        raw = dimitrov_raw_counts(update, preparation.checked(update), self.row, self.interpolation)
         return round_to_total(raw, update.n_windows)
 
 
@@ -99,7 +99,7 @@ def dimitrov(
     aux=None,
     stats: str = "dummy",
     row: str = "weight",
-    strategy: str = "steps",
+    interpolation: str = "steps",
     dummy: str = "gaussian",
     n_probe: int = 256,
     mode: str = "train",
@@ -111,10 +111,12 @@ def dimitrov(
     client's final model (weight ``s/S``), Geng's formula ``N pbar_s - N sum_j G_cj / (S Obar_s)`` is applied,
     and the counts are averaged and rounded to ``N``. The final model is estimated from the update's
     classifier part only (``W_0 - lr G_W``, ``b_0 - lr G_b``; the body is the server's): see the module
-    docstring. ``strategy`` = ``"steps"`` (the paper), ``"start"`` (server's statistics) or ``"end"``
+    docstring. ``interpolation`` = ``"steps"`` (the paper), ``"start"`` (server's statistics) or ``"end"``
     (client's). ``stats``, ``row``, ``dummy``, ``n_probe``, ``mode``, ``seed`` as in
     :func:`~leakage_core.attacks.count.geng.geng`. Needs ``update.lr`` when ``S > 1`` (``ValueError``
     otherwise) and the model's ``classifier`` Linear.
     """
-    attack = Dimitrov(stats=stats, row=row, strategy=strategy, dummy=dummy, n_probe=n_probe, mode=mode, seed=seed)
+    attack = Dimitrov(
+        stats=stats, row=row, interpolation=interpolation, dummy=dummy, n_probe=n_probe, mode=mode, seed=seed
+    )
     return attack.prepare(model, aux).count(update)

@@ -144,7 +144,7 @@ class CountAttack(Attack):
         return Probe(h, w, b)
 
 
-@register_attack("geng", family="weight")
+@register_attack("geng", family="count")
 @dataclass(eq=False)
 class Geng(CountAttack):
     """Geng et al.'s zero-shot counts (see :func:`geng`); the options are that function's."""
