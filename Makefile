@@ -36,7 +36,10 @@ book: $(STAMP)
 
 ## make test: ruff + unit tests + a chapter on a Colab-like environment + strict nbval + the trained-model
 ##            chapters again on torch's portable CPU kernels + book build with execution off + the book in a browser
-test: lint unit colab workflows nbval nbval-portable book-check browser
+# The last two stages run side by side (two jobs): the portable-kernel chapters keep torch busy while the book
+# is built and opened in Chromium, which mostly wait on one core; each stage's output is printed whole.
+test: lint unit colab workflows nbval
+	$(MAKE) -j2 --output-sync=target nbval-portable browser
 
 ## make lint: ruff's rules and its formatter's check over the whole repository, notebooks included
 ##            (pyproject.toml, [tool.ruff])
