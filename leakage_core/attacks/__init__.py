@@ -8,8 +8,8 @@ a pure ``count(update)``), registered where it is defined; :data:`ATTACKS` maps 
 contract (the test suite runs it on every registered attack).
 
 Layout: :mod:`.weight` (LLG, LLG*, LLG+), :mod:`.bias` (LLBG, EBI, iLRG), :mod:`.baseline` (iDLG, label
-existence, the blind references), :mod:`.count` (Geng's and Dimitrov's closed-form counts, beyond the
-paper), :mod:`.paper_code` (the seed paper's code, ``variant="paper_code"``
+existence, the blind references), :mod:`.count` (Geng's and Dimitrov's closed-form counts and our own
+Bayes-linear ``lmmse``, beyond the paper), :mod:`.paper_code` (the seed paper's code, ``variant="paper_code"``
 of ``llg``, ``llg_star``, ``llbg`` and ``ilrg``, e.g. ``attacks={"llg": {}, "llg:code": {"variant":
 "paper_code"}}``). Importing the package imports every module in it, and so registers every attack; the
 explicit imports below fix the registry's order (which tables and menus follow) and re-export the
@@ -60,6 +60,7 @@ from .baseline.blind import blind_guesses, counts_only_update
 from .paper_code import VARIANTS, ilrg_code, llbg_code, llg_code, llg_star_code
 from .count.geng import Geng, geng
 from .count.dimitrov import Dimitrov, dimitrov
+from .count.lmmse import LMMSE, lmmse
 from .contract import check_attack
 # isort: on
 
@@ -161,4 +162,6 @@ __all__ = [
     "Dimitrov",
     "geng",
     "dimitrov",
+    "LMMSE",
+    "lmmse",
 ]
