@@ -406,8 +406,8 @@ def test_trained_setting_attacks_each_client_with_its_own_loso_model(data, tmp_p
     calls = []
     real = training.fold_model
 
-    def spy(dataset, model_name, held_out, config, cache_dir=None, progress=True, device=None):
-        model = real(dataset, model_name, held_out, config=config, cache_dir=cache_dir, progress=False)
+    def spy(dataset, model_name, held_out, config, cache_dir=None, progress=True, device=None, bias=True):
+        model = real(dataset, model_name, held_out, config=config, cache_dir=cache_dir, progress=False, bias=bias)
         calls.append((held_out, model.training_subjects, config))
         return model
 

@@ -28,7 +28,7 @@ import importlib
 import pkgutil
 
 from ._common import class_mean_probabilities, empirical_impact, greedy_counts, round_to_total
-from .base import Attack, Needs, NoPreparation, NotPreparedError
+from .base import Attack, Needs, NoBiasError, NoPreparation, NotPreparedError
 from .registry import (
     ATTACKS,
     BOOK,
@@ -105,6 +105,7 @@ __all__ = [
     "Needs",
     "NoPreparation",
     "NotPreparedError",
+    "NoBiasError",
     "FAMILIES",
     "NEEDS",
     "BOOK",

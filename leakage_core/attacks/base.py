@@ -9,7 +9,9 @@ The contract (checked for every registered attack by :func:`leakage_core.attacks
 - ``prepare(model=None, aux=None)`` computes, once per model and auxiliary data, everything that does
   not depend on the update, and stores it as a typed, named preparation (a frozen dataclass);
 - ``count(update)`` is a pure function of the update and that preparation: int64 counts of shape
-  ``(C,)``, non-negative, summing to ``N`` (:class:`~leakage_core.federated.LastLayerUpdate`).
+  ``(C,)``, non-negative, summing to ``N`` (:class:`~leakage_core.federated.LastLayerUpdate`);
+- :attr:`Attack.reads_bias`: an attack that reads the bias gradient refuses the update of a classifier
+  without bias with :class:`NoBiasError`; every other attack counts it.
 
 The split follows scikit-learn's estimators (options in ``__init__``, ``fit`` stores state, ``predict`` is
 pure): L. Buitinck et al., "API design for machine learning software: experiences from the scikit-learn
@@ -73,6 +75,10 @@ class NotPreparedError(ValueError, AttributeError):
     """``count`` was called before ``prepare``."""
 
 
+class NoBiasError(ValueError):
+    """An attack that reads the bias gradient was given the update of a classifier without bias."""
+
+
 class Attack:
     """Base class of an attack: options in the constructor, ``prepare(model, aux)``, a pure ``count(update)``.
 
@@ -93,6 +99,8 @@ class Attack:
     in_paper: ClassVar[bool] = False
     #: False for the blind references, which guess from ``N``, ``C`` and the population alone
     reads_gradient: ClassVar[bool] = True
+    #: True for attacks that read the bias gradient (a property where the options decide)
+    reads_bias: ClassVar[bool] = False
     #: what ``prepare`` needs (a property in subclasses where the options decide)
     needs: ClassVar[Needs] = Needs.UPDATE
     #: what to pass as ``aux`` (completes the error raised when it is missing)
@@ -138,6 +146,12 @@ class Attack:
         check_update(update)
         if self.preparation is None:
             raise NotPreparedError(f"{type(self).__name__}: call prepare(model, aux) before count(update).")
+        if self.reads_bias and not update.has_bias:
+            raise NoBiasError(
+                f"attack {self.name or type(self).__name__!r} reads the classifier's bias gradient, but this update "
+                "comes from a classifier without bias (bias=False); attack it with one that reads the weights "
+                "(llg, llg_star, geng or dimitrov with row='weight', lmmse)."
+            )
         return self._count(update, self.preparation)
 
     def _count(self, update: LastLayerUpdate, preparation: Any) -> np.ndarray:  # pragma: no cover - abstract

@@ -13,6 +13,8 @@ Contract verified, for the default options and every option set in the class's `
 - **counts**: a numpy int64 array of shape ``(C,)``, non-negative, summing to ``N``, for FedSGD and
   FedAvg updates of a small model, a single window, a single-class batch and arbitrary (noise-like)
   gradients; the update is not modified;
+- **bias**: the same updates without their bias row are counted (non-negative, summing to ``N``) unless
+  :attr:`~leakage_core.attacks.base.Attack.reads_bias`, in which case ``count`` raises ``NoBiasError``;
 - **determinism**: preparing again and counting again give identical counts;
 - **prepare once**: one preparation counting every update (in either order) equals a fresh
   preparation per update.
@@ -30,7 +32,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..federated.update import LastLayerUpdate
-from .base import Attack, Needs
+from .base import Attack, Needs, NoBiasError
 from .registry import ATTACKS
 
 BAD_STRING = "<not an option>"
@@ -182,6 +184,7 @@ def _check_one(cls: type[Attack], options: Mapping[str, Any], fixtures: list[_Fi
             before = (update.weight_grad.copy(), update.bias_grad.copy())
             counts = prepared.count(update)
             _check_counts(cls, options, counts, update, f"update {k}")
+            _check_no_bias(cls, options, prepared, update, k)
             if not (np.array_equal(before[0], update.weight_grad) and np.array_equal(before[1], update.bias_grad)):
                 _fail(cls, options, "count does not modify the update", f"update {k} changed")
             once.append(counts)
@@ -208,6 +211,20 @@ def _check_one(cls: type[Attack], options: Mapping[str, Any], fixtures: list[_Fi
                         f"update {k}: {once[k].tolist()} with what it declares, {with_all.tolist()} given model "
                         "and aux too",
                     )
+
+
+def _check_no_bias(cls: type[Attack], options: Mapping[str, Any], prepared: Attack, update, k: int) -> None:
+    """The update without its bias row: refused with :class:`NoBiasError` iff the attack reads the bias."""
+    bare = dataclasses.replace(update, bias_grad=None)
+    try:
+        counts = prepared.count(bare)
+    except NoBiasError as err:
+        if not prepared.reads_bias:
+            _fail(cls, options, "an attack that does not read the bias counts a bias-free update", str(err))
+        return
+    if prepared.reads_bias:
+        _fail(cls, options, "an attack that reads the bias refuses a bias-free update", f"update {k} was counted")
+    _check_counts(cls, options, counts, bare, f"update {k} without bias")
 
 
 def check_attack(attack: type[Attack] | str, classes: tuple[int, ...] = (5, 2)) -> list[str]:

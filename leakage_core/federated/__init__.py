@@ -19,6 +19,7 @@ from .client import (
     client_update,
     fedavg_update,
     fedsgd_update,
+    has_bias,
     model_classifier,
     update_from_features,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "client_update",
     "fedavg_update",
     "fedsgd_update",
+    "has_bias",
     "model_classifier",
     "update_from_features",
     "SAMPLERS",

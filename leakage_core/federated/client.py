@@ -81,15 +81,26 @@ def _client_mode(model, mode: str, seed: int):
 def model_classifier(model) -> tuple[np.ndarray, np.ndarray]:
     """The model's classifier weight ``(C, d)`` and bias ``(C,)`` as float64 numpy arrays (on the CPU).
 
-    The one conversion of the last layer (``model.classifier``, a ``torch.nn.Linear`` with bias) to numpy:
-    the client's closed form and every attack that needs the server's model use it.
+    The one conversion of the last layer (``model.classifier``, a ``torch.nn.Linear``) to numpy: the client's
+    closed form and every attack that needs the server's model use it. A classifier without bias
+    (``bias=False``) gives a zero bias: its scores are ``H W^T``, exactly as with a bias fixed at 0.
     """
     if model is None:
         raise ValueError("model is None, but this needs the server's model: pass model=<the model the client trained>.")
     clf = getattr(model, "classifier", None)
-    if clf is None or getattr(clf, "bias", None) is None:
-        raise ValueError("model must expose its last layer as model.classifier (a torch.nn.Linear with bias).")
-    return clf.weight.detach().double().cpu().numpy(), clf.bias.detach().double().cpu().numpy()
+    if clf is None or getattr(clf, "weight", None) is None or getattr(clf.weight, "ndim", 0) != 2:
+        raise ValueError(
+            "model must expose its last layer as model.classifier (a torch.nn.Linear); "
+            "build it with leakage_core.models.build_model."
+        )
+    w = clf.weight.detach().double().cpu().numpy()
+    b = np.zeros(w.shape[0]) if getattr(clf, "bias", None) is None else clf.bias.detach().double().cpu().numpy()
+    return w, b
+
+
+def has_bias(model) -> bool:
+    """Whether the model's classifier has a bias (``build_model(..., bias=False)`` builds one without)."""
+    return getattr(getattr(model, "classifier", None), "bias", None) is not None
 
 
 def update_from_features(features: np.ndarray, labels: np.ndarray, model) -> LastLayerUpdate:
@@ -99,7 +110,7 @@ def update_from_features(features: np.ndarray, labels: np.ndarray, model) -> Las
     """
     w, b = model_classifier(model)
     dw, db = last_layer_gradients(features, np.asarray(labels), w, b)
-    return LastLayerUpdate(dw, db, n_windows=len(labels))
+    return LastLayerUpdate(dw, db if has_bias(model) else None, n_windows=len(labels))
 
 
 def client_features(model, windows: np.ndarray, mode: str = "eval", batch_size: int = 512, seed: int = 0) -> np.ndarray:
@@ -192,10 +203,10 @@ def _fedsgd(
         params = [p for p in model.parameters() if p.requires_grad]
         loss = torch.nn.functional.cross_entropy(model(x), y)
         grads = torch.autograd.grad(loss, params)
-    last = {id(model.classifier.weight), id(model.classifier.bias)}
+    last = {id(p) for p in model.classifier.parameters()}
     by_param = dict(zip([id(p) for p in params], grads))
     gw = by_param[id(model.classifier.weight)].double().numpy()
-    gb = by_param[id(model.classifier.bias)].double().numpy()
+    gb = by_param[id(model.classifier.bias)].double().numpy() if has_bias(model) else None
     rest_sq = float(sum(float((g.double() ** 2).sum()) for p, g in zip(params, grads) if id(p) not in last))
     return LastLayerUpdate(gw, gb, n_windows=x.shape[0]), rest_sq
 
@@ -231,8 +242,8 @@ def _fedavg(
     with torch.no_grad():
         g = {id(p): ((p0 - p.detach()) / lr).double() for p, p0 in zip(client.parameters(), start)}
     gw = g[id(client.classifier.weight)].numpy()
-    gb = g[id(client.classifier.bias)].numpy()
-    last = {id(client.classifier.weight), id(client.classifier.bias)}
+    gb = g[id(client.classifier.bias)].numpy() if has_bias(client) else None
+    last = {id(p) for p in client.classifier.parameters()}
     rest_sq = float(sum(float((v**2).sum()) for k, v in g.items() if k not in last))
     return LastLayerUpdate(gw, gb, n_windows=n, n_steps=n_steps, lr=float(lr)), rest_sq
 

@@ -9,7 +9,7 @@ Differential Privacy", CCS 2016, applied once per update. Chapter 11 introduces 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -78,7 +78,8 @@ def privatize(update: LastLayerUpdate, ldp: LDP, seed: int = 0, rest_sq_norm: fl
         )
     if rest_sq_norm is not None and not (np.isfinite(rest_sq_norm) and rest_sq_norm >= 0):
         raise ValueError("rest_sq_norm is a squared norm and must be finite and non-negative.")
-    w, b = update.weight_grad.copy(), update.bias_grad.copy()
+    w = update.weight_grad.copy()
+    b = np.zeros(0) if update.bias_grad is None else update.bias_grad.copy()
     if ldp.rho is not None:
         sq = float((w**2).sum() + (b**2).sum())
         if ldp.scope == "all":
@@ -90,4 +91,4 @@ def privatize(update: LastLayerUpdate, ldp: LDP, seed: int = 0, rest_sq_norm: fl
         rng = np.random.default_rng(seed)
         w = w + rng.normal(0.0, ldp.sigma, size=w.shape)
         b = b + rng.normal(0.0, ldp.sigma, size=b.shape)
-    return LastLayerUpdate(w, b, update.n_windows, update.n_steps, update.lr)
+    return replace(update, weight_grad=w, bias_grad=b if update.has_bias else None)

@@ -11,7 +11,7 @@ Batch ``b`` of a client is computed with dropout and LDP noise seeded by ``seed 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -95,10 +95,11 @@ def clean_update(
     """The un-privatized update of batch number ``batch`` (its windows and labels given) under ``setting``.
 
     FedSGD (closed form) for ``S == 1``, otherwise FedAvg; dropout seeded by ``setting.batch_seed(batch)``.
-    With ``rest_norm`` also the squared norm of the other layers' gradient (for LDP clipping on all layers),
-    else None in its place (see :func:`~leakage_core.federated.client.client_update`).
+    The update records the setting's sampler (part of the protocol the server set). With ``rest_norm`` also
+    the squared norm of the other layers' gradient (for LDP clipping on all layers), else None in its place
+    (see :func:`~leakage_core.federated.client.client_update`).
     """
-    return client_update(
+    update, rest_sq = client_update(
         model,
         windows,
         labels,
@@ -109,3 +110,4 @@ def clean_update(
         scaling=setting.scaling,
         rest_norm=rest_norm,
     )
+    return replace(update, sampler=setting.sampler), rest_sq

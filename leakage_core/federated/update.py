@@ -25,14 +25,18 @@ class LastLayerUpdate:
         ``(C, d)`` gradient of the loss w.r.t. the classifier weight. For a
         multi-step (FedAvg) update this is the attacker's view
         ``-delta_W / lr``, i.e. the *sum* of the per-step batch-mean gradients.
-    bias_grad : numpy.ndarray
-        ``(C,)`` gradient w.r.t. the classifier bias (same convention).
+    bias_grad : numpy.ndarray or None
+        ``(C,)`` gradient w.r.t. the classifier bias (same convention); ``None`` for a classifier without
+        bias (``bias=False``), whose update has no bias row.
     n_windows : int
         ``N``, the number of windows the update was computed on.
     n_steps : int, default 1
         ``S``, the number of local SGD steps (1 = FedSGD).
     lr : float or None
         Local learning rate for FedAvg updates (``None`` for FedSGD).
+    sampler : str or None
+        How the client drew the batch (``"shuffle"``, ``"sequential"``, ``"balanced"``), when the server's
+        protocol sets it, as it sets ``N``, ``S`` and ``lr``; ``None``: not known.
 
     Raises
     ------
@@ -42,25 +46,26 @@ class LastLayerUpdate:
     """
 
     weight_grad: np.ndarray
-    bias_grad: np.ndarray
+    bias_grad: np.ndarray | None
     n_windows: int
     n_steps: int = 1
     lr: float | None = None
+    sampler: str | None = None
 
     def __post_init__(self) -> None:
         w = np.asarray(self.weight_grad, dtype=np.float64)
-        b = np.asarray(self.bias_grad, dtype=np.float64)
+        b = None if self.bias_grad is None else np.asarray(self.bias_grad, dtype=np.float64)
         if w.ndim != 2:
             raise ValueError(
                 f"weight_grad must be a (C, d) matrix, got shape {w.shape}; "
                 "pass the classifier weight gradient, not a flattened vector."
             )
-        if b.ndim != 1 or b.shape[0] != w.shape[0]:
+        if b is not None and (b.ndim != 1 or b.shape[0] != w.shape[0]):
             raise ValueError(
                 f"bias_grad has shape {b.shape} but weight_grad has {w.shape[0]} rows; "
                 "both must come from the same classifier (C classes)."
             )
-        if not (np.all(np.isfinite(w)) and np.all(np.isfinite(b))):
+        if not (np.all(np.isfinite(w)) and (b is None or np.all(np.isfinite(b)))):
             raise ValueError(
                 "the update contains NaN or inf gradients; check the client's loss "
                 "(learning rate, input scaling) before attacking it."
@@ -77,12 +82,20 @@ class LastLayerUpdate:
             )
         if self.lr is not None and not (np.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a positive finite number or None, got {self.lr!r}.")
+        if self.sampler is not None and not isinstance(self.sampler, str):
+            raise ValueError(f"sampler must be the name of the client's sampler or None, got {self.sampler!r}.")
         w.setflags(write=False)
-        b.setflags(write=False)
+        if b is not None:
+            b.setflags(write=False)
         object.__setattr__(self, "weight_grad", w)
         object.__setattr__(self, "bias_grad", b)
         object.__setattr__(self, "n_windows", n)
         object.__setattr__(self, "n_steps", s)
+
+    @property
+    def has_bias(self) -> bool:
+        """Whether the classifier has a bias (else ``bias_grad`` is ``None``)."""
+        return self.bias_grad is not None
 
     @property
     def n_classes(self) -> int:

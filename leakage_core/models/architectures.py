@@ -1,7 +1,8 @@
 """The two HAR classifiers of the paper: DeepConvLSTM and TinyHAR.
 
 Contract: both take windows shaped ``(B, T, channels)`` (float32; another shape raises ``ValueError``), end in
-``self.classifier`` — a ``torch.nn.Linear`` with bias, the layer every attack in this book reads — and expose
+``self.classifier`` — a ``torch.nn.Linear``, the layer every attack in this book reads, with a bias unless built
+with ``bias=False`` (the defence of Chapter 15) — and expose
 ``features(x)``, exactly the tensor fed into the classifier (after dropout). References: F. J. Ordóñez and
 D. Roggen, "Deep Convolutional and LSTM Recurrent Neural Networks for Multimodal Wearable Activity
 Recognition", Sensors 2016; Y. Zhou et al., "TinyHAR: A Lightweight Deep Learning Model Designed for Human
@@ -45,7 +46,8 @@ class DeepConvLSTM(_HARModel):
 
     Four ``Conv2d(., 64, (9, 1)) + ReLU`` layers without padding (50 -> 18
     time steps), a 2-layer LSTM (``64 * channels -> 128``), the last time step, ``Dropout(0.5)`` and
-    ``Linear(128, C)``. 705,747 parameters for WEAR (12 channels, 19 classes), 409,545 for Wetlab.
+    ``Linear(128, C)`` (``bias=False``: without its bias). 705,747 parameters for WEAR (12 channels,
+    19 classes), 409,545 for Wetlab.
     """
 
     def __init__(
@@ -58,6 +60,7 @@ class DeepConvLSTM(_HARModel):
         lstm_hidden: int = 128,
         lstm_layers: int = 2,
         dropout: float = 0.5,
+        bias: bool = True,
     ) -> None:
         super().__init__()
         _check_sizes(n_channels, n_classes, window_size)
@@ -70,7 +73,7 @@ class DeepConvLSTM(_HARModel):
         self.conv = nn.Sequential(*layers)
         self.lstm = nn.LSTM(conv_filters * n_channels, lstm_hidden, num_layers=lstm_layers, batch_first=True)
         self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(lstm_hidden, n_classes)
+        self.classifier = nn.Linear(lstm_hidden, n_classes, bias=_check_bias(bias))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, 128)``: the dropped-out last LSTM output, i.e. the classifier's input."""
@@ -87,8 +90,8 @@ class TinyHAR(_HARModel):
     Per-channel temporal convolutions (4 layers, ``filters`` maps, kernel 9,
     strides 1, 2, 1, 2 in time, BatchNorm, ReLU), cross-channel interaction by self-attention at every
     time step, cross-channel fusion by a fully connected layer, a temporal LSTM, attention-weighted
-    temporal aggregation, ``Dropout(0.5)`` and ``Linear(2 * filters, C)``. Written from the paper's
-    description; sizes follow the seed paper's configuration (20 filters).
+    temporal aggregation, ``Dropout(0.5)`` and ``Linear(2 * filters, C)`` (``bias=False``: without its
+    bias). Written from the paper's description; sizes follow the seed paper's configuration (20 filters).
     """
 
     def __init__(
@@ -100,6 +103,7 @@ class TinyHAR(_HARModel):
         kernel: int = 9,
         strides: tuple[int, ...] = (1, 2, 1, 2),
         dropout: float = 0.5,
+        bias: bool = True,
     ) -> None:
         super().__init__()
         _check_sizes(n_channels, n_classes, window_size)
@@ -119,7 +123,7 @@ class TinyHAR(_HARModel):
         self.lstm = nn.LSTM(2 * filters, 2 * filters, batch_first=True)
         self.temporal_score = nn.Linear(2 * filters, 1)
         self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(2 * filters, n_classes)
+        self.classifier = nn.Linear(2 * filters, n_classes, bias=_check_bias(bias))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, 2 * filters)``: attention-aggregated LSTM states after dropout."""
@@ -138,6 +142,12 @@ def _check_sizes(n_channels: int, n_classes: int, window_size: int) -> None:
     for name, v, lo in (("n_channels", n_channels, 1), ("n_classes", n_classes, 2), ("window_size", window_size, 1)):
         if int(v) != v or v < lo:
             raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}.")
+
+
+def _check_bias(bias: object) -> bool:
+    if not isinstance(bias, bool):
+        raise ValueError(f"bias must be True or False (whether the classifier has a bias), got {bias!r}.")
+    return bias
 
 
 def init_paper(model: nn.Module) -> nn.Module:
@@ -169,7 +179,7 @@ def build_model(name: str, n_channels: int, n_classes: int, seed: int = 0, **kwa
     seed : int
         Seed of the initialisation.
     **kwargs
-        Passed to the model class (e.g. ``window_size``).
+        Passed to the model class (e.g. ``window_size``, or ``bias=False`` for a classifier without bias).
     """
     classes = {"deepconvlstm": DeepConvLSTM, "tinyhar": TinyHAR}
     key = str(name).lower()
@@ -183,12 +193,13 @@ def build_model(name: str, n_channels: int, n_classes: int, seed: int = 0, **kwa
 
 @torch.no_grad()
 def zero_last_layer(model: nn.Module) -> nn.Module:
-    """Set the classifier's weight and bias to zero (all classes equally likely: p = 1/C).
+    """Set the classifier's weight and bias (if it has one) to zero (all classes equally likely: p = 1/C).
 
     Introduced in Chapter 3; the exact oracle of the bias-based attacks.
     """
     model.classifier.weight.zero_()
-    model.classifier.bias.zero_()
+    if model.classifier.bias is not None:
+        model.classifier.bias.zero_()
     return model
 
 

@@ -544,10 +544,15 @@ def _check_config(config: Any) -> TrainConfig:
     return config
 
 
-def _cache_key(dataset: "HARDataset", model: str, held_out: int, config: TrainConfig) -> dict[str, Any]:
+def _cache_key(
+    dataset: "HARDataset", model: str, held_out: int, config: TrainConfig, bias: bool = True
+) -> dict[str, Any]:
+    """What identifies a fold's checkpoint; ``bias`` enters only when False (older checkpoints keep their keys)."""
     from .. import __version__
 
-    return {
+    if not isinstance(bias, bool):
+        raise ValueError(f"bias must be True or False (whether the classifier has a bias), got {bias!r}.")
+    key = {
         "dataset": dataset.name,
         "fingerprint": dataset.fingerprint(),
         "model": model,
@@ -555,6 +560,9 @@ def _cache_key(dataset: "HARDataset", model: str, held_out: int, config: TrainCo
         "config": config.as_dict(),
         "version": __version__,
     }
+    if not bias:
+        key["bias"] = False
+    return key
 
 
 def _checkpoint_file(
@@ -570,6 +578,7 @@ def checkpoint_path(
     held_out: int,
     config: TrainConfig = TrainConfig(),
     cache_dir: str | Path | None = None,
+    bias: bool = True,
 ) -> Path:
     """Where :func:`fold_model` keeps the checkpoint of this fold (the file need not exist).
 
@@ -579,7 +588,7 @@ def checkpoint_path(
     """
     model = _model_key(model_name)
     k, _ = _check_fold(dataset, held_out)
-    key = _cache_key(dataset, model, k, _check_config(config))
+    key = _cache_key(dataset, model, k, _check_config(config), bias)
     return _checkpoint_file(cache_dir, model, dataset.name, k, key)
 
 
@@ -645,7 +654,9 @@ def _load_fold_model(path: Path, model: str, dataset: "HARDataset", key: dict[st
     info = ckpt["info"]
     if info.get("key") != stable_hash(key):
         raise CorruptCacheError(f"checkpoint {path} belongs to another configuration (key mismatch).")
-    net = build_model(model, dataset.n_channels, dataset.n_classes, seed=key["config"]["seed"])
+    net = build_model(
+        model, dataset.n_channels, dataset.n_classes, seed=key["config"]["seed"], bias=key.get("bias", True)
+    )
     try:
         net.load_state_dict(ckpt["state_dict"])
     except (RuntimeError, KeyError, TypeError) as err:
@@ -662,6 +673,7 @@ def fold_model(
     progress: bool = True,
     device: str | torch.device | None = None,
     committed: bool = True,
+    bias: bool = True,
 ) -> nn.Module:
     """The LOSO model that attacks subject ``held_out``: trained on every other subject, cached.
 
@@ -696,6 +708,8 @@ def fold_model(
         Training device; default CUDA if available, else CPU.
     committed : bool
         Whether to look for a committed copy (:func:`committed_checkpoint`) before training.
+    bias : bool
+        Whether the classifier has a bias (``False``: ``build_model(..., bias=False)``, its own checkpoint).
 
     Returns
     -------
@@ -707,7 +721,7 @@ def fold_model(
     model = _model_key(model_name)
     k, others = _check_fold(dataset, held_out)
     cfg = _check_config(config)
-    key = _cache_key(dataset, model, k, cfg)
+    key = _cache_key(dataset, model, k, cfg, bias)
     path = _checkpoint_file(cache_dir, model, dataset.name, k, key)
     copy = committed_checkpoint(path.name) if committed else None
     if copy is not None:  # the committed copy first: the chapters' claims were checked on it, on every CPU
@@ -819,7 +833,7 @@ def _train_fold(
     from .. import __version__
     from .architectures import build_model
 
-    net = build_model(model, dataset.n_channels, dataset.n_classes, seed=cfg.seed)
+    net = build_model(model, dataset.n_channels, dataset.n_classes, seed=cfg.seed, bias=key.get("bias", True))
     x, y = dataset.windows_of(others)
     partial = path.with_name(path.name + ".partial")
     xc, yc = _check_training_data(x, y, dataset.n_classes)

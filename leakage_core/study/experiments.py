@@ -42,8 +42,12 @@ def prepare_attacks(specs: Sequence[AttackSpec], model=None, aux=None) -> list[t
 
 
 def count_all(update: LastLayerUpdate, prepared: Sequence[tuple[AttackSpec, Attack]]) -> dict[str, np.ndarray]:
-    """Every prepared attack's counts for one update, keyed by the attack's result key."""
-    return {s.key: attack.count(update) for s, attack in prepared}
+    """Every prepared attack's counts for one update, keyed by the attack's result key.
+
+    Attacks that read the bias gradient are left out for the update of a classifier without bias (they
+    would refuse it): their rows are absent from the grid's results.
+    """
+    return {s.key: attack.count(update) for s, attack in prepared if update.has_bias or not attack.reads_bias}
 
 
 def run_attacks(

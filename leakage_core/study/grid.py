@@ -83,6 +83,9 @@ class Setting(ClientSetting):
     epochs, train_lr, class_weighted :
         Training of the LOSO model (``state="trained"`` only): epochs, Adam learning rate, and whether
         the cross-entropy is class-weighted (the paper trains unweighted).
+    bias : bool
+        Whether the model's classifier has a bias (``False``: the defence of Chapter 15, untrained or
+        trained without it).
     """
 
     model: str
@@ -90,6 +93,7 @@ class Setting(ClientSetting):
     epochs: int = TrainConfig.epochs
     train_lr: float = TrainConfig.lr
     class_weighted: bool = False
+    bias: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -101,6 +105,7 @@ class Setting(ClientSetting):
             "epochs": Integer(low=1),
             "train_lr": Real(gt=0),
             "class_weighted": InstanceOf((bool, np.bool_), "True or False"),
+            "bias": InstanceOf((bool, np.bool_), "True or False"),
         }
         check_params({name: getattr(self, name) for name in constraints}, constraints)
 
@@ -111,8 +116,11 @@ class Setting(ClientSetting):
         return out
 
     def key(self) -> dict[str, Any]:
-        """What identifies the setting's results (training fields only for trained models)."""
+        """What identifies the setting's results (training fields only for trained models; ``bias`` only
+        when False, so that results cached before the field existed keep their keys)."""
         out = asdict(self)
+        if self.bias:
+            out.pop("bias")
         out["ldp"] = None if self.ldp is None else asdict(self.ldp)
         if self.n_steps == 1:
             out.pop("lr")
@@ -126,7 +134,7 @@ class Setting(ClientSetting):
         k = self.key()
         return tuple(
             (name, k[name])
-            for name in ("model", "state", "seed", "scaling", "epochs", "train_lr", "class_weighted")
+            for name in ("model", "state", "seed", "scaling", "epochs", "train_lr", "class_weighted", "bias")
             if name in k
         )
 
@@ -166,6 +174,7 @@ SETTING_COLUMNS: tuple[str, ...] = (
     "train_lr",
     "class_weighted",
     "mode",
+    "bias",
 )
 
 
@@ -478,19 +487,25 @@ def _default_model(
 ) -> "nn.Module":
     """The model that :func:`run_grid` attacks client ``held_out`` with under ``setting`` when not given one.
 
-    Untrained: ``build_model(setting.model, ..., seed=setting.seed)``. Trained: the LOSO model of the
+    Untrained: ``build_model(setting.model, ..., seed=setting.seed, bias=setting.bias)``. Trained: the LOSO model of the
     client's fold (:func:`leakage_core.models.fold_model` with :meth:`Setting.train_config`), trained on
     every other subject and kept in ``<cache_dir>/checkpoints`` (``None``: the default cache).
     """
     if setting.state == "untrained":
         from ..models.architectures import build_model
 
-        return build_model(setting.model, dataset.n_channels, dataset.n_classes, seed=setting.seed)
+        return build_model(setting.model, dataset.n_channels, dataset.n_classes, seed=setting.seed, bias=setting.bias)
     from ..models.training import fold_model
 
     ckpt_dir = None if cache_dir is None else cache_root(cache_dir)
     return fold_model(
-        dataset, setting.model, held_out=held_out, config=setting.train_config(), cache_dir=ckpt_dir, progress=progress
+        dataset,
+        setting.model,
+        held_out=held_out,
+        config=setting.train_config(),
+        cache_dir=ckpt_dir,
+        progress=progress,
+        bias=setting.bias,
     )
 
 

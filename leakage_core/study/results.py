@@ -80,7 +80,10 @@ def load_results(name: str, profile: str | None = None, root: str | os.PathLike 
             raise FileNotFoundError(
                 f"no results file {path.name} in {folder} (it has {known}); run `make results` to compute it."
             )
-        frames.append(pd.read_csv(path, keep_default_na=False))
+        frame = pd.read_csv(path, keep_default_na=False)
+        if "bias" not in frame:  # grids computed before classifiers without bias existed
+            frame["bias"] = True
+        frames.append(frame)
     return from_tidy(pd.concat(frames, ignore_index=True))
 
 

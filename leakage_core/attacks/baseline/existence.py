@@ -22,6 +22,8 @@ from ..registry import register_attack
 class Existence(Attack):
     """Label existence (see :func:`existence`); no options."""
 
+    reads_bias = True
+
     def _count(self, update: LastLayerUpdate, preparation: NoPreparation) -> np.ndarray:
         b = update.bias_grad
         present = np.flatnonzero(b < 0)

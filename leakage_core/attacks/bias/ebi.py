@@ -22,6 +22,8 @@ from ..registry import register_attack
 class EBI(Attack):
     """EBI (see :func:`ebi`); no options."""
 
+    reads_bias = True
+
     def _count(self, update: LastLayerUpdate, preparation: NoPreparation) -> np.ndarray:
         b = update.bias_grad
         m = b[b < 0].sum() / update.n_windows

@@ -49,6 +49,8 @@ class Classifier:
 class ILRG(Attack):
     """iLRG (see :func:`ilrg`); ``probabilities`` is that function's option."""
 
+    reads_bias = True
+
     probabilities: object = "model"
 
     examples = ({"probabilities": "uniform"},)

@@ -108,6 +108,8 @@ def confidence_pair(confidence: object, n_classes: int) -> tuple[np.ndarray, np.
 class LLBG(Attack):
     """LLBG (see :func:`llbg`); the options are that function's."""
 
+    reads_bias = True
+
     impact: str = "analytic"
     confidence: object = None
     mode: str = "train"

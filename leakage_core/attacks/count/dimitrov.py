@@ -50,13 +50,15 @@ def step_weights(n_steps: int, interpolation: str = "steps") -> np.ndarray:
 
 
 def final_classifier(probe: Probe, update: LastLayerUpdate) -> tuple[np.ndarray, np.ndarray]:
-    """The client's final classifier ``(W_0 - lr G_W, b_0 - lr G_b)``; raises if the update has no ``lr``."""
+    """The client's final classifier ``(W_0 - lr G_W, b_0 - lr G_b)`` (``b_0`` when the classifier has no bias);
+    raises if the update has no ``lr``."""
     if update.lr is None:
         raise ValueError(
             f"dimitrov needs the local learning rate of this {update.n_steps}-step FedAvg update, but update.lr is "
             "None: build it with fedavg_update(..., lr=...) or LastLayerUpdate(..., n_steps=S, lr=lr)."
         )
-    return probe.weight - update.lr * update.weight_grad, probe.bias - update.lr * update.bias_grad
+    bias = probe.bias if update.bias_grad is None else probe.bias - update.lr * update.bias_grad
+    return probe.weight - update.lr * update.weight_grad, bias
 
 
 def dimitrov_raw_counts(

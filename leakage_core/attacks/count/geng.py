@@ -127,6 +127,11 @@ class CountAttack(Attack):
     aux_hint = "windows the server holds to estimate pbar and Obar (e.g. the other subjects')"
 
     @property
+    def reads_bias(self) -> bool:  # type: ignore[override]
+        """Only the bias row needs a bias."""
+        return self.row == "bias"
+
+    @property
     def needs(self) -> Needs:
         return Needs.of(model=True, aux=self.stats == "aux")
 

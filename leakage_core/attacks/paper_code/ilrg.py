@@ -44,6 +44,8 @@ class ILRGPaperCode(Attack):
     (its default) or ``"uniform"``: the code always uses uniform probabilities.
     """
 
+    reads_bias = True
+
     probabilities: object = "model"
     seed: int = 0
 

@@ -44,6 +44,8 @@ class LLBGPaperCode(Attack):
     empirical impact either way. Through the registry LLBG's ``mode`` and ``seed`` must keep their defaults.
     """
 
+    reads_bias = True
+
     impact: str = "analytic"
     confidence: float | None = None
 
