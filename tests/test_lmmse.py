@@ -14,13 +14,11 @@ import numpy as np
 import pytest
 import torch
 
-from leakage_core.attacks import ATTACKS, LMMSE, blind_prior, label_shares, lmmse
+from leakage_core.attacks import ATTACKS, LMMSE, NoBiasError, blind_prior, label_shares, lmmse
 from leakage_core.federated import LastLayerUpdate, fedsgd_update, last_layer_gradients, make_batches
 from leakage_core.models import build_model
 
 from attack_helpers import LinearHead
-
-HAS_SAMPLER = "sampler" in {f.name for f in dataclasses.fields(LastLayerUpdate)}
 
 
 class ZeroFeatures(LinearHead):
@@ -226,7 +224,6 @@ def test_the_sampler_option_changes_the_simulation():
     assert LMMSE().prepare(model, aux).sampler_of(update) == "shuffle"  # no sampler known: shuffle
 
 
-@pytest.mark.skipif(not HAS_SAMPLER, reason="LastLayerUpdate has no sampler field yet")
 def test_the_updates_sampler_is_used_unless_the_option_overrides_it():
     model, aux, update = _runs_setup()
     sequential = dataclasses.replace(update, sampler="sequential")
@@ -248,16 +245,27 @@ def test_a_bias_free_update_is_read_through_the_weight_rows():
     model = LinearHead(2, 5, seed=4, relu=True)
     aux = (_windows(rng, model, 200), rng.integers(0, 5, 200))
     update = fedsgd_update(model, _windows(rng, model, 30), rng.integers(0, 5, 30))
-    try:
-        no_bias = LastLayerUpdate(update.weight_grad, None, update.n_windows)
-    except (ValueError, TypeError):
-        pytest.skip("LastLayerUpdate does not accept bias_grad=None yet")
+    no_bias = dataclasses.replace(update, bias_grad=None)
     auto = LMMSE(n_sim=100).prepare(model, aux)
     weight = LMMSE(row="weight", n_sim=100).prepare(model, aux)
     assert auto.count(no_bias).tolist() == weight.count(update).tolist()
     assert auto.count(update).tolist() == LMMSE(row="bias", n_sim=100).prepare(model, aux).count(update).tolist()
-    with pytest.raises(ValueError, match=r"no bias gradient.*row='auto' or row='weight'"):
+    assert not auto.reads_bias and LMMSE(row="bias").reads_bias
+    with pytest.raises(NoBiasError, match=r"lmmse with row='auto' or 'weight'"):
         LMMSE(row="bias", n_sim=100).prepare(model, aux).count(no_bias)
+
+
+def test_a_classifier_without_bias_is_attacked_end_to_end():
+    rng = np.random.default_rng(10)
+    model = build_model("tinyhar", 3, 4, seed=0, bias=False)
+    windows, labels = rng.normal(size=(60, model.window_size, 3)).astype(np.float32), rng.integers(0, 4, 60)
+    update = fedsgd_update(model, windows[:20], labels[:20])
+    assert not update.has_bias
+    counts = lmmse(update, model=model, aux=(windows, labels), n_sim=30)
+    assert (
+        counts.sum() == 20
+        and counts.tolist() == lmmse(update, model=model, aux=(windows, labels), n_sim=30, row="weight").tolist()
+    )
 
 
 # ---- bad input: one clear error each; the model is untouched -------------------------------------------------

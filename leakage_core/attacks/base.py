@@ -150,7 +150,7 @@ class Attack:
             raise NoBiasError(
                 f"attack {self.name or type(self).__name__!r} reads the classifier's bias gradient, but this update "
                 "comes from a classifier without bias (bias=False); attack it with one that reads the weights "
-                "(llg, llg_star, geng or dimitrov with row='weight', lmmse)."
+                "(llg, llg_star, geng or dimitrov with row='weight', lmmse with row='auto' or 'weight')."
             )
         return self._count(update, self.preparation)
 

@@ -50,7 +50,6 @@ Methods", Wiley (2007), ch. 3 (adjusted expectation); identities I1 and I2 as in
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
 import numpy as np
 
@@ -180,11 +179,13 @@ class LMMSE(Attack):
     examples = (
         {"n_sim": 8, "row": "weight"},
         {"n_sim": 5, "sampler": "sequential"},
-        {"n_sim": 6, "sampler": "balanced"},
+        {"n_sim": 6, "sampler": "balanced", "row": "bias"},
     )
 
-    #: it never refuses a bias-free update: ``"auto"`` falls back to the weight rows (``row="bias"`` raises itself)
-    reads_bias: ClassVar[bool] = False
+    @property
+    def reads_bias(self) -> bool:  # type: ignore[override]
+        """Only ``row="bias"`` needs a bias; ``"auto"`` reads the weight rows of a bias-free update."""
+        return self.row == "bias"
 
     def _check(self) -> None:
         check_option("row", self.row, ROWS)
@@ -199,19 +200,13 @@ class LMMSE(Attack):
 
     def sampler_of(self, update: LastLayerUpdate) -> str:
         """The sampler the simulation uses: the option, else the update's, else ``"shuffle"``."""
-        sampler = self.sampler or getattr(update, "sampler", None) or "shuffle"
+        sampler = self.sampler or update.sampler or "shuffle"
         check_option("update.sampler", sampler, SAMPLERS)
         return sampler
 
     def bias_row(self, update: LastLayerUpdate) -> bool:
         """Whether the statistic reads the bias row (``"auto"``: if the update has one)."""
-        has_bias = update.bias_grad is not None
-        if self.row == "bias" and not has_bias:
-            raise ValueError(
-                "lmmse: row='bias' but the update has no bias gradient (a classifier built with bias=False); "
-                "use row='auto' or row='weight'."
-            )
-        return self.row == "bias" or (self.row == "auto" and has_bias)
+        return self.row == "bias" or (self.row == "auto" and update.has_bias)
 
     def regression(self, update: LastLayerUpdate, preparation: AuxStream) -> Regression:
         """The (memoised) coefficients for this update's ``N``, sampler and row."""
@@ -247,8 +242,9 @@ def lmmse(
     blind prior's value when the update carries no information), the simulation's for ``"balanced"``.
     Clipped to ``[0, N]`` and rounded to integers summing to ``N``. See the module docstring for the
     derivation and why it does no worse than the blind prior in expectation on batches like the
-    simulation's. Raises ``ValueError`` for ``row="bias"`` on an update without a bias gradient, a model
-    without a ``classifier`` Linear or one that does not fit the update, bad aux, or fewer aux windows than ``N``.
+    simulation's. Raises :class:`~leakage_core.attacks.base.NoBiasError` for ``row="bias"`` on an update
+    without a bias gradient, ``ValueError`` for a model without a ``classifier`` Linear or one that does not
+    fit the update, bad aux, or fewer aux windows than ``N``.
     """
     attack = LMMSE(row=row, sampler=sampler, n_sim=n_sim, mode=mode, seed=seed)
     return attack.prepare(model, aux).count(update)
