@@ -67,5 +67,5 @@ def test_model_with_other_class_count_is_rejected(client):
     u = fedsgd_update(model, s.windows[:100], s.labels[:100])
     for attack in [a for a in ATTACKS if ATTACKS[a].requires() in ("model", "model+aux")]:
         with pytest.raises(ValueError, match="classifier is 10 x 40 but the update is 9 x 40"):
-            kw = {"aux": client.windows_of([2])} if attack == "llg_plus" else {}
+            kw = {"aux": client.windows_of([2])} if ATTACKS[attack].requires().aux else {}
             ATTACKS[attack](u, model=other, **kw)
