@@ -66,6 +66,33 @@ TRAINING_LENGTH_PROFILES: tuple[str, ...] = ("wetlab",)
 SHORT_MINUTES: float = 10.0
 #: (N, S) of the multi-step grid (S = 1 is the single-step grid)
 MULTI_STEP: tuple[tuple[int, int], ...] = ((100, 2), (100, 5), (500, 5))
+#: the attacks of Chapter 15's grid: the paper's five, the aux-data extensions, the count attacks of Geng et al.
+#: and Dimitrov et al. (their originals: statistics from Gaussian dummies, weight rows; and from auxiliary windows,
+#: bias rows), our own (lmmse) and the two blind references
+STRONGER_ATTACKS: dict[str, dict[str, Any]] = {
+    "llg": {},
+    "llg_star": {},
+    "llbg": {},
+    "ebi": {},
+    "ilrg": {},
+    "llbg:aux": {"confidence": "aux"},
+    "llg_plus": {},
+    "geng": {},
+    "geng:aux": {"stats": "aux"},
+    "geng:bias": {"stats": "aux", "row": "bias"},
+    "dimitrov": {},
+    "dimitrov:bias": {"stats": "aux", "row": "bias"},
+    "lmmse": {},
+    "blind_uniform": {},
+    "blind_prior": {},
+}
+#: (N, S) of Chapter 15's grid with and without a classifier bias
+STRONGER_STEPS: dict[bool, tuple[tuple[int, int], ...]] = {
+    True: ((100, 1), (100, 2), (100, 5), (500, 5)),
+    False: ((100, 1), (100, 5)),
+}
+#: profiles of Chapter 15's grid (the WEAR-like one costs ~8x more in the aux-data attacks' preparation)
+STRONGER_PROFILES: tuple[str, ...] = ("wetlab",)
 #: the paper's three defences; clipping on the last layer's norm (text) and on all layers' (code)
 LDP_VARIANTS: tuple[LDP, ...] = (
     LDP(sigma=0.1),
@@ -124,6 +151,9 @@ def study_grids(attacks: Sequence[str] | Mapping[str, Mapping[str, Any]] = BOOK_
     - ``reconcile`` (Chapter 12): the single-step settings with :data:`PAPER_CODE_ATTACKS`, plus untrained
       models with the paper code's per-batch min-max input scaling (book and paper-code attacks);
     - ``short_clients`` (Chapter 12): untrained single-step settings on clients of :data:`SHORT_MINUTES`;
+    - ``stronger`` (Chapter 15): every attack of :data:`STRONGER_ATTACKS`, both models, both states, the three
+      samplers, with a classifier bias at the (N, S) of :data:`STRONGER_STEPS` and without one, on the profiles
+      of :data:`STRONGER_PROFILES`;
     - ``training_length``: trained models after each of :data:`TRAINING_LENGTH_EPOCHS` epochs (snapshots of
       one training run per fold, see :func:`leakage_core.models.fold_snapshots`), both models, the three
       samplers, N=100, on the profiles of :data:`TRAINING_LENGTH_PROFILES`.
@@ -158,6 +188,16 @@ def study_grids(attacks: Sequence[str] | Mapping[str, Mapping[str, Any]] = BOOK_
     for profile in PROFILES:
         short = [_setting(m, "untrained", sampler=sp) for m in MODELS for sp in SAMPLERS]
         grids.append(StudyGrid("short_clients", profile, tuple(short), BOOK_ATTACKS, minutes=SHORT_MINUTES))
+    for profile in STRONGER_PROFILES:
+        stronger = [
+            _setting(m, st, sampler=sp, batch_size=n, n_steps=s, bias=bias)
+            for bias, steps in STRONGER_STEPS.items()
+            for n, s in steps
+            for m in MODELS
+            for st in STATES
+            for sp in SAMPLERS
+        ]
+        grids.append(StudyGrid("stronger", profile, tuple(stronger), STRONGER_ATTACKS))
     for profile in TRAINING_LENGTH_PROFILES:
         length = [
             replace(_setting(m, "trained", sampler=sp), epochs=e)
