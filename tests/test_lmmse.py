@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from leakage_core.attacks import ATTACKS, LMMSE, NoBiasError, blind_prior, label_shares, lmmse
+from leakage_core.attacks._common import round_to_total
 from leakage_core.federated import LastLayerUpdate, fedsgd_update, last_layer_gradients, make_batches
 from leakage_core.models import build_model
 
@@ -310,3 +311,47 @@ def test_the_model_is_untouched(name, training):
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert model.training is training and all(m.training is training for m in model.modules())
     assert torch.equal(torch.get_rng_state(), rng_state)
+
+
+# ---- local DP: the noise option --------------------------------------------------------------------------------
+
+
+def test_the_noise_option_shrinks_beta_by_the_noise_share_of_the_variance():
+    rng = np.random.default_rng(5)
+    model = LinearHead(3, 5, seed=1)
+    aux = (_windows(rng, model, 500), _runs(rng, 500, 5, 9))
+    plain = LMMSE(n_sim=300).prepare(model, aux)
+    noisy = LMMSE(n_sim=300, noise=0.05).prepare(model, aux)
+    update = fedsgd_update(model, _windows(rng, model, 40), _runs(rng, 40, 5, 4), seed=0)
+    base = plain.regression(update, plain.preparation)
+    shrunk = base.with_noise((40 * 0.05) ** 2)
+    np.testing.assert_allclose(shrunk.beta, base.beta * base.var_x / (base.var_x + 4.0))
+    assert np.all(shrunk.beta < base.beta) and np.all(shrunk.beta >= 0)
+    stat = -(40 / 1) * update.bias_grad
+    expected = round_to_total(np.clip(shrunk(stat), 0, 40), 40)
+    assert noisy.count(update).tolist() == expected.tolist()
+    assert LMMSE(n_sim=300, noise=0.0).prepare(model, aux).count(update).tolist() == plain.count(update).tolist()
+    with pytest.raises(ValueError, match="noise must be the standard deviation"):
+        LMMSE(noise=-0.1)
+
+
+def test_knowing_the_noise_lowers_the_squared_error_on_noised_updates():
+    """Gaussian noise on the update: the noise-aware estimate has less squared error than the plain one."""
+    from leakage_core.federated import LDP, privatize
+
+    rng = np.random.default_rng(6)
+    model = _constant_head(3, 5, seed=3)
+    aux = (_windows(rng, model, 600), _runs(rng, 600, 5, 3))
+    sigma = 0.2
+    plain = LMMSE(n_sim=300).prepare(model, aux)
+    aware = LMMSE(n_sim=300, noise=sigma).prepare(model, aux)
+    client = _runs(rng, 30 * 40, 5, 3)
+    err_plain = err_aware = 0.0
+    for k, idx in enumerate(make_batches(client, 30, sampler="shuffle", seed=2)):
+        truth = np.bincount(client[idx], minlength=5)
+        update = privatize(
+            fedsgd_update(model, _windows(rng, model, 30), client[idx], seed=k), LDP(sigma=sigma), seed=k
+        )
+        err_plain += ((plain.count(update) - truth) ** 2).sum()
+        err_aware += ((aware.count(update) - truth) ** 2).sum()
+    assert err_aware < 0.8 * err_plain

@@ -197,7 +197,10 @@ def attack_classes() -> list[type[Attack]]:
 
 
 def parse_key(key: str) -> tuple[str, str | None]:
-    """Split a result key ``"name"`` or ``"name:label"`` into the registry name and the label (or ``None``)."""
+    """Split a result key ``"name"`` or ``"name:label"`` into the registry name and the label (or ``None``).
+
+    Introduced in Chapter 15.
+    """
     name, sep, label = str(key).partition(":")
     return name, (label if sep else None)
 

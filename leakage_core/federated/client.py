@@ -81,6 +81,8 @@ def _client_mode(model, mode: str, seed: int):
 def model_classifier(model) -> tuple[np.ndarray, np.ndarray]:
     """The model's classifier weight ``(C, d)`` and bias ``(C,)`` as float64 numpy arrays (on the CPU).
 
+    Introduced in Chapter 15.
+
     The one conversion of the last layer (``model.classifier``, a ``torch.nn.Linear``) to numpy: the client's
     closed form and every attack that needs the server's model use it. A classifier without bias
     (``bias=False``) gives a zero bias: its scores are ``H W^T``, exactly as with a bias fixed at 0.

@@ -39,6 +39,8 @@ CLIENT_CONSTRAINTS: dict[str, Constraint] = {
 class ClientSetting:
     """How a client cuts its windows into batches and computes the update of each (validated when built).
 
+    Introduced in Chapter 15.
+
     Every field defaults to the paper's single-step setting.
 
     Attributes

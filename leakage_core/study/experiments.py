@@ -160,6 +160,8 @@ def attack_client(
 ) -> pd.DataFrame:
     """Every batch of one client: build the update, run the attacks, keep true and predicted counts.
 
+    Introduced in Chapter 15.
+
     ``setting`` says how the client forms its batches and updates (default: the paper's single-step
     :class:`~leakage_core.federated.ClientSetting`); ``n_steps > 1`` builds FedAvg updates, otherwise FedSGD
     (closed form). Attacks are prepared once for the client with the server's ``model`` and ``aux`` (LLG*/LLG+

@@ -71,7 +71,8 @@ def _fold_scores(dataset, grid: StudyGrid, cache_dir) -> list[dict]:
     """Macro-F1 and accuracy of every trained model the grid used (from the checkpoints' records).
 
     One record per distinct trained model and held-out subject: every number of epochs, learning rate,
-    weighting, scaling and seed of the grid's trained settings gets its own (the samplers share a model).
+    weighting, scaling, seed and classifier bias of the grid's trained settings gets its own (the samplers share
+    a model); ``bias`` is recorded only for a classifier without one (``False``).
     ``wall_time_s`` is the training time of all the model's epochs (those of the run it continued too).
     """
     from ..models.training import fold_model
@@ -82,15 +83,17 @@ def _fold_scores(dataset, grid: StudyGrid, cache_dir) -> list[dict]:
         if st.state != "trained":
             continue
         config = st.train_config()
-        if (st.model, config) in seen:
+        if (st.model, config, st.bias) in seen:
             continue
-        seen.add((st.model, config))
+        seen.add((st.model, config, st.bias))
         for s in grid.subjects:
-            info = fold_model(dataset, st.model, s, config, cache_dir=cache_dir, progress=False).checkpoint_info
+            model = fold_model(dataset, st.model, s, config, cache_dir=cache_dir, progress=False, bias=st.bias)
+            info = model.checkpoint_info
             out.append(
                 {
                     "dataset": dataset.name,
                     "model": st.model,
+                    **({} if st.bias else {"bias": False}),
                     "held_out": s,
                     "epochs": st.epochs,
                     "train_lr": st.train_lr,

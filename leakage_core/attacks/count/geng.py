@@ -176,6 +176,8 @@ def geng(
 ) -> np.ndarray:
     """Geng et al.'s zero-shot label counts: ``n_c = N pbar_c - N sum_j G_cj / (S Obar)``, rounded to ``N``.
 
+    Introduced in Chapter 15.
+
     J. Geng et al., "Towards General Deep Leakage in Federated Learning" (2021). The server runs probe
     windows through its ``model`` (in ``mode``, dropout seeded with ``seed``) and estimates ``pbar``, the mean
     softmax, and ``Obar``, the mean sum of the classifier's input; ``G`` is the update's weight gradient

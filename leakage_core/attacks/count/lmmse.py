@@ -43,6 +43,10 @@ simulation (the statistic is per window); for ``S > 1`` the model moves during t
 simulation at the server's model is an approximation. The simulation is deterministic and memoised per
 ``(N, sampler, row)`` on the prepared attack.
 
+Local DP (option ``noise``): Gaussian noise of standard deviation ``sigma`` on every entry of the update is
+independent of the counts, so it leaves ``Cov(n_c, x_c)`` unchanged and adds ``(N sigma / S)^2`` to ``Var(x_c)``;
+the estimate then trusts the statistic less (:meth:`Regression.with_noise`). Clipping is not modelled.
+
 Reference: the Bayes-linear estimator as in M. Goldstein and D. Wooff, "Bayes Linear Statistics: Theory and
 Methods", Wiley (2007), ch. 3 (adjusted expectation); identities I1 and I2 as in Chapter 3.
 """
@@ -99,14 +103,24 @@ class AuxStream:
 
 @dataclass(frozen=True)
 class Regression:
-    """The per-class linear estimate ``nhat = mean_n + beta (x - mean_x)`` of one ``(N, sampler, row)``."""
+    """The per-class linear estimate ``nhat = mean_n + beta (x - mean_x)`` of one ``(N, sampler, row)``;
+    ``var_x`` is the statistic's simulated variance (``beta = Cov(n, x) / var_x``)."""
 
     mean_n: np.ndarray
     mean_x: np.ndarray
     beta: np.ndarray
+    var_x: np.ndarray
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.mean_n + self.beta * (np.asarray(x, dtype=np.float64) - self.mean_x)
+
+    def with_noise(self, variance: float) -> Regression:
+        """The estimate when independent zero-mean noise of ``variance`` is added to every statistic: the
+        covariance is unchanged, the variance grows, so ``beta`` shrinks by ``var_x / (var_x + variance)``."""
+        if variance == 0:
+            return self
+        total = self.var_x + variance
+        return Regression(self.mean_n, self.mean_x, self.beta * self.var_x / total, total)
 
 
 def aux_stream(model, aux, mode: str = "train", seed: int = 0) -> AuxStream:
@@ -159,8 +173,8 @@ def fit_regression(stream: AuxStream, n: int, sampler: str, bias_row: bool, n_si
     informative = var_x > NO_INFORMATION * (x**2).mean(axis=0)
     beta = np.where(informative, cov / np.where(informative, var_x, 1.0), 0.0)
     if sampler == "balanced":
-        return Regression(counts.mean(axis=0), x_mean, beta)
-    return Regression(n * stream.shares(), n * r.mean(axis=0), beta)
+        return Regression(counts.mean(axis=0), x_mean, beta, var_x)
+    return Regression(n * stream.shares(), n * r.mean(axis=0), beta, var_x)
 
 
 @register_attack("lmmse", family="count")
@@ -173,6 +187,7 @@ class LMMSE(Attack):
     n_sim: int = 400
     mode: str = "train"
     seed: int = 0
+    noise: float = 0.0
 
     needs = Needs.MODEL_AUX
     aux_hint = "the population's labelled windows the batches are simulated from (e.g. the other subjects')"
@@ -180,6 +195,7 @@ class LMMSE(Attack):
         {"n_sim": 8, "row": "weight"},
         {"n_sim": 5, "sampler": "sequential"},
         {"n_sim": 6, "sampler": "balanced", "row": "bias"},
+        {"n_sim": 4, "noise": 0.1},
     )
 
     @property
@@ -193,6 +209,11 @@ class LMMSE(Attack):
         check_count("n_sim", self.n_sim, low=2)
         check_option("mode", self.mode, MODES)
         check_count("seed", self.seed, low=0)
+        if isinstance(self.noise, bool) or not isinstance(self.noise, (int, float)) or not 0 <= self.noise < np.inf:
+            raise ValueError(
+                f"noise must be the standard deviation (>= 0) of the Gaussian noise the client adds to every entry "
+                f"of its update (local DP's sigma; 0: none), got {self.noise!r}."
+            )
 
     def _prepare(self, model, aux) -> AuxStream:
         self._fits: dict[tuple[int, str, bool], Regression] = {}
@@ -217,7 +238,10 @@ class LMMSE(Attack):
 
     def _count(self, update: LastLayerUpdate, preparation: AuxStream) -> np.ndarray:
         check_classifier_shape(preparation.classifier_shape, update)
-        estimate = self.regression(update, preparation)(update_statistic(update, self.bias_row(update)))
+        regression = self.regression(update, preparation)
+        if self.noise:  # x = -(N/S) g: noise of sd sigma on g adds (N sigma / S)^2 to Var(x)
+            regression = regression.with_noise((update.n_windows / update.n_steps * self.noise) ** 2)
+        estimate = regression(update_statistic(update, self.bias_row(update)))
         return round_to_total(estimate, update.n_windows)
 
 
@@ -230,6 +254,7 @@ def lmmse(
     n_sim: int = 400,
     mode: str = "train",
     seed: int = 0,
+    noise: float = 0.0,
 ) -> np.ndarray:
     """The Bayes-linear (LMMSE) estimate of the counts given one statistic of the update per class.
 
@@ -240,11 +265,14 @@ def lmmse(
     probabilities and feature sums taken at the server's ``model`` in ``mode`` (default ``"train"``, the
     client's default; dropout seeded with ``seed``). The means are the population's (``N share_c``: the
     blind prior's value when the update carries no information), the simulation's for ``"balanced"``.
+    ``noise``: the standard deviation of Gaussian noise the client adds to every entry of its update (local
+    DP, Chapter 11; clipping is not modelled), known to the server from its protocol: it adds
+    ``(N noise / S)^2`` to the statistic's variance and shrinks ``beta`` accordingly (0: none).
     Clipped to ``[0, N]`` and rounded to integers summing to ``N``. See the module docstring for the
     derivation and why it does no worse than the blind prior in expectation on batches like the
     simulation's. Raises :class:`~leakage_core.attacks.base.NoBiasError` for ``row="bias"`` on an update
     without a bias gradient, ``ValueError`` for a model without a ``classifier`` Linear or one that does not
     fit the update, bad aux, or fewer aux windows than ``N``.
     """
-    attack = LMMSE(row=row, sampler=sampler, n_sim=n_sim, mode=mode, seed=seed)
+    attack = LMMSE(row=row, sampler=sampler, n_sim=n_sim, mode=mode, seed=seed, noise=noise)
     return attack.prepare(model, aux).count(update)

@@ -25,7 +25,10 @@ STAGE1_RULES: tuple[str, ...] = ("paper", "offset")
 
 
 def dummy_windows(model, kind: str, n: int, seed: int) -> np.ndarray:
-    """``n`` dummy windows shaped like the model's input: ``"zeros"``, ``"gaussian"`` or ``"uniform"`` noise."""
+    """``n`` dummy windows shaped like the model's input: ``"zeros"``, ``"gaussian"`` or ``"uniform"`` noise.
+
+    Introduced in Chapter 15.
+    """
     check_option("dummy", kind, DUMMIES)
     shape = (n, int(model.window_size), int(model.n_channels))
     rng = np.random.default_rng(seed)
