@@ -2,7 +2,7 @@
 #   make book   create .venv, install everything, execute every chapter, build _build/html
 #   make test   create/reuse .venv, run ruff and unit tests, a chapter in a Colab-like venv, strict nbval on every chapter, build the book
 #               with execution off and warnings as errors, then open every page in Chromium offline
-#   make results  recompute the study's committed grids (results/, read by chapters 8-12)
+#   make results  recompute the study's committed grids (results/, read by chapters 8-12 and 15)
 #   make checkpoints  retrain the chapters' committed models (results/checkpoints, chapters 3, 5, 6, 10, 13)
 # Both use the pinned CPU toolchain in .ci/constraints.txt.
 
@@ -105,7 +105,7 @@ benchmarks: $(STAMP)
 diagrams: $(STAMP)
 	$(BIN)/python chapters/images/make_diagrams.py
 
-## make results: precompute the study's grids (chapters 8-12) into results/ (~1 h on 2 cores; resumable)
+## make results: precompute the study's grids (chapters 8-12 and 15) into results/ (~1 h on 2 cores; resumable)
 results: $(STAMP)
 	$(BIN)/python -m leakage_core.study --out results --jobs $(JOBS)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -76,11 +77,17 @@ def test_bias_attacks_refuse_a_bias_free_update_with_one_clear_error():
         assert attack.reads_bias == (options.get("row") == "bias")
 
 
-def test_the_grid_runs_a_bias_free_model_without_the_bias_attacks(data):
+def test_the_grid_runs_a_bias_free_model_without_the_bias_attacks(data, tmp_path):
     st = Setting("tinyhar", bias=False, batch_size=20)
     df = run_grid(data, st, attacks=["llg", "llbg", "geng", "blind_prior"], subjects=[1], progress=False)
     assert set(df.attack) == {"llg", "geng", "blind_prior"}  # llbg reads the bias: left out
     assert (df["bias"] == False).all()  # noqa: E712 - a column of numpy bools
+    cached = [
+        run_grid(data, st, attacks=["llg", "llbg", "blind_prior"], subjects=[1], progress=False, cache_dir=tmp_path)
+        for _ in range(2)  # computed, then read back from the cache: the same rows, llbg absent from both
+    ]
+    assert set(cached[1].attack) == {"llg", "blind_prior"}
+    pd.testing.assert_frame_equal(cached[0].astype(str), cached[1].astype(str))
     with_bias = run_grid(data, Setting("tinyhar", batch_size=20), attacks=["llbg"], subjects=[1], progress=False)
     assert set(with_bias.attack) == {"llbg"} and with_bias["bias"].all()
 

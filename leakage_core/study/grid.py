@@ -236,6 +236,8 @@ def _load_cached(path: Path, specs: Sequence[AttackSpec]) -> list[dict] | None:
     true = payload["true"]
     for s in specs:
         for b, pred in enumerate(stored[s.key]["pred"]):
+            if pred is None:  # not run on this batch (an attack that reads the bias, on a bias-free update)
+                continue
             rows.append(
                 {
                     "batch": b,

@@ -1,4 +1,4 @@
-"""The book's study grids (Chapters 8-12): which settings, attacks and clients, on which data.
+"""The book's study grids (Chapters 8-12 and 15): which settings, attacks and clients, on which data.
 
 The study data: per dataset profile, :data:`N_SUBJECTS` generated subjects of *real* recording length
 (36-60 minutes: a shuffled WEAR-like batch then holds as many distinct labels as a real one), of which the
