@@ -331,6 +331,13 @@ def test_the_noise_option_shrinks_beta_by_the_noise_share_of_the_variance():
     expected = round_to_total(np.clip(shrunk(stat), 0, 40), 40)
     assert noisy.count(update).tolist() == expected.tolist()
     assert LMMSE(n_sim=300, noise=0.0).prepare(model, aux).count(update).tolist() == plain.count(update).tolist()
+    weight = LMMSE(n_sim=300, noise=0.05, row="weight").prepare(model, aux)
+    base_w = weight.regression(update, weight.preparation)
+    d = update.feature_dim  # a weight row sums d noisy entries: d times the variance
+    expected_w = round_to_total(
+        np.clip(base_w.with_noise(d * (40 * 0.05) ** 2)(-40 * update.weight_grad.sum(axis=1)), 0, 40), 40
+    )
+    assert weight.count(update).tolist() == expected_w.tolist()
     with pytest.raises(ValueError, match="noise must be the standard deviation"):
         LMMSE(noise=-0.1)
 

@@ -23,21 +23,7 @@ from leakage_core.federated import LDP
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
-SETTING_COLUMNS = [
-    "model",
-    "state",
-    "sampler",
-    "batch_size",
-    "n_steps",
-    "lr",
-    "ldp",
-    "scaling",
-    "seed",
-    "epochs",
-    "train_lr",
-    "class_weighted",
-    "mode",
-]
+SETTING_COLUMNS = list(study.SETTING_COLUMNS)  # the one list, every field of Setting
 
 
 def _seed() -> int:

@@ -44,7 +44,8 @@ simulation at the server's model is an approximation. The simulation is determin
 ``(N, sampler, row)`` on the prepared attack.
 
 Local DP (option ``noise``): Gaussian noise of standard deviation ``sigma`` on every entry of the update is
-independent of the counts, so it leaves ``Cov(n_c, x_c)`` unchanged and adds ``(N sigma / S)^2`` to ``Var(x_c)``;
+independent of the counts, so it leaves ``Cov(n_c, x_c)`` unchanged and adds ``(N sigma / S)^2`` to ``Var(x_c)`` on
+the bias row and ``d (N sigma / S)^2`` on a weight row (a sum of ``d`` noisy entries);
 the estimate then trusts the statistic less (:meth:`Regression.with_noise`). Clipping is not modelled.
 
 Reference: the Bayes-linear estimator as in M. Goldstein and D. Wooff, "Bayes Linear Statistics: Theory and
@@ -239,8 +240,9 @@ class LMMSE(Attack):
     def _count(self, update: LastLayerUpdate, preparation: AuxStream) -> np.ndarray:
         check_classifier_shape(preparation.classifier_shape, update)
         regression = self.regression(update, preparation)
-        if self.noise:  # x = -(N/S) g: noise of sd sigma on g adds (N sigma / S)^2 to Var(x)
-            regression = regression.with_noise((update.n_windows / update.n_steps * self.noise) ** 2)
+        if self.noise:  # x = -(N/S) g: noise of sd sigma on each entry of g adds (N sigma / S)^2 per entry read
+            entries = 1 if self.bias_row(update) else update.feature_dim  # the weight row sums d noisy entries
+            regression = regression.with_noise(entries * (update.n_windows / update.n_steps * self.noise) ** 2)
         estimate = regression(update_statistic(update, self.bias_row(update)))
         return round_to_total(estimate, update.n_windows)
 
@@ -267,7 +269,8 @@ def lmmse(
     blind prior's value when the update carries no information), the simulation's for ``"balanced"``.
     ``noise``: the standard deviation of Gaussian noise the client adds to every entry of its update (local
     DP, Chapter 11; clipping is not modelled), known to the server from its protocol: it adds
-    ``(N noise / S)^2`` to the statistic's variance and shrinks ``beta`` accordingly (0: none).
+    ``(N noise / S)^2`` (bias row; ``d`` times that on a weight row) to the statistic's variance and shrinks
+    ``beta`` accordingly (0: none).
     Clipped to ``[0, N]`` and rounded to integers summing to ``N``. See the module docstring for the
     derivation and why it does no worse than the blind prior in expectation on batches like the
     simulation's. Raises :class:`~leakage_core.attacks.base.NoBiasError` for ``row="bias"`` on an update
