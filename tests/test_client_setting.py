@@ -108,3 +108,14 @@ def test_loso_split_is_the_client_and_the_others(data):
     assert split.aux is split.aux  # concatenated once
     with pytest.raises(ValueError, match=r"held_out must be one of the subjects \[1, 2, 3\], got 9"):
         data.loso(9)
+
+
+@pytest.mark.parametrize("sampler", ["shuffle", "sequential", "balanced"])
+def test_the_update_records_the_protocols_sampler(data, sampler):
+    model = build_model("tinyhar", data.n_channels, data.n_classes)
+    x, y = data.subjects[1].windows[:20], data.subjects[1].labels[:20]
+    sgd, _ = clean_update(model, x, y, ClientSetting(sampler=sampler, batch_size=20), batch=0)
+    avg, _ = clean_update(model, x, y, ClientSetting(sampler=sampler, batch_size=20, n_steps=2), batch=0)
+    assert sgd.sampler == avg.sampler == sampler
+    with pytest.raises(ValueError, match="sampler must be"):
+        type(sgd)(sgd.weight_grad, sgd.bias_grad, 20, sampler=3)
