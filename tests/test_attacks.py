@@ -35,7 +35,8 @@ def test_attack_properties(c, d, n_per_step, steps, seed, name):
     y = rng.integers(0, c, n)
     h = model.features(rng.normal(size=(n, 4, 2))).detach().double().numpy()
     update = summed_update(h, y, w, b, steps)
-    aux = (rng.normal(size=(30, 4, 2)).astype(np.float32), rng.integers(0, c, 30))
+    m = max(30, n)  # lmmse simulates batches of N auxiliary windows: the server holds at least N
+    aux = (rng.normal(size=(m, 4, 2)).astype(np.float32), rng.integers(0, c, m))
     out = ATTACKS[name](update, **options(name, model, aux))
     again = ATTACKS[name](update, **options(name, model, aux))
     assert out.dtype == np.int64 and out.shape == (c,)
