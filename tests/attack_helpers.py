@@ -43,3 +43,18 @@ def summed_update(h: np.ndarray, y: np.ndarray, w: np.ndarray, b: np.ndarray, st
         dw, db = last_layer_gradients(h[s * k : (s + 1) * k], y[s * k : (s + 1) * k], w, b)
         gw, gb = gw + dw, gb + db
     return LastLayerUpdate(gw, gb, n, n_steps=steps, lr=0.1 if steps > 1 else None)
+
+
+def largest_remainder(x: np.ndarray, n: int) -> np.ndarray:
+    """Reference rounding, written apart from the module's: clip to [0, n], floor, then +1 to the largest fractional
+    parts (or -1 to the smallest) until the counts sum to n."""
+    x = np.clip(x, 0, n)
+    c = np.floor(x).astype(int)
+    frac = x - c
+    while c.sum() < n:
+        i = int(np.argmax(frac))
+        c[i], frac[i] = c[i] + 1, -np.inf
+    while c.sum() > n:
+        i = min(np.flatnonzero(c > 0), key=lambda j: frac[j])
+        c[i], frac[i] = c[i] - 1, frac[i] + 1
+    return c

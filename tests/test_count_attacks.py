@@ -17,7 +17,7 @@ from leakage_core.attacks.count.geng import geng
 from leakage_core.federated import LastLayerUpdate, fedavg_update, fedsgd_update, last_layer_gradients
 from leakage_core.models import build_model
 
-from attack_helpers import LinearHead
+from attack_helpers import LinearHead, largest_remainder
 
 
 class FeatureHead(torch.nn.Module):
@@ -46,20 +46,6 @@ class FeatureHead(torch.nn.Module):
 def _softmax(z):
     e = np.exp(z - z.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
-
-
-def _largest_remainder(x, n):
-    """Counts summing to n: clip to [0, n], floor, then +1 to the largest fractional parts (or -1 to the smallest)."""
-    x = np.clip(x, 0, n)
-    c = np.floor(x).astype(int)
-    frac = x - c
-    while c.sum() < n:
-        i = int(np.argmax(frac))
-        c[i], frac[i] = c[i] + 1, -np.inf
-    while c.sum() > n:
-        i = min(np.flatnonzero(c > 0), key=lambda j: frac[j])
-        c[i], frac[i] = c[i] - 1, frac[i] + 1
-    return c
 
 
 # ---- the exact oracle: equal feature sums and equal probabilities --------------------------------------------
@@ -175,11 +161,11 @@ def test_geng_and_dimitrov_agree_with_the_published_formulas(seed):
     for bias_row in (False, True):
         row = "bias" if bias_row else "weight"
         ref = _geng_reference(update, w, b, probe, bias_row)
-        assert geng(update, row=row, **opts).tolist() == _largest_remainder(ref, n).tolist()
+        assert geng(update, row=row, **opts).tolist() == largest_remainder(ref, n).tolist()
     ref = _dimitrov_reference(update, w, b, probe)
     prepared = Geng(stats="aux", n_probe=len(probe)).prepare(model, aux).preparation
     np.testing.assert_allclose(dimitrov_raw_counts(update, prepared), ref, rtol=1e-9, atol=1e-9)
-    assert dimitrov(update, **opts).tolist() == _largest_remainder(ref, n).tolist()
+    assert dimitrov(update, **opts).tolist() == largest_remainder(ref, n).tolist()
     if update.n_steps > 1 and update.lr >= 0.05:  # the interpolation matters: it is not Geng's formula
         assert not np.allclose(ref, _geng_reference(update, w, b, probe), atol=1e-6)
 

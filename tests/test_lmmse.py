@@ -19,7 +19,7 @@ from leakage_core.attacks._common import round_to_total
 from leakage_core.federated import LastLayerUpdate, fedsgd_update, last_layer_gradients, make_batches
 from leakage_core.models import build_model
 
-from attack_helpers import LinearHead
+from attack_helpers import LinearHead, largest_remainder
 
 
 class ZeroFeatures(LinearHead):
@@ -116,20 +116,6 @@ class IdentityHead(torch.nn.Module):
         return self.classifier(self.features(x))
 
 
-def _round(x: np.ndarray, n: int) -> np.ndarray:
-    """Largest remainder: clip to [0, n], floor, +1 to the largest fractional parts (-1 to the smallest)."""
-    x = np.clip(x, 0, n)
-    c = np.floor(x).astype(int)
-    frac = x - c
-    while c.sum() < n:
-        i = int(np.argmax(frac))
-        c[i], frac[i] = c[i] + 1, -np.inf
-    while c.sum() > n:
-        i = min(np.flatnonzero(c > 0), key=lambda j: frac[j])
-        c[i], frac[i] = c[i] - 1, frac[i] + 1
-    return c
-
-
 def _reference(update, w, b, h, y, sampler, bias_row, n_sim, seed):
     """The estimator written out: simulate batches, per class regress the count on the statistic, round."""
     n, s, c = update.n_windows, update.n_steps, w.shape[0]
@@ -163,7 +149,7 @@ def _reference(update, w, b, h, y, sampler, bias_row, n_sim, seed):
         else:
             mean_n, mean_x = n * np.mean(y == j), n * term[:, j].mean()
         est[j] = mean_n + beta * (x[j] - mean_x)
-    return _round(est, n)
+    return largest_remainder(est, n)
 
 
 @pytest.mark.parametrize("seed", range(20))
