@@ -47,7 +47,7 @@ STAGES: tuple[str, ...] = ("model", "training", "labels", "update")
 class Defense:
     """Base class of every client-side defence (frozen dataclass; options are its fields).
 
-    Introduced in Chapter 16. Subclasses set ``name``, ``stage`` and ``reference`` and override the hooks of their
+    Subclasses set ``name``, ``stage`` and ``reference`` and override the hooks of their
     stage (see the module docstring); the defaults change nothing.
     """
 
