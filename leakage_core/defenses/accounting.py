@@ -118,7 +118,10 @@ def noise_for_epsilon(
     _accountant(accountant)  # checks the name
     from opacus.accountants.utils import get_noise_multiplier
 
-    with _quiet():
+    with _quiet(), warnings.catch_warnings():
+        # the search's first, large trial noises put RDP's best order at the largest alpha (a looser, still valid
+        # bound); Opacus warns about each of them
+        warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
         return float(
             get_noise_multiplier(
                 target_epsilon=float(epsilon), target_delta=d, sample_rate=q, steps=s, accountant=accountant
