@@ -189,3 +189,39 @@ def test_errors_are_clear(call, word):
 
 def test_numpy_numbers_are_accepted():
     assert gaussian_epsilon(np.float64(1.0), np.float64(DELTA), steps=np.int64(3)) == gaussian_epsilon(1.0, DELTA, 3)
+
+
+def test_ldp_has_the_sensitivity_and_noise_scale_the_accountant_assumes():
+    """The accountant assumes: the clipped update has L2 norm <= rho (add/remove sensitivity rho; replace 2 rho)
+    and the noise is N(0, sigma^2) per entry, so z = sigma / rho."""
+    from leakage_core.federated import LastLayerUpdate, privatize
+
+    rng = np.random.default_rng(0)
+    clip = LDP(rho=0.1)
+    clipped = []
+    for scale in (1e-3, 0.05, 1.0, 100.0):
+        u = LastLayerUpdate(rng.normal(size=(6, 20)) * scale, rng.normal(size=6) * scale, 8)
+        c = privatize(u, clip)
+        norm = math.sqrt((c.weight_grad**2).sum() + (c.bias_grad**2).sum())
+        raw = math.sqrt((u.weight_grad**2).sum() + (u.bias_grad**2).sum())
+        assert norm <= 0.1 * (1 + 1e-12) and norm == pytest.approx(min(raw, 0.1), rel=1e-12)
+        clipped.append(np.concatenate([c.weight_grad.ravel(), c.bias_grad]))
+    # replace adjacency: two clipped updates differ by at most 2 rho, attained for opposite directions
+    assert max(np.linalg.norm(a - b) for a in clipped for b in clipped) <= 0.2 * (1 + 1e-12)
+    u = LastLayerUpdate(rng.normal(size=(6, 20)), rng.normal(size=6), 8)
+    flipped = LastLayerUpdate(-u.weight_grad, -u.bias_grad, 8)
+    gap = privatize(u, clip).weight_grad - privatize(flipped, clip).weight_grad
+    gap_b = privatize(u, clip).bias_grad - privatize(flipped, clip).bias_grad
+    assert math.sqrt((gap**2).sum() + (gap_b**2).sum()) == pytest.approx(0.2, rel=1e-12)
+    # the noise: i.i.d. N(0, sigma^2) per entry, added after clipping
+    ldp = LDP(sigma=0.3, rho=0.1)
+    big = LastLayerUpdate(rng.normal(size=(50, 400)), rng.normal(size=50), 8)
+    noise = ldp.transform_update(big, seed=1).weight_grad - privatize(big, clip).weight_grad
+    assert stats_normal_pvalue(noise.ravel(), 0.3) > 1e-3
+    assert stats_normal_pvalue(noise.ravel(), 0.27) < 1e-6  # the test sees a 10% error in the noise scale
+
+
+def stats_normal_pvalue(x: np.ndarray, sigma: float) -> float:
+    from scipy import stats
+
+    return float(stats.kstest(x, "norm", args=(0.0, sigma)).pvalue)
