@@ -20,6 +20,11 @@ from .base import (
 )
 
 # the defences register themselves on import (one module each):
+from ..federated import ldp as _ldp  # noqa: F401  (LDP, "ldp": the paper's defence lives in federated)
+from .label_dp import RandomizedResponse
+from .quantize import Quantize
+from .sign import SignCompression
+from .topk import TopK
 
 __all__ = [
     "DEFENSES",
@@ -30,4 +35,8 @@ __all__ = [
     "list_defenses",
     "make_defense",
     "register_defense",
+    "RandomizedResponse",
+    "Quantize",
+    "SignCompression",
+    "TopK",
 ]

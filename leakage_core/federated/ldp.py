@@ -5,6 +5,10 @@ seeded), so one clean update serves every LDP variant. Clipping on all layers' n
 the paper's code does) needs one extra number from the client's pass, the squared norm of the other layers'
 gradient. Reference: the Gaussian mechanism with clipping as in M. Abadi et al., "Deep Learning with
 Differential Privacy", CCS 2016, applied once per update. Chapter 11 introduces it.
+
+:class:`LDP` is also the registered update-stage defence ``"ldp"`` (:mod:`leakage_core.defenses`):
+``transform_update`` is :func:`privatize`, and ``epsilon`` the Gaussian mechanism's guarantee for the client's
+batch (:mod:`leakage_core.defenses.accounting`).
 """
 
 from __future__ import annotations
@@ -13,11 +17,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ..defenses.base import Defense, register_defense
 from .update import LastLayerUpdate
 
 
+@register_defense
 @dataclass(frozen=True)
-class LDP:
+class LDP(Defense):
     """Local differential privacy applied by the client to its update.
 
     Introduced in Chapter 11.
@@ -30,7 +36,17 @@ class LDP:
         L2 clipping bound: the update is scaled by ``min(1, rho / ||g||)``.
     scope : {"last_layer", "all"}
         Norm used for clipping: the last layer only (the paper's text) or all layers (the paper's code).
+
+    As a :class:`~leakage_core.defenses.base.Defense` (name ``"ldp"``, stage ``"update"``), its options are
+    exactly ``sigma``, ``rho`` and ``scope`` (cache keys depend on it).
     """
+
+    name = "ldp"
+    stage = "update"
+    reference = (
+        "Bock et al., Label Leakage in Federated Inertial-based Human Activity Recognition (last-layer clipping "
+        "and Gaussian noise)"
+    )
 
     sigma: float | None = None
     rho: float | None = None
@@ -54,6 +70,30 @@ class LDP:
         )
         scope = " (all layers)" if self.scope == "all" and self.rho is not None else ""
         return " + ".join(parts) + scope
+
+    def transform_update(self, update: LastLayerUpdate, seed: int) -> LastLayerUpdate:
+        """:func:`privatize` (clip, then noise; seeded). ``scope="all"`` with clipping needs the other layers'
+        norm, which an update does not carry: that raises :func:`privatize`'s error (call :func:`privatize`)."""
+        return privatize(update, self, seed)
+
+    def epsilon(self, delta: float, updates: int = 1, accountant: str = "rdp") -> float | None:
+        """The (epsilon, delta) guarantee of ``updates`` releases of the clipped, noised last-layer update.
+
+        ``None`` unless both ``sigma`` and ``rho`` are set (clipping alone or unbounded noise give no guarantee).
+        Otherwise each release is a Gaussian mechanism on the client's batch: the clipped update has L2 norm at
+        most ``rho``, so adding or removing the batch changes it by at most ``rho`` (Opacus's add/remove
+        convention), and the noise multiplier is ``sigma / rho``
+        (:func:`~leakage_core.defenses.accounting.noise_multiplier`). ``updates`` releases compose with sample
+        rate 1 (every update of the client is released; no subsampling amplification), accounted by Opacus's
+        ``accountant`` (``"rdp"`` or ``"prv"``). It protects the last layer's update only: the layers below it
+        are sent unprotected, and the unit protected is the whole batch.
+        """
+        if self.sigma is None or self.rho is None:
+            return None
+        from ..defenses.accounting import gaussian_epsilon, noise_multiplier
+
+        z = noise_multiplier(self.sigma, self.rho)
+        return gaussian_epsilon(z, delta, steps=updates, sample_rate=1.0, accountant=accountant)
 
 
 def ldp_label(ldp: LDP | None) -> str:
