@@ -110,9 +110,9 @@ class Defense:
         update = LastLayerUpdate(layer.weight.grad.detach().cpu().numpy(), b, n_windows=1)
         out = self.transform_update(update, seed)
         with torch.no_grad():
-            layer.weight.grad.copy_(torch.as_tensor(out.weight_grad, dtype=layer.weight.grad.dtype))
+            layer.weight.grad.copy_(torch.tensor(out.weight_grad, dtype=layer.weight.grad.dtype))
             if b is not None:
-                layer.bias.grad.copy_(torch.as_tensor(out.bias_grad, dtype=layer.bias.grad.dtype))
+                layer.bias.grad.copy_(torch.tensor(out.bias_grad, dtype=layer.bias.grad.dtype))
 
     # ------------------------------------------------------------------ the client's update
     def client_labels(self, labels: np.ndarray, n_classes: int, seed: int) -> np.ndarray:
