@@ -4,10 +4,10 @@ Contract: both take windows shaped ``(B, T, channels)`` (float32; another shape 
 ``self.classifier`` — a ``torch.nn.Linear``, the layer every attack in this book reads, with a bias unless built
 with ``bias=False`` (the defence of Chapter 15) — and expose
 ``features(x)``, exactly the tensor fed into the classifier (after dropout). ``dp_compatible=True`` builds the
-variant DP-SGD trains (per-window gradients exact, see each class); it needs Opacus, imported only then. References: F. J. Ordóñez and
-D. Roggen, "Deep Convolutional and LSTM Recurrent Neural Networks for Multimodal Wearable Activity
-Recognition", Sensors 2016; Y. Zhou et al., "TinyHAR: A Lightweight Deep Learning Model Designed for Human
-Activity Recognition", ISWC 2022.
+variant DP-SGD trains (per-window gradients exact, see each class); it needs Opacus, imported only then.
+References: F. J. Ordóñez and D. Roggen, "Deep Convolutional and LSTM Recurrent Neural Networks for Multimodal
+Wearable Activity Recognition", Sensors 2016; Y. Zhou et al., "TinyHAR: A Lightweight Deep Learning Model
+Designed for Human Activity Recognition", ISWC 2022.
 """
 
 from __future__ import annotations

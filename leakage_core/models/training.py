@@ -297,7 +297,12 @@ def train_model(
     windows, labels : numpy.ndarray
         ``(n, T, channels)`` float32 windows and ``(n,)`` integer labels.
     config : TrainConfig
-        The hyperparameters; anything else raises ``TypeError``.
+        The hyperparameters; anything else raises ``TypeError``. Under ``config.defense`` the labels are the
+        defence's ``training_labels`` (drawn once, seeded by ``config.seed``), the configuration its
+        ``train_config``; its ``fit`` trains if it has its own loop (DP-SGD: called with ``progress``,
+        ``device``, ``state_path``, ``signature`` and ``on_epoch``), else the standard loop calls its
+        ``on_step(model, step_seed(config.seed, step))`` after every backward pass. A class-weighted loss
+        records its weights as ``model.class_weights`` (tuple of float).
     progress : bool
         Show a tqdm progress bar over epochs.
     device : str or torch.device, optional
@@ -332,10 +337,8 @@ def train_model(
         model.to(dev)
         history = None
         if cfg.defense is not None:
-            history = cfg.defense.fit(
-                model, x, y, cfg, progress=progress, device=dev, state_path=state_file, signature=signature,
-                on_epoch=on_epoch,
-            )  # fmt: skip
+            options = {"progress": progress, "device": dev, "state_path": state_file, "signature": signature}
+            history = cfg.defense.fit(model, x, y, cfg, on_epoch=on_epoch, **options)
         if history is None:
             history, _ = _fit(model, x, y, cfg, dev, state_file, signature, progress, on_epoch)
     finally:
@@ -799,9 +802,7 @@ def _training_privacy(net: nn.Module, defense: Defense | None) -> dict[str, floa
     return {"epsilon": None, "delta": None}
 
 
-def _load_fold_model(
-    path: Path, model: str, dataset: "HARDataset", key: dict[str, Any], cfg: TrainConfig
-) -> nn.Module:
+def _load_fold_model(path: Path, model: str, dataset: "HARDataset", key: dict[str, Any], cfg: TrainConfig) -> nn.Module:
     """The cached model at ``path`` with its metadata, or CorruptCacheError if it cannot be used.
 
     A class-weighted model from a checkpoint that predates the recorded ``class_weights`` gets them recomputed
