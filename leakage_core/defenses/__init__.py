@@ -20,8 +20,14 @@ from .base import (
 )
 
 # the defences register themselves on import (one module each):
+from .dp_sgd import DPSGD
+from .no_bias import NoBias
+from .weighted_loss import WeightedLoss
 
 __all__ = [
+    "DPSGD",
+    "NoBias",
+    "WeightedLoss",
     "DEFENSES",
     "STAGES",
     "Defense",
