@@ -25,8 +25,14 @@ from .label_dp import RandomizedResponse
 from .quantize import Quantize
 from .sign import SignCompression
 from .topk import TopK
+from .dp_sgd import DPSGD
+from .no_bias import NoBias
+from .weighted_loss import WeightedLoss
 
 __all__ = [
+    "DPSGD",
+    "NoBias",
+    "WeightedLoss",
     "DEFENSES",
     "STAGES",
     "Defense",

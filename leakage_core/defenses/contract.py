@@ -39,10 +39,13 @@ import numpy as np
 from ..federated.ldp import LDP
 from ..federated.update import LastLayerUpdate
 from .base import DEFENSES, STAGES, Defense, defense_from_key, make_defense
+from .dp_sgd import DPSGD
 from .label_dp import RandomizedResponse
+from .no_bias import NoBias
 from .quantize import Quantize
 from .sign import SignCompression
 from .topk import TopK
+from .weighted_loss import WeightedLoss
 
 BAD_STRING = "<not an option>"
 
@@ -53,6 +56,9 @@ EXAMPLES: dict[str, Callable[[], Defense]] = {
     "sign": SignCompression,
     "quantize": partial(Quantize, 8),
     "label_dp": partial(RandomizedResponse, 2.0),
+    "no_bias": NoBias,
+    "weighted_loss": partial(WeightedLoss, (0.5, 1.0, 2.0, 1.0, 4.0)),  # the contract's updates have 5 classes
+    "dp_sgd": partial(DPSGD, 1.0),
 }
 
 

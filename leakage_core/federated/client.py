@@ -10,6 +10,7 @@ from Decentralized Data", AISTATS 2017. Chapter 3 introduces it.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import fields, replace
 
 import numpy as np
 
@@ -105,14 +106,81 @@ def has_bias(model) -> bool:
     return getattr(getattr(model, "classifier", None), "bias", None) is not None
 
 
-def update_from_features(features: np.ndarray, labels: np.ndarray, model) -> LastLayerUpdate:
+def update_from_features(
+    features: np.ndarray, labels: np.ndarray, model, class_weights: np.ndarray | None = None
+) -> LastLayerUpdate:
     """FedSGD update of the classifier from precomputed features (no forward pass).
 
-    Introduced in Chapter 3. ``model`` supplies the classifier's current weight and bias.
+    Introduced in Chapter 3. ``model`` supplies the classifier's current weight and bias. ``class_weights``
+    (``(C,)``, optional) gives the update of the class-weighted cross-entropy (:func:`weighted_last_layer_gradients`).
     """
     w, b = model_classifier(model)
-    dw, db = last_layer_gradients(features, np.asarray(labels), w, b)
+    if class_weights is None:
+        dw, db = last_layer_gradients(features, np.asarray(labels), w, b)
+    else:
+        dw, db = weighted_last_layer_gradients(features, np.asarray(labels), w, b, class_weights)
     return LastLayerUpdate(dw, db if has_bias(model) else None, n_windows=len(labels))
+
+
+def check_class_weights(class_weights, n_classes: int) -> np.ndarray:
+    """``class_weights`` as ``(C,)`` float64 finite non-negative weights, or one clear ``ValueError``."""
+    cw = np.asarray(class_weights, dtype=np.float64)
+    if cw.shape != (n_classes,) or not np.all(np.isfinite(cw)) or np.any(cw < 0):
+        raise ValueError(
+            f"class_weights must be {n_classes} finite non-negative numbers (one per class), got {class_weights!r}."
+        )
+    return cw
+
+
+def weighted_last_layer_gradients(
+    features: np.ndarray, labels: np.ndarray, weight: np.ndarray, bias: np.ndarray, class_weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Closed-form last-layer gradients of the class-weighted mean cross-entropy.
+
+    PyTorch's ``nn.CrossEntropyLoss(weight=w)`` with ``reduction="mean"`` divides the weighted sum of the
+    windows' losses by the sum of their weights, ``sum_i w_{y_i} CE_i / sum_j w_{y_j}`` (its documentation,
+    docs.pytorch.org/docs/stable/generated/torch.nn.CrossEntropyLoss.html). So every window enters with the
+    coefficient ``a_i = w_{y_i} / sum_j w_{y_j}`` in place of ``1/N``::
+
+        P = softmax(H W^T + b),   dW = (P - Y)^T diag(a) H,   db = sum_i a_i (P_i - Y_i)
+
+    (the unweighted identities I1/I2 of :func:`~leakage_core.federated.update.last_layer_gradients` are the case
+    ``w = 1``). A batch of classes of weight 0 only has no weighted loss (PyTorch returns NaN): ``ValueError``.
+    """
+    h = np.asarray(features, dtype=np.float64)
+    w = np.asarray(weight, dtype=np.float64)
+    y = np.asarray(labels)
+    ok = h.ndim == 2 and w.ndim == 2 and h.shape[1] == w.shape[1] and h.shape[0] > 0 and y.shape == (h.shape[0],)
+    if not (ok and np.issubdtype(y.dtype, np.integer) and 0 <= y.min() and y.max() < w.shape[0]):
+        raise ValueError(
+            f"features {h.shape}, weight {w.shape} and labels {y.shape} do not fit: expected (N, d), (C, d) and "
+            "N >= 1 integer labels in [0, C)."
+        )
+    if np.shape(bias) != (w.shape[0],):
+        raise ValueError(f"bias has shape {np.shape(bias)}, expected ({w.shape[0]},).")
+    a = check_class_weights(class_weights, w.shape[0])[y]
+    if a.sum() <= 0:
+        raise ValueError(
+            "every window of the batch belongs to a class of weight 0: the class-weighted loss is undefined "
+            "(0/0; PyTorch returns NaN). Give those classes a positive weight."
+        )
+    a = a / a.sum()
+    z = h @ w.T + np.asarray(bias, dtype=np.float64)
+    z -= z.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(axis=1, keepdims=True)
+    p[np.arange(h.shape[0]), y] -= 1.0
+    return (p * a[:, None]).T @ h, a @ p
+
+
+def record_defense(update: LastLayerUpdate, public: dict | None) -> LastLayerUpdate:
+    """``update`` recording the defence it was computed under (``LastLayerUpdate.defense``, its ``public()``).
+
+    Unchanged while :class:`~leakage_core.federated.update.LastLayerUpdate` has no ``defense`` field.
+    """
+    if "defense" not in {f.name for f in fields(LastLayerUpdate)}:
+        return update
+    return replace(update, defense=public)
 
 
 def client_features(model, windows: np.ndarray, mode: str = "eval", batch_size: int = 512, seed: int = 0) -> np.ndarray:
@@ -143,6 +211,7 @@ def client_update(
     scaling: str = "none",
     method: str = "closed_form",
     rest_norm: bool = False,
+    class_weights: np.ndarray | None = None,
 ) -> tuple[LastLayerUpdate, float | None]:
     """A client's clean (un-privatized) update and, when asked, the squared norm of its other layers.
 
@@ -173,6 +242,9 @@ def client_update(
     rest_norm : bool
         Also return the squared L2 norm of every other layer's (summed) gradient, for LDP clipping on
         all layers; ``None`` is returned in its place when not asked for (FedSGD, closed form).
+    class_weights : array-like, optional
+        ``(C,)`` weights of a class-weighted cross-entropy (``nn.CrossEntropyLoss(weight=...)``, mean
+        reduction) in place of the plain mean; the closed form is :func:`weighted_last_layer_gradients`.
 
     Returns
     -------
@@ -186,24 +258,36 @@ def client_update(
     if n_steps > 1:
         if lr is None:
             raise ValueError("a multi-step (FedAvg) update needs the local learning rate lr.")
-        return _fedavg(model, windows, labels, int(n_steps), lr, mode, seed, scaling)
-    return _fedsgd(model, windows, labels, mode, seed, scaling, autograd=method == "autograd" or rest_norm)
+        return _fedavg(model, windows, labels, int(n_steps), lr, mode, seed, scaling, class_weights)
+    autograd = method == "autograd" or rest_norm
+    return _fedsgd(model, windows, labels, mode, seed, scaling, autograd, class_weights)
+
+
+def _loss_weight(model, class_weights):
+    """The ``weight=`` of ``torch.nn.functional.cross_entropy`` (float32 tensor) or None."""
+    import torch
+
+    if class_weights is None:
+        return None
+    cw = check_class_weights(class_weights, int(model.classifier.out_features))
+    return torch.as_tensor(cw, dtype=model.classifier.weight.dtype)
 
 
 def _fedsgd(
-    model, windows, labels, mode: str, seed: int, scaling: str, autograd: bool
+    model, windows, labels, mode: str, seed: int, scaling: str, autograd: bool, class_weights=None
 ) -> tuple[LastLayerUpdate, float | None]:
     import torch
 
     _check_mode(mode)
     x, y = as_batch(scale_batch(windows, scaling), labels)
+    weight = _loss_weight(model, class_weights)
     with _client_mode(model, mode, seed):
         if not autograd:
             with torch.no_grad():
                 h = model.features(x).double().numpy()
-            return update_from_features(h, y.numpy(), model), None
+            return update_from_features(h, y.numpy(), model, class_weights), None
         params = [p for p in model.parameters() if p.requires_grad]
-        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss = torch.nn.functional.cross_entropy(model(x), y, weight=weight)
         grads = torch.autograd.grad(loss, params)
     last = {id(p) for p in model.classifier.parameters()}
     by_param = dict(zip([id(p) for p in params], grads))
@@ -214,7 +298,7 @@ def _fedsgd(
 
 
 def _fedavg(
-    model, windows, labels, n_steps: int, lr: float, mode: str, seed: int, scaling: str
+    model, windows, labels, n_steps: int, lr: float, mode: str, seed: int, scaling: str, class_weights=None
 ) -> tuple[LastLayerUpdate, float]:
     import copy
 
@@ -227,6 +311,7 @@ def _fedavg(
         raise ValueError(f"n_steps={n_steps!r} must be a positive integer dividing N={n} (equal local batches).")
     if not (np.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be a positive number, got {lr!r}.")
+    weight = _loss_weight(model, class_weights)
     client = copy.deepcopy(model)
     start = [p.detach().clone() for p in client.parameters()]
     opt = torch.optim.SGD(client.parameters(), lr=lr)
@@ -239,7 +324,7 @@ def _fedavg(
             if scaling != "none":
                 xs = torch.as_tensor(scale_batch(xs.numpy(), scaling))
             opt.zero_grad()
-            torch.nn.functional.cross_entropy(client(xs), y[s * step : (s + 1) * step]).backward()
+            torch.nn.functional.cross_entropy(client(xs), y[s * step : (s + 1) * step], weight=weight).backward()
             opt.step()
     with torch.no_grad():
         g = {id(p): ((p0 - p.detach()) / lr).double() for p, p0 in zip(client.parameters(), start)}

@@ -5,6 +5,8 @@ Contract:
 - :class:`TrainConfig` holds every hyperparameter and checks it; the defaults are the paper's.
 - :func:`train_model` trains a model in place and returns the mean loss per epoch; with ``state_path``
   it saves its full state after every epoch, and a resumed run equals an uninterrupted one bit for bit.
+  ``TrainConfig(defense=...)`` trains under a client-side defence (:mod:`leakage_core.defenses`): its
+  labels, its configuration, its own loop (DP-SGD) or its change of every step's gradient.
 - :func:`fold_model` returns the LOSO model of one held-out (attacked) subject, never trained on it,
   trained once and kept as a checkpoint (:func:`checkpoint_path`, :func:`read_checkpoint_info`); a
   longer run of the same fold continues a shorter one (:func:`fold_snapshots`).
@@ -21,7 +23,7 @@ import math
 import re
 import time
 import warnings
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
@@ -33,6 +35,7 @@ from tqdm.auto import tqdm
 
 from ..cache import CorruptCacheError, atomic_write, cache_root, stable_hash
 from ..data.scaling import check_scaling, scale_batch
+from ..defenses.base import Defense, defense_from_key
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -86,6 +89,9 @@ class TrainConfig:
         :func:`leakage_core.data.scale_batch`); ``"batch_minmax"`` is what the paper's code does.
     seed : int
         Seeds the initialisation (in :func:`fold_model`), the shuffling and dropout.
+    defense : Defense or None
+        A client-side defence applied in training (:mod:`leakage_core.defenses`; ``None``: none). It enters
+        ``as_dict()`` (as its ``key()``) only when given, so configurations without one keep their cache keys.
     """
 
     epochs: int = 100
@@ -97,6 +103,7 @@ class TrainConfig:
     class_weighted: bool = False
     scaling: str = "none"
     seed: int = 0
+    defense: Defense | None = None
 
     def __post_init__(self) -> None:
         _check_int("epochs", self.epochs, 1)
@@ -109,10 +116,26 @@ class TrainConfig:
             raise ValueError(f"class_weighted must be True or False, got {self.class_weighted!r}.")
         check_scaling(self.scaling)
         _check_int("seed", self.seed, 0)
+        if self.defense is not None and not isinstance(self.defense, Defense):
+            raise ValueError(
+                f"defense must be a leakage_core.defenses.Defense or None, got {type(self.defense).__name__}; "
+                "build one with leakage_core.defenses.make_defense(name, **options)."
+            )
 
     def as_dict(self) -> dict[str, Any]:
-        """The fields as plain Python values (JSON-serialisable; the cache key's view of the config)."""
-        return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in asdict(self).items()}
+        """The fields as plain Python values (JSON-serialisable; the cache key's view of the config).
+
+        ``defense`` appears (as the defence's ``key()``) only when there is one.
+        """
+        out = {
+            f.name: (v.item() if isinstance(v, np.generic) else v)
+            for f in fields(self)
+            if f.name != "defense"
+            for v in [getattr(self, f.name)]
+        }
+        if self.defense is not None:
+            out["defense"] = self.defense.key()
+        return out
 
 
 def class_weights(labels: np.ndarray, n_classes: int) -> np.ndarray:
@@ -274,7 +297,12 @@ def train_model(
     windows, labels : numpy.ndarray
         ``(n, T, channels)`` float32 windows and ``(n,)`` integer labels.
     config : TrainConfig
-        The hyperparameters; anything else raises ``TypeError``.
+        The hyperparameters; anything else raises ``TypeError``. Under ``config.defense`` the labels are the
+        defence's ``training_labels`` (drawn once, seeded by ``config.seed``), the configuration its
+        ``train_config``; its ``fit`` trains if it has its own loop (DP-SGD: called with ``progress``,
+        ``device``, ``state_path``, ``signature`` and ``on_epoch``), else the standard loop calls its
+        ``on_step(model, step_seed(config.seed, step))`` after every backward pass. A class-weighted loss
+        records its weights as ``model.class_weights`` (tuple of float).
     progress : bool
         Show a tqdm progress bar over epochs.
     device : str or torch.device, optional
@@ -302,13 +330,56 @@ def train_model(
     home = next(model.parameters()).device
     state_file = None if state_path is None else Path(state_path)
     signature = _run_signature(model, x, y, cfg) if state_file is not None else None
+    y, cfg = _under_defense(x, y, cfg, n_classes)
+    if cfg.class_weighted:
+        model.class_weights = tuple(float(w) for w in _loss_weights(cfg, y, n_classes))
     try:
         model.to(dev)
-        history, _ = _fit(model, x, y, cfg, dev, state_file, signature, progress, on_epoch)
+        history = None
+        if cfg.defense is not None:
+            options = {"progress": progress, "device": dev, "state_path": state_file, "signature": signature}
+            history = cfg.defense.fit(model, x, y, cfg, on_epoch=on_epoch, **options)
+        if history is None:
+            history, _ = _fit(model, x, y, cfg, dev, state_file, signature, progress, on_epoch)
     finally:
         model.to(home)
         model.eval()
     return history
+
+
+def _under_defense(x: np.ndarray, y: np.ndarray, cfg: TrainConfig, n_classes: int) -> tuple[np.ndarray, TrainConfig]:
+    """The labels and configuration of training under ``cfg.defense`` (unchanged without one).
+
+    The defence's ``training_labels`` are drawn once, before training, seeded by ``cfg.seed``; its
+    ``train_config`` may change the configuration (e.g. a class-weighted loss) but not the defence.
+    """
+    defense = cfg.defense
+    if defense is None:
+        return y, cfg
+    _, y = _check_training_data(x, defense.training_labels(y, n_classes, seed=cfg.seed), n_classes)
+    out = _check_config(defense.train_config(cfg))
+    if out.defense != defense:
+        raise ValueError(f"{type(defense).__name__}.train_config must keep the defence in the configuration.")
+    return y, out
+
+
+def _loss_weights(cfg: TrainConfig, y: np.ndarray, n_classes: int) -> np.ndarray:
+    """The class weights of a class-weighted loss: the defence's own (``loss_weights(labels, n_classes)``, when it
+    fixes them) or the inverse class frequencies of the labels trained on (:func:`class_weights`)."""
+    own = getattr(cfg.defense, "loss_weights", None)
+    weights = class_weights(y, n_classes) if own is None else np.asarray(own(y, n_classes), dtype=np.float64)
+    if weights.shape != (n_classes,) or not np.all(np.isfinite(weights)) or np.any(weights < 0):
+        raise ValueError(f"class weights must be {n_classes} finite non-negative numbers, got {weights!r}.")
+    return weights
+
+
+def step_seed(seed: int, step: int) -> int:
+    """The seed of training step ``step`` (counted from 0 over all epochs) of a run seeded by ``seed``.
+
+    Seeds what a defence draws at every step (:meth:`~leakage_core.defenses.Defense.on_step`); distinct steps get
+    unrelated seeds (numpy's ``SeedSequence``).
+    """
+    return int(np.random.SeedSequence([int(seed), int(step)]).generate_state(1)[0])
 
 
 def _fit(
@@ -324,13 +395,44 @@ def _fit(
 ) -> tuple[list[float], list[float]]:
     """The training loop of :func:`train_model` (model already on ``dev``): losses and seconds per epoch."""
     weight = None
-    if cfg.class_weighted:
-        weight = torch.as_tensor(class_weights(y, _n_classes(model)), dtype=torch.float32, device=dev)
+    if cfg.class_weighted:  # computed by train_model from the labels trained on
+        weight = torch.as_tensor(model.class_weights, dtype=torch.float32, device=dev)
     loss_fn = nn.CrossEntropyLoss(weight=weight)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.step_size, gamma=cfg.gamma)
     rng = np.random.default_rng(cfg.seed)
     y_t = torch.from_numpy(y)
+    steps = -(-x.shape[0] // cfg.batch_size)  # per epoch, the skipped last batch included (numbering only)
+
+    def epoch(e: int) -> float:
+        return _one_epoch(model, x, y_t, cfg, rng, opt, loss_fn, dev, first_step=e * steps)
+
+    return run_epochs(model, cfg, dev, state_file, signature, progress, on_epoch, opt, sched, rng, epoch)
+
+
+def run_epochs(
+    model: nn.Module,
+    cfg: TrainConfig,
+    dev: torch.device,
+    state_file: Path | None,
+    signature: dict | None,
+    progress: bool,
+    on_epoch: Callable[[int, float], None] | None,
+    opt: torch.optim.Optimizer,
+    sched: torch.optim.lr_scheduler.LRScheduler,
+    rng: np.random.Generator,
+    epoch: Callable[[int], float],
+    extra: dict[str, tuple[Callable[[], Any], Callable[[Any], None]]] | None = None,
+) -> tuple[list[float], list[float]]:
+    """Run ``epoch(e)`` (it returns the epoch's mean loss) for the epochs ``cfg.epochs`` still needs; resumable.
+
+    The epoch driver of :func:`train_model`, shared by defences with their own loop (DP-SGD): seeds a forked torch
+    RNG with ``cfg.seed``, resumes from ``state_file`` if it holds a state of this run (``signature``), steps
+    ``sched`` after every epoch and saves the full state there (model, ``opt``, ``sched``, ``rng``, the torch RNG,
+    losses, seconds, and every ``extra[name]``: a ``(get, set)`` pair of plain values, e.g. an accountant's
+    history). Returns the losses and seconds of all epochs, including those before a resume.
+    """
+    extra = extra or {}
     history: list[float] = []
     epoch_seconds: list[float] = []
     saved = _load_state(state_file, signature, dev) if state_file is not None and state_file.exists() else None
@@ -344,12 +446,14 @@ def _fit(
         start = 0
         if saved is not None:
             _restore(saved, model, opt, sched, rng, dev)
+            for name, (_, put) in extra.items():
+                put(saved["extra"][name])
             start, history, epoch_seconds = saved["epoch"], list(saved["history"]), list(saved["epoch_seconds"])
         model.train()
         bar = tqdm(range(start, cfg.epochs), desc="training", disable=not progress, initial=start, total=cfg.epochs)
-        for epoch in bar:
+        for e in bar:
             t0 = time.perf_counter()
-            history.append(_one_epoch(model, x, y_t, cfg, rng, opt, loss_fn, dev))
+            history.append(epoch(e))
             sched.step()
             epoch_seconds.append(time.perf_counter() - t0)
             if state_file is not None:
@@ -358,7 +462,7 @@ def _fit(
                     {
                         "format": STATE_FORMAT,
                         "signature": signature,
-                        "epoch": epoch + 1,
+                        "epoch": e + 1,
                         "package_version": _version(),
                         "model": model.state_dict(),
                         "optimizer": opt.state_dict(),
@@ -367,10 +471,11 @@ def _fit(
                         "history": history,
                         "epoch_seconds": epoch_seconds,
                         "device": str(dev),
+                        **({"extra": {name: get() for name, (get, _) in extra.items()}} if extra else {}),
                     },
                 )
             if on_epoch is not None:
-                on_epoch(epoch + 1, history[-1])
+                on_epoch(e + 1, history[-1])
     return history, epoch_seconds
 
 
@@ -407,11 +512,16 @@ def _one_epoch(
     opt: torch.optim.Optimizer,
     loss_fn: nn.Module,
     dev: torch.device,
+    first_step: int = 0,
 ) -> float:
-    """One pass over shuffled mini-batches; the mean loss per trained window."""
+    """One pass over shuffled mini-batches; the mean loss per trained window.
+
+    Under a defence, ``defense.on_step(model, step_seed(cfg.seed, step))`` changes the gradients after every
+    backward pass (step ``first_step + b`` for batch ``b``).
+    """
     order = rng.permutation(x.shape[0])
     total, seen = 0.0, 0
-    for begin in range(0, x.shape[0], cfg.batch_size):
+    for b, begin in enumerate(range(0, x.shape[0], cfg.batch_size)):
         idx = order[begin : begin + cfg.batch_size]
         if idx.size < 2:  # BatchNorm needs > 1 window
             continue
@@ -420,6 +530,8 @@ def _one_epoch(
         opt.zero_grad()
         loss = loss_fn(model(xb), yb)
         loss.backward()
+        if cfg.defense is not None:
+            cfg.defense.on_step(model, step_seed(cfg.seed, first_step + b))
         opt.step()
         total += loss.item() * idx.size
         seen += idx.size
@@ -617,7 +729,9 @@ def read_checkpoint_info(path: str | Path) -> dict[str, Any]:
     and in checkpoints written since snapshots exist ``run`` (the hash shared by every number of epochs
     of one training run) and ``resumed_from`` (the epoch this training continued from; 0: from scratch).
     ``wall_time_s`` is the training time of all ``config["epochs"]`` epochs, including those of the run
-    it continued. Raises :class:`~leakage_core.cache.CorruptCacheError` for an unreadable file.
+    it continued. A model trained under a defence records ``defense`` (its key) and ``epsilon``, ``delta`` (its
+    guarantee for the training, ``None`` where the defence defines none); a class-weighted one ``class_weights``
+    (the weights of its loss). Raises :class:`~leakage_core.cache.CorruptCacheError` for an unreadable file.
     """
     return dict(_read_checkpoint(Path(path))["info"])
 
@@ -643,25 +757,73 @@ def committed_checkpoint(name: str) -> Path | None:
 def _attach(model: nn.Module, info: dict[str, Any]) -> nn.Module:
     model.training_subjects = tuple(int(s) for s in info["training_subjects"])
     model.checkpoint_info = dict(info)
+    if info.get("class_weights") is not None:
+        model.class_weights = tuple(float(w) for w in info["class_weights"])
+    if info.get("epsilon") is not None:
+        model.dp_epsilon, model.dp_delta = float(info["epsilon"]), float(info["delta"])
     return model.cpu().eval()
 
 
-def _load_fold_model(path: Path, model: str, dataset: "HARDataset", key: dict[str, Any]) -> nn.Module:
-    """The cached model at ``path`` with its metadata, or CorruptCacheError if it cannot be used."""
+def _key_defense(key: dict[str, Any]) -> Defense | None:
+    """The defence a fold's cache key records (rebuilt from its ``key()``), or None."""
+    recorded = key["config"].get("defense")
+    return None if recorded is None else defense_from_key(recorded)
+
+
+def _fold_net(model: str, dataset: "HARDataset", key: dict[str, Any]) -> nn.Module:
+    """The untrained model of a fold's cache key: its seed, its bias and its defence's ``model_kwargs``."""
     from .architectures import build_model
 
+    kwargs: dict[str, Any] = {"bias": key.get("bias", True)}
+    defense = _key_defense(key)
+    if defense is not None:
+        kwargs.update(defense.model_kwargs())
+    return build_model(model, dataset.n_channels, dataset.n_classes, seed=key["config"]["seed"], **kwargs)
+
+
+#: the delta at which a fold records the epsilon of a labels-stage defence (label DP) applied to its training
+TRAINING_DELTA = 1e-5
+
+
+def _training_privacy(net: nn.Module, defense: Defense | None) -> dict[str, float | None]:
+    """The (epsilon, delta) of a fold's training under its defence, where the defence defines one.
+
+    A defence with its own loop records it on the model (``model.dp_epsilon``, ``model.dp_delta``: DP-SGD, from its
+    accountant over the steps done); a labels-stage defence (labels randomised once, before training) gives its
+    guarantee per label, ``defense.epsilon(TRAINING_DELTA)``, which training keeps (post-processing). Other
+    defences: None.
+    """
+    if getattr(net, "dp_epsilon", None) is not None:
+        return {"epsilon": float(net.dp_epsilon), "delta": float(net.dp_delta)}
+    if defense is not None and defense.stage == "labels":
+        eps = defense.epsilon(TRAINING_DELTA, 1)
+        if eps is not None:
+            return {"epsilon": float(eps), "delta": TRAINING_DELTA}
+    return {"epsilon": None, "delta": None}
+
+
+def _load_fold_model(path: Path, model: str, dataset: "HARDataset", key: dict[str, Any], cfg: TrainConfig) -> nn.Module:
+    """The cached model at ``path`` with its metadata, or CorruptCacheError if it cannot be used.
+
+    A class-weighted model from a checkpoint that predates the recorded ``class_weights`` gets them recomputed
+    from its training subjects' labels (what its training used).
+    """
     ckpt = _read_checkpoint(path)
     info = ckpt["info"]
     if info.get("key") != stable_hash(key):
         raise CorruptCacheError(f"checkpoint {path} belongs to another configuration (key mismatch).")
-    net = build_model(
-        model, dataset.n_channels, dataset.n_classes, seed=key["config"]["seed"], bias=key.get("bias", True)
-    )
+    net = _fold_net(model, dataset, key)
     try:
         net.load_state_dict(ckpt["state_dict"])
     except (RuntimeError, KeyError, TypeError) as err:
         raise CorruptCacheError(f"checkpoint {path} does not fit the model ({err}).") from err
-    return _attach(net, info)
+    net = _attach(net, info)
+    weighted = (cfg if cfg.defense is None else cfg.defense.train_config(cfg)).class_weighted
+    if weighted and "class_weights" not in info:
+        x, y = _check_training_data(*dataset.windows_of(list(net.training_subjects)), dataset.n_classes)
+        y, trained = _under_defense(x, y, cfg, dataset.n_classes)
+        net.class_weights = tuple(float(w) for w in _loss_weights(trained, y, dataset.n_classes))
+    return net
 
 
 def fold_model(
@@ -699,7 +861,8 @@ def fold_model(
     held_out : int
         The attacked subject id; must be one of ``dataset.subject_ids``, with at least one other.
     config : TrainConfig
-        Training hyperparameters (paper defaults: 100 epochs etc.).
+        Training hyperparameters (paper defaults: 100 epochs etc.); ``config.defense`` trains under a defence
+        (the model built with its ``model_kwargs``, its own checkpoint).
     cache_dir : path, optional
         Cache folder (default :func:`leakage_core.cache.cache_root`).
     progress : bool
@@ -726,12 +889,12 @@ def fold_model(
     copy = committed_checkpoint(path.name) if committed else None
     if copy is not None:  # the committed copy first: the chapters' claims were checked on it, on every CPU
         try:
-            return _load_fold_model(copy, model, dataset, key)
+            return _load_fold_model(copy, model, dataset, key, cfg)
         except CorruptCacheError as err:
             warnings.warn(f"{err} Using the cache or training fold {k} instead.", stacklevel=2)
     if path.exists():
         try:
-            cached = _load_fold_model(path, model, dataset, key)
+            cached = _load_fold_model(path, model, dataset, key, cfg)
             path.with_name(path.name + ".partial").unlink(missing_ok=True)  # left by a kill after the write
             return cached
         except CorruptCacheError as err:
@@ -831,9 +994,8 @@ def _train_fold(
 ) -> nn.Module:
     """Train one fold (continuing the furthest saved state of its run), evaluate it, write the checkpoint."""
     from .. import __version__
-    from .architectures import build_model
 
-    net = build_model(model, dataset.n_channels, dataset.n_classes, seed=cfg.seed, bias=key.get("bias", True))
+    net = _fold_net(model, dataset, key)
     x, y = dataset.windows_of(others)
     partial = path.with_name(path.name + ".partial")
     xc, yc = _check_training_data(x, y, dataset.n_classes)
@@ -870,6 +1032,11 @@ def _train_fold(
         "run": _run_hash(key),
         "resumed_from": int(start),
     }
+    if cfg.defense is not None:
+        info["defense"] = cfg.defense.key()
+        info.update(_training_privacy(net, _key_defense(key)))
+    if getattr(net, "class_weights", None) is not None:
+        info["class_weights"] = [float(w) for w in net.class_weights]
     ckpt = {"format": CHECKPOINT_FORMAT, "state_dict": net.state_dict(), "info": info}
     if final is not None and final.get("epoch") == cfg.epochs:
         ckpt["train_state"] = final  # a longer run of the same fold continues from here
