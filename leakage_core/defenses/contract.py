@@ -84,7 +84,7 @@ def _updates(n_classes: int = 5, d: int = 6, seed: int = 0) -> list[LastLayerUpd
         LastLayerUpdate(rng.normal(size=(n_classes, d)), rng.normal(size=n_classes), 12),
         LastLayerUpdate(rng.normal(size=(n_classes, d)), None, 12),  # a classifier without bias
         LastLayerUpdate(rng.normal(size=(n_classes, d)), rng.normal(size=n_classes), 12, 3, 0.05, "shuffle"),
-        LastLayerUpdate(rng.normal(size=(2, 3)) * 1e-3, rng.normal(size=2) * 1e-3, 1),  # one window, two classes
+        LastLayerUpdate(rng.normal(size=(n_classes, 3)) * 1e-3, rng.normal(size=n_classes) * 1e-3, 1),  # one window
     ]
 
 
