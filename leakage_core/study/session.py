@@ -91,10 +91,10 @@ def session_tv(results: pd.DataFrame, truth: str = "session") -> pd.DataFrame:
         grp = grp.sort_values("batch")
         batches = grp["batch"].to_numpy()
         if not np.array_equal(batches, np.arange(batches.size)):
-            where = dict(zip(["subject", "attack"], (key[0], key[-1])))
+            shown = batches.tolist()[:8] + (["..."] if batches.size > 8 else [])
             raise ValueError(
-                f"the rows of {where} hold batches {batches.tolist()[:8]}...; a session needs every batch "
-                "0, ..., B-1 once (pass the grid's rows of one setting, without max_batches)."
+                f"the rows of subject {key[0]}, attack {key[-1]!r} hold batches {shown}; a session needs every batch "
+                "0, ..., B-1 once (pass the grid's rows of one setting each, without max_batches)."
             )
         true, pred = np.stack(grp["true"]), np.stack(grp["pred"])
         if truth == "session":
