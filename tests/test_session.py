@@ -8,7 +8,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leakage_core.study import cumulative_profiles, load_results, profile_tv, session_summary, session_tv
+from dataclasses import dataclass
+
+from leakage_core.defenses import Defense
+from leakage_core.study import (
+    cumulative_profiles,
+    load_results,
+    profile_tv,
+    session_epsilons,
+    session_summary,
+    session_tv,
+)
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 
@@ -71,6 +81,39 @@ def test_columns_rows_and_the_summary_with_the_blind_reference():
     assert row[("blind_tv", "mean")] == pytest.approx(blind_tv)
     assert row[("adv_tv", "mean")] == pytest.approx(blind_tv - close_tv) and row[("tv", "std")] == 0.0
     assert "blind_tv" not in session_summary(tv[tv.attack == "close"]).columns.get_level_values(0)
+
+
+@dataclass(frozen=True)
+class Linear(Defense):
+    """A test-only defence whose guarantee grows by ``per`` with every update (basic composition)."""
+
+    name = "test_linear"
+    stage = "update"
+    per: float = 0.5
+
+    def epsilon(self, delta, updates=1):
+        return self.per * updates
+
+
+@dataclass(frozen=True)
+class Nothing(Defense):
+    """A test-only defence without a guarantee."""
+
+    name = "test_nothing"
+    stage = "update"
+
+
+def test_session_epsilons_compose_the_clients_updates():
+    true = np.array([[2, 2], [1, 3], [4, 0]])
+    parts = [_rows(1, true, {"a": true}, defense=label) for label in ("none", Linear(0.5).label, Nothing().label)]
+    parts.append(_rows(2, true[:2], {"a": true[:2]}, defense=Linear(0.5).label))
+    tv = session_tv(pd.concat(parts, ignore_index=True))
+    eps = session_epsilons(tv, [Linear(0.5), Nothing()], delta=1e-6)
+    assert list(eps.subject) == [1, 1, 2] and list(eps.n_updates) == [3, 3, 2] and (eps.delta == 1e-6).all()
+    assert np.allclose(eps.epsilon_update, [0.5, np.nan, 0.5], equal_nan=True)
+    assert np.allclose(eps.epsilon_session, [1.5, np.nan, 1.0], equal_nan=True)  # NaN: no guarantee
+    with pytest.raises(ValueError, match="no defence given"):
+        session_epsilons(tv, [Linear(0.5)])
 
 
 def test_clear_errors():

@@ -70,7 +70,7 @@ from .grids import (
 )
 from .results import from_tidy, load_results, provenance, recompute_slice, to_tidy
 from .run import add_blind_to_results, run_study
-from .session import TRUTHS, cumulative_profiles, profile_tv, session_summary, session_tv
+from .session import TRUTHS, cumulative_profiles, profile_tv, session_epsilons, session_summary, session_tv
 from .tables import TRAINING_LENGTH_METRICS, distinct_labels_table, leakage_table, training_length_table
 
 __all__ = [
@@ -136,6 +136,7 @@ __all__ = [
     "provenance",
     "recompute_slice",
     "run_study",
+    "session_epsilons",
     "session_summary",
     "session_tv",
     "study_dataset",

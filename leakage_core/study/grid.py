@@ -11,6 +11,9 @@ that each expensive thing happens once:
 - each attack's ``prepare`` (LLG*/LLG+ impacts, LLBG's confidences, iLRG's classifier) once per
   (model state, client);
 - each LOSO model trained once and kept as a checkpoint (:func:`leakage_core.models.fold_model`);
+- a client-side defence (``Setting.defense``, :mod:`leakage_core.defenses`) composes through its hooks only
+  (the grid never names one): the model is built or trained under it, the client's labels and updates pass
+  through it (:func:`~leakage_core.federated.defended_update`), the LDP variants apply after it;
 - each (client, setting) result stored in ``cache_dir`` under a stable hash of the setting, the data
   and the package version, written to a temporary name and renamed: an interrupted grid resumes where
   it stopped, and a damaged file is reported and recomputed.
@@ -71,7 +74,7 @@ class Setting(ClientSetting):
     """One cell of the grid: how the client computes its update and which model it computes it on.
 
     Introduced in Chapter 8. A :class:`~leakage_core.federated.ClientSetting` (``sampler``, ``batch_size``,
-    ``n_steps``, ``lr``, ``ldp``, ``scaling``, ``seed``, ``mode``: keyword-only, checked there) plus the
+    ``n_steps``, ``lr``, ``ldp``, ``scaling``, ``seed``, ``mode``, ``defense``: keyword-only, checked there) plus the
     server's model. Every field but ``model`` defaults to the paper's single-step setting; ``seed`` also
     seeds the model's initialisation and training.
 

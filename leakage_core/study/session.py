@@ -21,12 +21,13 @@ Everything is computed from the rows of :func:`~leakage_core.study.run_grid` (or
 :func:`~leakage_core.study.load_results`): no model is run. The blind references (``blind_prior``, N times the
 population's shares; ``blind_uniform``, N/C per class) are attacks among the rows like any other (add them with
 :func:`~leakage_core.study.add_blind_references` when the grid ran without them); :func:`session_summary` gives
-every attack's TV beside the better reference's.
+every attack's TV beside the better reference's, and :func:`session_epsilons` what each defence's accountant gives for
+one update and for the whole session.
 """
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 import pandas as pd
@@ -34,6 +35,9 @@ import pandas as pd
 from ..attacks import is_blind
 from ..validation import AllOf, InstanceOf, NonEmpty, OneOf, SubsetOf, check_params
 from .grid import SETTING_COLUMNS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..defenses.base import Defense
 
 #: what the server's estimate is compared with: the whole session's profile, or that of the first k batches
 TRUTHS: tuple[str, ...] = ("session", "first_k")
@@ -140,6 +144,37 @@ def session_summary(tv: pd.DataFrame, by: Iterable[str] | None = None) -> pd.Dat
     table = grouped[metrics].agg(["mean", "std", "min", "max"])
     table[("clients", "n")] = grouped["subject"].nunique()
     return table
+
+
+def session_epsilons(tv: pd.DataFrame, defenses: Iterable["Defense"], delta: float = 1e-5) -> pd.DataFrame:
+    """The (epsilon, delta) guarantee of one update and of each client's whole session under each defence.
+
+    ``tv`` is :func:`session_tv`'s table (its ``defense`` column holds the defences' labels, ``n_updates`` the
+    number of a client's updates ``B``); ``defenses`` the defence objects the labels name (e.g. the settings'
+    ``defense`` of the grid). One row per client and setting under a defence: the setting columns, ``n_updates``,
+    ``epsilon_update = defense.epsilon(delta, 1)`` and ``epsilon_session = defense.epsilon(delta, B)`` (the
+    defence's accountant composing the client's B updates; NaN where the defence gives no guarantee).
+    """
+    from ..defenses.base import defense_label
+
+    check_params({"columns": ["subject", "defense", "n_updates"]}, {"columns": SubsetOf(tuple(tv.columns), "columns")})
+    by_label = {defense_label(d): d for d in defenses}
+    keys = ["subject", *_setting_columns(tv)]
+    cells = tv[tv["defense"] != "none"].drop_duplicates(keys)[[*keys, "n_updates"]]
+    unknown = sorted(set(cells["defense"]) - set(by_label))
+    if unknown:
+        raise ValueError(f"no defence given for the labels {unknown}; pass the defence objects the results used.")
+    out = cells.reset_index(drop=True)
+    out["delta"] = delta
+    out["epsilon_update"] = [by_label[label].epsilon(delta, 1) for label in out["defense"]]
+    out["epsilon_session"] = [
+        by_label[label].epsilon(delta, int(b)) for label, b in zip(out["defense"], out["n_updates"])
+    ]
+    return out
+
+
+def _float(value: float | None) -> float:
+    return np.nan if value is None else float(value)
 
 
 def _check(results: pd.DataFrame) -> None:
