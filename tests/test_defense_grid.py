@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 
 import leakage_core.study.grids as grids_module
+from leakage_core import __version__
 from leakage_core.attacks import ATTACKS, Attack, AttackSpec, resolve_attacks
+from leakage_core.cache import stable_hash
 from leakage_core.data import make_synthetic
 from leakage_core.defenses import DEFENSES, Defense, register_defense
 from leakage_core.federated import LDP, ClientSetting, LastLayerUpdate, clean_update, defended_update, privatize
@@ -175,11 +177,32 @@ def test_update_records_a_json_copy_of_the_defence():
 # ---- Setting: keys, normalisation, model ----------------------------------------------------------------------------
 
 
+def _key_before_defences(st: Setting) -> dict:
+    """Setting.key() as it was before the defence field (git history of leakage_core/study/grid.py)."""
+    out = {f.name: getattr(st, f.name) for f in fields(st) if f.name != "defense"}
+    if st.bias:
+        out.pop("bias")
+    out["ldp"] = None if st.ldp is None else {"sigma": st.ldp.sigma, "rho": st.ldp.rho, "scope": st.ldp.scope}
+    if st.n_steps == 1:
+        out.pop("lr")
+    if st.state == "untrained":
+        for name in ("epochs", "train_lr", "class_weighted"):
+            out.pop(name)
+    return out
+
+
 def test_an_undefended_setting_keeps_its_keys_and_record():
-    for st in (Setting("tinyhar"), Setting("deepconvlstm", state="trained", bias=False, ldp=LDP(sigma=0.1))):
+    some = [
+        Setting("tinyhar"),
+        Setting("deepconvlstm", state="trained", bias=False, ldp=LDP(sigma=0.1), epochs=3),
+        Setting("tinyhar", sampler="balanced", n_steps=5, lr=1e-3, ldp=LDP(rho=0.1, scope="all")),
+    ]
+    for st in some:
+        assert st.key() == _key_before_defences(st) and list(st.key()) == list(_key_before_defences(st))
         assert "defense" not in st.key() and "defense" not in dict(st.model_key()) and "defense" not in st.record()
         assert st.defense is None and ("defense", None) in st.pass_key()
-        assert st == replace(st, defense=None) and cache_file(None, "x", 1, st, "d").name.startswith("sbj1-")
+        old = stable_hash({"setting": _key_before_defences(st), "subject": 1, "data": "d", "version": __version__})
+        assert cache_file(None, "x", 1, st, "d").name == f"sbj1-{st.model}-{old}.json"
     assert SETTING_COLUMNS[-1] == "defense" and set(SETTING_COLUMNS) == {f.name for f in fields(Setting)}
 
 

@@ -203,7 +203,7 @@ def attack_clients(
 
     Introduced in Chapter 4. ``kwargs`` are :func:`attack_client`'s ``attacks``, ``options`` and
     ``max_batches`` and the fields of :class:`~leakage_core.federated.ClientSetting` but ``sampler``
-    (``batch_size``, ``n_steps``, ``lr``, ``ldp``, ``scaling``, ``seed``, ``mode``), checked before any
+    (``batch_size``, ``n_steps``, ``lr``, ``ldp``, ``scaling``, ``seed``, ``mode``, ``defense``), checked before any
     work. ``aux_from_others=True`` hands the attacker the other subjects' windows as auxiliary data (the
     leave-one-subject-out server's knowledge, :meth:`leakage_core.data.HARDataset.loso`). A subject in the
     model's ``training_subjects`` is refused unless ``allow_seen=True`` (:func:`check_unseen`).

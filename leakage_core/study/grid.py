@@ -157,7 +157,7 @@ class Setting(ClientSetting):
         """What identifies the setting's results (training fields only for trained models; ``bias`` only
         when False and ``defense`` (its :meth:`~leakage_core.defenses.Defense.key`) only when set, so that results
         cached before the fields existed keep their keys)."""
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("ldp", "defense")}
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "defense"}
         if self.bias:
             out.pop("bias")
         out["ldp"] = None if self.ldp is None else asdict(self.ldp)
