@@ -206,7 +206,8 @@ def run_study(
     Every (client, setting) result is cached by the engine in ``cache_dir``
     (default: the user cache), so an interrupted run resumes; each results file and its record
     (``<grid>-<profile>.json``: settings, attacks, data fingerprint, versions, git revision, machine,
-    wall time, the trained folds' scores) are written to a temporary name and renamed, and
+    wall time, the trained folds' scores, and for a grid with defences each defence's stage, key and epsilon
+    per update) are written to a temporary name and renamed, and
     ``provenance.json`` is re-assembled from the records after every grid, so the folder never holds a
     half-written file and several runs on different grids can share it. A grid that comes entirely
     from the cache keeps the wall time recorded when it was computed; ``wall_time_s`` is the wall time of
