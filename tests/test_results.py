@@ -67,6 +67,8 @@ def _affordable_cells() -> list[tuple[study.StudyGrid, pd.Series]]:
     """
     out = []
     for grid in study.study_grids():
+        if not (RESULTS / grid.file).is_file():  # a grid not computed yet (e.g. the defences grid before its run)
+            continue
         table = study.load_results(grid.name, grid.profile, root=RESULTS)
         ok = table.state == "untrained"
         for _, cell in table[ok].drop_duplicates(["subject"] + SETTING_COLUMNS).iterrows():

@@ -9,7 +9,8 @@ contract (the test suite runs it on every registered attack).
 
 Layout: :mod:`.weight` (LLG, LLG*, LLG+), :mod:`.bias` (LLBG, EBI, iLRG), :mod:`.baseline` (iDLG, label
 existence, the blind references), :mod:`.count` (Geng's and Dimitrov's closed-form counts and our own
-Bayes-linear ``lmmse``, beyond the paper), :mod:`.paper_code` (the seed paper's code, ``variant="paper_code"``
+Bayes-linear ``lmmse``, beyond the paper; ``aware``, any attack de-biased for the defence an update records),
+:mod:`.paper_code` (the seed paper's code, ``variant="paper_code"``
 of ``llg``, ``llg_star``, ``llbg`` and ``ilrg``, e.g. ``attacks={"llg": {}, "llg:code": {"variant":
 "paper_code"}}``). Importing the package imports every module in it, and so registers every attack; the
 explicit imports below fix the registry's order (which tables and menus follow) and re-export the
@@ -61,6 +62,7 @@ from .paper_code import VARIANTS, ilrg_code, llbg_code, llg_code, llg_star_code
 from .count.geng import Geng, geng
 from .count.dimitrov import Dimitrov, dimitrov
 from .count.lmmse import LMMSE, lmmse
+from .count.aware import Aware, aware
 from .contract import check_attack
 # isort: on
 
@@ -165,4 +167,6 @@ __all__ = [
     "dimitrov",
     "LMMSE",
     "lmmse",
+    "Aware",
+    "aware",
 ]

@@ -5,7 +5,8 @@
   last-layer gradients (all an attack imports);
 - :mod:`~leakage_core.federated.client` — the torch client side: FedSGD, FedAvg, features;
 - :mod:`~leakage_core.federated.ldp` — local DP (clipping, noise) as post-processing of an update;
-- :mod:`~leakage_core.federated.setting` — :class:`ClientSetting`, how a client forms its batches and updates.
+- :mod:`~leakage_core.federated.setting` — :class:`ClientSetting`, how a client forms its batches and updates
+  (under a client-side defence too).
 
 Importing this package does not import torch.
 """
@@ -25,7 +26,7 @@ from .client import (
 )
 from .ldp import LDP, ldp_label, privatize
 from .sampling import SAMPLERS, batch_composition, make_batches
-from .setting import ClientSetting, clean_update
+from .setting import ClientSetting, clean_update, defended_update
 from .update import LastLayerUpdate, last_layer_gradients
 
 __all__ = [
@@ -48,4 +49,5 @@ __all__ = [
     "make_batches",
     "ClientSetting",
     "clean_update",
+    "defended_update",
 ]

@@ -4,9 +4,16 @@ Pipeline stage 2 (data -> **federated** -> attacks -> metrics -> study -> book).
 the client decides: the sampler and batch size ``N`` (:mod:`~leakage_core.federated.sampling`), the local
 steps ``S``, learning rate, model mode and input scaling of its update
 (:func:`~leakage_core.federated.client.client_update`), its local DP
-(:mod:`~leakage_core.federated.ldp`) and the seed. It checks itself once, when built; the experiment
-engine, its grid cells (:class:`leakage_core.study.Setting` extends it) and the explorer pass it around.
-Batch ``b`` of a client is computed with dropout and LDP noise seeded by ``seed + b`` (:meth:`batch_seed`).
+(:mod:`~leakage_core.federated.ldp`), a client-side defence (:mod:`leakage_core.defenses`) and the seed. It
+checks itself once, when built; the experiment engine, its grid cells (:class:`leakage_core.study.Setting` extends
+it) and the explorer pass it around. Batch ``b`` of a client is computed with dropout and LDP noise seeded by
+``seed + b`` (:meth:`batch_seed`).
+
+Under a defence the client's side is (:meth:`ClientSetting.client_labels`, :func:`defended_update`): its labels
+go through the defence's ``client_labels`` once for the whole client, its batches are drawn on those labels, each
+batch's update is the defence's ``client_update`` (or the clean update on those labels), then its
+``transform_update``; the update records the defence's ``public()``. The defence's model and training hooks act
+on the model the caller passes (the study grid builds and trains it, :class:`leakage_core.study.Setting`).
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..data.scaling import SCALINGS
+from ..defenses.base import Defense
 from ..validation import Constraint, InstanceOf, Integer, OneOf, Optional, Real, check_params
 from .client import MODES, client_update
 from .ldp import LDP
@@ -32,6 +40,7 @@ CLIENT_CONSTRAINTS: dict[str, Constraint] = {
     "scaling": OneOf(SCALINGS),
     "seed": Integer(low=0),
     "mode": OneOf(MODES),
+    "defense": Optional(InstanceOf(Defense, "a leakage_core.defenses.Defense (make_defense(name, **options))")),
 }
 
 
@@ -61,6 +70,9 @@ class ClientSetting:
         Seeds the sampler, dropout masks and LDP noise (batch ``b`` uses ``seed + b``).
     mode : {"train", "eval"}
         Model mode of the client's passes (train: dropout on, as in local training).
+    defense : Defense or None
+        A client-side defence (:mod:`leakage_core.defenses`; None: none), applied to the client's labels and
+        updates by :meth:`client_labels` and :func:`defended_update` (see the module docstring).
 
     Raises
     ------
@@ -76,6 +88,7 @@ class ClientSetting:
     scaling: str = "none"
     seed: int = 0
     mode: str = "train"
+    defense: Defense | None = None
 
     def __post_init__(self) -> None:
         check_params({name: getattr(self, name) for name in CLIENT_CONSTRAINTS}, CLIENT_CONSTRAINTS)
@@ -89,6 +102,22 @@ class ClientSetting:
     def batch_seed(self, batch: int) -> int:
         """The seed of batch ``batch``'s dropout masks and LDP noise: ``seed + batch``."""
         return self.seed + int(batch)
+
+    def client_labels(self, labels: np.ndarray, n_classes: int) -> np.ndarray:
+        """The labels the client draws its batches from and computes its updates on.
+
+        Without a defence, ``labels``; under one, ``defense.client_labels(labels, n_classes, seed=seed)``, called
+        once on all the client's labels (each window's label is randomized once, whichever batches it joins).
+        """
+        if self.defense is None:
+            return labels
+        out = np.asarray(self.defense.client_labels(labels, n_classes, seed=self.seed))
+        if out.shape != np.shape(labels) or not np.issubdtype(out.dtype, np.integer):
+            raise ValueError(
+                f"{type(self.defense).__name__}.client_labels must return one integer label per window "
+                f"({np.shape(labels)}), got {out.dtype} of shape {out.shape}."
+            )
+        return out
 
 
 def clean_update(
@@ -113,3 +142,36 @@ def clean_update(
         rest_norm=rest_norm,
     )
     return replace(update, sampler=setting.sampler), rest_sq
+
+
+def defended_update(
+    model, windows: np.ndarray, labels: np.ndarray, setting: ClientSetting, batch: int, rest_norm: bool = False
+) -> tuple[LastLayerUpdate, float | None]:
+    """The update of batch number ``batch`` under ``setting.defense`` (:func:`clean_update` without one).
+
+    ``labels`` are the batch's labels as the client has them (:meth:`ClientSetting.client_labels`). The update is
+    the defence's ``client_update(model, windows, labels, setting, batch)``, or where that is ``None`` the clean
+    update; then the defence's ``transform_update`` (seeded by ``setting.batch_seed(batch)``); it records
+    ``defense.public()`` (merged with what the defence's own ``client_update`` recorded, e.g. its weights). With
+    ``rest_norm`` also the squared norm of the other layers' gradient of the clean pass; a defence with its own
+    ``client_update`` does not report it, so ``rest_norm`` raises ``ValueError`` then.
+    """
+    defense = setting.defense
+    if defense is None:
+        return clean_update(model, windows, labels, setting, batch, rest_norm=rest_norm)
+    own = defense.client_update(model, windows, labels, setting, batch)
+    if own is None:
+        update, rest_sq = clean_update(model, windows, labels, setting, batch, rest_norm=rest_norm)
+    elif rest_norm:
+        raise ValueError(
+            f"{type(defense).__name__} computes the client's update itself and does not report the other layers' "
+            "norm that LDP clipping on all layers (scope='all') needs; clip on the last layer (scope='last_layer')."
+        )
+    elif not isinstance(own, LastLayerUpdate):
+        raise ValueError(
+            f"{type(defense).__name__}.client_update must return a LastLayerUpdate or None, got {type(own).__name__}."
+        )
+    else:
+        update, rest_sq = own, None
+    update = defense.transform_update(update, seed=setting.batch_seed(batch))
+    return replace(update, defense={**defense.public(), **(update.defense or {})}), rest_sq

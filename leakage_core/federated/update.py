@@ -8,7 +8,9 @@ side (FedSGD, FedAvg, features) is in :mod:`leakage_core.federated.client`, loca
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -37,12 +39,16 @@ class LastLayerUpdate:
     sampler : str or None
         How the client drew the batch (``"shuffle"``, ``"sequential"``, ``"balanced"``), when the server's
         protocol sets it, as it sets ``N``, ``S`` and ``lr``; ``None``: not known.
+    defense : dict or None
+        What the server knows of the defences the update went through (the protocol sets them): the
+        defence's :meth:`~leakage_core.defenses.Defense.public`, a JSON-able dict naming it under ``"defense"``
+        (kept as a JSON copy); ``None``: no defence.
 
     Raises
     ------
     ValueError
         On inconsistent shapes, ``N < 1``, ``S < 1``, ``N`` not divisible by
-        ``S`` or non-finite gradients.
+        ``S``, non-finite gradients or a ``defense`` that is not such a dict.
     """
 
     weight_grad: np.ndarray
@@ -51,6 +57,7 @@ class LastLayerUpdate:
     n_steps: int = 1
     lr: float | None = None
     sampler: str | None = None
+    defense: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         w = np.asarray(self.weight_grad, dtype=np.float64)
@@ -84,6 +91,8 @@ class LastLayerUpdate:
             raise ValueError(f"lr must be a positive finite number or None, got {self.lr!r}.")
         if self.sampler is not None and not isinstance(self.sampler, str):
             raise ValueError(f"sampler must be the name of the client's sampler or None, got {self.sampler!r}.")
+        if self.defense is not None:
+            object.__setattr__(self, "defense", _checked_defense(self.defense))
         w.setflags(write=False)
         if b is not None:
             b.setflags(write=False)
@@ -111,6 +120,19 @@ class LastLayerUpdate:
     def step_size(self) -> int:
         """Windows per local step, ``N / S``."""
         return self.n_windows // self.n_steps
+
+
+def _checked_defense(defense: Any) -> dict[str, Any]:
+    """A JSON copy of ``defense`` (a dict naming the defence under ``"defense"``), or a clear ``ValueError``."""
+    hint = "pass the defence's public() (e.g. {'defense': 'ldp', 'sigma': 0.1, ...}) or None"
+    if not isinstance(defense, dict) or not isinstance(defense.get("defense"), str):
+        raise ValueError(f"defense must be a dict naming the defence under 'defense', got {defense!r}; {hint}.")
+    try:
+        return json.loads(json.dumps(defense))
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            f"defense must hold JSON values only (strings, numbers, lists, dicts): {err}; {hint}."
+        ) from None
 
 
 def last_layer_gradients(

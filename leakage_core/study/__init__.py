@@ -7,6 +7,7 @@
 - :mod:`~leakage_core.study.results` — their CSV files in ``results/``, read back and recomputed;
 - :mod:`~leakage_core.study.tables` — the tables the study chapters show;
 - :mod:`~leakage_core.study.run` — ``python -m leakage_core.study``: compute the grids with provenance;
+- :mod:`~leakage_core.study.session` — over a client's session: the profile the server sums from its updates;
 - :mod:`~leakage_core.study.costs` — measured training and attack times.
 """
 
@@ -43,6 +44,10 @@ from .grids import (
     ATTACKED,
     AUX_ATTACKS,
     BOOK_ATTACKS,
+    DEFENSE_ATTACKS,
+    DEFENSE_PROFILES,
+    DEFENSE_STRENGTHS,
+    DEFENSE_SUBJECTS,
     LDP_VARIANTS,
     MULTI_STEP,
     N_SUBJECTS,
@@ -55,12 +60,17 @@ from .grids import (
     TRAIN_LR,
     TRAINING_LENGTH_EPOCHS,
     TRAINING_LENGTH_PROFILES,
+    UNTRAINED_STAGES,
+    DeferredSettings,
     StudyGrid,
+    defense_instances,
+    defense_settings,
     study_dataset,
     study_grids,
 )
 from .results import from_tidy, load_results, provenance, recompute_slice, to_tidy
 from .run import add_blind_to_results, run_study
+from .session import TRUTHS, cumulative_profiles, profile_tv, session_epsilons, session_summary, session_tv
 from .tables import TRAINING_LENGTH_METRICS, distinct_labels_table, leakage_table, training_length_table
 
 __all__ = [
@@ -93,6 +103,10 @@ __all__ = [
     "ATTACKED",
     "AUX_ATTACKS",
     "BOOK_ATTACKS",
+    "DEFENSE_ATTACKS",
+    "DEFENSE_PROFILES",
+    "DEFENSE_STRENGTHS",
+    "DEFENSE_SUBJECTS",
     "LDP_VARIANTS",
     "MULTI_STEP",
     "N_SUBJECTS",
@@ -106,15 +120,25 @@ __all__ = [
     "TRAINING_LENGTH_EPOCHS",
     "TRAINING_LENGTH_METRICS",
     "TRAINING_LENGTH_PROFILES",
+    "TRUTHS",
+    "UNTRAINED_STAGES",
+    "DeferredSettings",
     "StudyGrid",
     "add_blind_to_results",
+    "cumulative_profiles",
+    "defense_instances",
+    "defense_settings",
     "distinct_labels_table",
     "from_tidy",
     "leakage_table",
     "load_results",
+    "profile_tv",
     "provenance",
     "recompute_slice",
     "run_study",
+    "session_epsilons",
+    "session_summary",
+    "session_tv",
     "study_dataset",
     "study_grids",
     "to_tidy",

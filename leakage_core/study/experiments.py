@@ -20,7 +20,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ..attacks import ATTACKS, PAPER_ATTACKS, Attack, AttackSpec, is_blind, resolve_attacks
-from ..federated import LDP, SAMPLERS, ClientSetting, LastLayerUpdate, clean_update, privatize
+from ..federated import LDP, SAMPLERS, ClientSetting, LastLayerUpdate, defended_update, privatize
 from ..metrics import ADVANTAGE_METRICS, METRICS, advantage, summarize
 from ..validation import AllOf, InstanceOf, Integer, NonEmpty, Optional, SubsetOf, check_params
 
@@ -83,13 +83,19 @@ def batch_updates(
     variant of ``ldps`` (default: the setting's own ``ldp``) is post-processing of it, its noise seeded the
     same way. Only when a variant clips on all layers' norm is the other layers' gradient computed, in the
     same pass. ``timings`` (optional) accumulates the seconds spent in the client's passes under ``"client"``.
+
+    ``labels`` are the client's true labels: ``true_counts`` count them. Under ``setting.defense`` the update is
+    computed on the labels the client has (:meth:`~leakage_core.federated.ClientSetting.client_labels`, once for
+    all its windows) by :func:`~leakage_core.federated.defended_update`, and the LDP variants apply after the
+    defence.
     """
     ldps = (setting.ldp,) if ldps is None else tuple(ldps)
     n_classes = model.classifier.out_features
     rest = any(ldp is not None and ldp.scope == "all" and ldp.rho is not None for ldp in ldps)
+    own = setting.client_labels(labels, n_classes)
     for b, idx in enumerate(batches):
         t0 = time.perf_counter()
-        clean, rest_sq = clean_update(model, windows[idx], labels[idx], setting, b, rest_norm=rest)
+        clean, rest_sq = defended_update(model, windows[idx], own[idx], setting, b, rest_norm=rest)
         if timings is not None:
             timings["client"] = timings.get("client", 0.0) + time.perf_counter() - t0
         seed = setting.batch_seed(b)
@@ -112,9 +118,10 @@ def attack_batches(
     The inner loop shared by :func:`attack_client` and the grid: the client's batches under ``setting``
     (the first ``max_batches``), one pass per batch (:func:`batch_updates`), every LDP variant of ``ldps``
     (default: the setting's own). ``timings`` (optional) accumulates seconds under ``"client"`` (model
-    passes) and ``"attacks"``.
+    passes) and ``"attacks"``. Under ``setting.defense`` the batches are drawn on the labels the client has
+    (:meth:`~leakage_core.federated.ClientSetting.client_labels`; e.g. randomized), ``true`` counts the true labels.
     """
-    batches = setting.batches(labels)[:max_batches]
+    batches = setting.batches(setting.client_labels(labels, model.classifier.out_features))[:max_batches]
     rows = []
     for b, true, updates in batch_updates(model, windows, labels, batches, setting, ldps, timings):
         t0 = time.perf_counter()
@@ -196,7 +203,7 @@ def attack_clients(
 
     Introduced in Chapter 4. ``kwargs`` are :func:`attack_client`'s ``attacks``, ``options`` and
     ``max_batches`` and the fields of :class:`~leakage_core.federated.ClientSetting` but ``sampler``
-    (``batch_size``, ``n_steps``, ``lr``, ``ldp``, ``scaling``, ``seed``, ``mode``), checked before any
+    (``batch_size``, ``n_steps``, ``lr``, ``ldp``, ``scaling``, ``seed``, ``mode``, ``defense``), checked before any
     work. ``aux_from_others=True`` hands the attacker the other subjects' windows as auxiliary data (the
     leave-one-subject-out server's knowledge, :meth:`leakage_core.data.HARDataset.loso`). A subject in the
     model's ``training_subjects`` is refused unless ``allow_seen=True`` (:func:`check_unseen`).

@@ -11,6 +11,9 @@ that each expensive thing happens once:
 - each attack's ``prepare`` (LLG*/LLG+ impacts, LLBG's confidences, iLRG's classifier) once per
   (model state, client);
 - each LOSO model trained once and kept as a checkpoint (:func:`leakage_core.models.fold_model`);
+- a client-side defence (``Setting.defense``, :mod:`leakage_core.defenses`) composes through its hooks only
+  (the grid never names one): the model is built or trained under it, the client's labels and updates pass
+  through it (:func:`~leakage_core.federated.defended_update`), the LDP variants apply after it;
 - each (client, setting) result stored in ``cache_dir`` under a stable hash of the setting, the data
   and the package version, written to a temporary name and renamed: an interrupted grid resumes where
   it stopped, and a damaged file is reported and recomputed.
@@ -22,6 +25,7 @@ The grid knows attacks only through the registry (:data:`leakage_core.attacks.AT
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import warnings
@@ -38,6 +42,7 @@ from tqdm.auto import tqdm
 from ..attacks import ATTACKS, BLIND, PAPER_ATTACKS, AttackSpec, counts_only_update, resolve_attacks
 from ..cache import CorruptCacheError, cache_root, read_json_checked, stable_hash, write_json_atomic
 from ..data.scaling import scale_batch
+from ..defenses.base import Defense, defense_label
 from ..federated import LDP, SAMPLERS, ClientSetting, ldp_label
 from ..metrics import ln_acc
 from ..validation import (
@@ -69,7 +74,7 @@ class Setting(ClientSetting):
     """One cell of the grid: how the client computes its update and which model it computes it on.
 
     Introduced in Chapter 8. A :class:`~leakage_core.federated.ClientSetting` (``sampler``, ``batch_size``,
-    ``n_steps``, ``lr``, ``ldp``, ``scaling``, ``seed``, ``mode``: keyword-only, checked there) plus the
+    ``n_steps``, ``lr``, ``ldp``, ``scaling``, ``seed``, ``mode``, ``defense``: keyword-only, checked there) plus the
     server's model. Every field but ``model`` defaults to the paper's single-step setting; ``seed`` also
     seeds the model's initialisation and training.
 
@@ -86,6 +91,13 @@ class Setting(ClientSetting):
     bias : bool
         Whether the model's classifier has a bias (``False``: the defence of Chapter 15, untrained or
         trained without it).
+    defense : Defense or None
+        The client-side defence (a :class:`~leakage_core.federated.ClientSetting` field, applied to the client's
+        labels and updates there). Its model and training act here: an untrained model is built with its
+        ``model_kwargs()``, a trained one is the LOSO model trained under it (:meth:`train_config`) unless it acts
+        on the update only (stage ``"update"``: the model is the undefended one). A model-stage defence whose only
+        change is ``bias=False`` is that setting: it becomes ``bias=False, defense=None`` (one representation);
+        any ``bias=False`` in a defence's ``model_kwargs`` sets ``bias``.
     """
 
     model: str
@@ -108,20 +120,49 @@ class Setting(ClientSetting):
             "bias": InstanceOf((bool, np.bool_), "True or False"),
         }
         check_params({name: getattr(self, name) for name in constraints}, constraints)
+        if self.defense is not None:
+            self._normalise_defense()
+
+    def _normalise_defense(self) -> None:
+        """Fold a defence's ``bias=False`` into :attr:`bias`, and drop a model-stage defence that changes nothing
+        else (so that a classifier without bias has one representation, whatever defence class asked for it)."""
+        kwargs = self.defense.model_kwargs()
+        if not isinstance(kwargs, dict):
+            raise ValueError(f"{type(self.defense).__name__}.model_kwargs() must return a dict, got {kwargs!r}.")
+        if "bias" not in kwargs:
+            return
+        if kwargs["bias"] is not False:
+            raise ValueError(
+                f"{type(self.defense).__name__}.model_kwargs() sets bias={kwargs['bias']!r}; a defence can only "
+                "remove the classifier's bias (bias=False); the setting's own field `bias` says whether it has one."
+            )
+        object.__setattr__(self, "bias", False)
+        if self.defense.stage == "model" and kwargs == {"bias": False}:
+            object.__setattr__(self, "defense", None)
 
     def record(self) -> dict[str, Any]:
-        """The setting as flat columns (``ldp`` as its label), as in :func:`run_grid`'s output."""
-        out = {name: getattr(self, name) for name in SETTING_COLUMNS}
+        """The setting as flat columns (``ldp`` as its label), as in :func:`run_grid`'s output.
+
+        ``defense`` (its label, :func:`~leakage_core.defenses.defense_label`) only when the setting has one, so that
+        the records of grids computed before the field existed stay what they were; :func:`run_grid`'s output has
+        the column for every row (``"none"``).
+        """
+        out = {name: getattr(self, name) for name in SETTING_COLUMNS if name != "defense"}
         out["ldp"] = ldp_label(self.ldp)
+        if self.defense is not None:
+            out["defense"] = defense_label(self.defense)
         return out
 
     def key(self) -> dict[str, Any]:
         """What identifies the setting's results (training fields only for trained models; ``bias`` only
-        when False, so that results cached before the field existed keep their keys)."""
-        out = asdict(self)
+        when False and ``defense`` (its :meth:`~leakage_core.defenses.Defense.key`) only when set, so that results
+        cached before the fields existed keep their keys)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "defense"}
         if self.bias:
             out.pop("bias")
         out["ldp"] = None if self.ldp is None else asdict(self.ldp)
+        if self.defense is not None:
+            out["defense"] = self.defense.key()
         if self.n_steps == 1:
             out.pop("lr")
         if self.state == "untrained":
@@ -129,37 +170,63 @@ class Setting(ClientSetting):
                 out.pop(name)
         return out
 
+    def model_defense(self) -> Defense | None:
+        """The defence as far as it shapes the model, or None: trained, one whose stage is not ``"update"`` (the
+        LOSO model is trained under it); untrained, one with ``model_kwargs()`` (the model is built with them)."""
+        d = self.defense
+        if d is None or (self.state == "trained" and d.stage == "update"):
+            return None
+        if self.state == "untrained" and not d.model_kwargs():
+            return None
+        return d
+
+    def model_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`~leakage_core.models.build_model` for this setting's model: ``bias`` and the
+        defence's ``model_kwargs()``."""
+        return {"bias": self.bias, **(self.defense.model_kwargs() if self.defense is not None else {})}
+
     def model_key(self) -> tuple:
-        """What identifies the model and the attacks' preparation: one task per client and model key."""
+        """What identifies the model and the attacks' preparation: one task per client and model key
+        (the defence's key, as JSON, where it shapes the model: :meth:`model_defense`)."""
         k = self.key()
-        return tuple(
+        out = tuple(
             (name, k[name])
             for name in ("model", "state", "seed", "scaling", "epochs", "train_lr", "class_weighted", "bias")
             if name in k
         )
+        shaping = self.model_defense()
+        if shaping is not None:
+            out += (("defense", json.dumps(shaping.key(), sort_keys=True)),)
+        return out
 
     def pass_key(self) -> tuple:
-        """What identifies the client's passes (everything but the LDP variant)."""
+        """What identifies the client's passes (everything but the LDP variant; the defence included)."""
         return tuple((f.name, getattr(self, f.name)) for f in fields(self) if f.name != "ldp")
 
     def train_config(self) -> TrainConfig:
         """The :class:`~leakage_core.models.TrainConfig` of this trained setting's LOSO model.
 
-        ``epochs``, ``train_lr``, ``class_weighted``, ``scaling`` and ``seed``; the other hyperparameters are
-        the paper's. Raises ``ValueError`` for an untrained setting (it has no training).
+        ``epochs``, ``train_lr``, ``class_weighted``, ``scaling``, ``seed`` and, unless it acts on the update only,
+        the ``defense`` (:meth:`model_defense`); the other hyperparameters are the paper's. Raises ``ValueError``
+        for an untrained setting (it has no training).
         """
         if self.state != "trained":
             raise ValueError(f"train_config() needs state='trained'; this setting is {self.state!r}.")
-        return TrainConfig(
-            epochs=self.epochs,
-            lr=self.train_lr,
-            class_weighted=self.class_weighted,
-            scaling=self.scaling,
-            seed=self.seed,
-        )
+        fields_ = {"epochs": self.epochs, "lr": self.train_lr, "class_weighted": self.class_weighted}
+        fields_.update(scaling=self.scaling, seed=self.seed)
+        defense = self.model_defense()
+        if defense is not None:
+            if "defense" not in {f.name for f in fields(TrainConfig)}:
+                raise ValueError(
+                    f"training under the defence {defense_label(defense)!r} needs TrainConfig(defense=...), which this "
+                    "version of leakage_core.models.training lacks (the training-stage defences add it)."
+                )
+            fields_["defense"] = defense
+        return TrainConfig(**fields_)
 
 
-#: the setting columns of :func:`run_grid`'s output, in order (every field of :class:`Setting`)
+#: the setting columns of :func:`run_grid`'s output, in order (every field of :class:`Setting`; ``ldp`` and
+#: ``defense`` as their labels)
 SETTING_COLUMNS: tuple[str, ...] = (
     "model",
     "state",
@@ -175,6 +242,7 @@ SETTING_COLUMNS: tuple[str, ...] = (
     "class_weighted",
     "mode",
     "bias",
+    "defense",
 )
 
 
@@ -367,8 +435,9 @@ def run_grid(
     -------
     pandas.DataFrame
         Columns ``subject, attack, batch, true, pred`` (int64 count arrays) and one per
-        :class:`Setting` field (``ldp`` as a label such as ``"clip 0.1 + noise 0.1"``); sorted by
-        setting, subject, attack and batch whatever the order in which tasks finished.
+        :class:`Setting` field (``ldp`` and ``defense`` as labels such as ``"clip 0.1 + noise 0.1"``, ``"none"``
+        without one; ``true`` always counts the client's true labels, also under a defence that randomizes
+        them); sorted by setting, subject, attack and batch whatever the order in which tasks finished.
         ``df.attrs["timings"]`` holds the seconds spent in attack preparation, client passes and
         attack counting (summed over tasks; 0 for cached results) and the wall time.
     """
@@ -489,14 +558,16 @@ def _default_model(
 ) -> "nn.Module":
     """The model that :func:`run_grid` attacks client ``held_out`` with under ``setting`` when not given one.
 
-    Untrained: ``build_model(setting.model, ..., seed=setting.seed, bias=setting.bias)``. Trained: the LOSO model of the
-    client's fold (:func:`leakage_core.models.fold_model` with :meth:`Setting.train_config`), trained on
-    every other subject and kept in ``<cache_dir>/checkpoints`` (``None``: the default cache).
+    Untrained: ``build_model(setting.model, ..., seed=setting.seed, **setting.model_kwargs())`` (``bias`` and the
+    defence's ``model_kwargs``). Trained: the LOSO model of the client's fold (:func:`leakage_core.models.fold_model`
+    with :meth:`Setting.train_config`, under the defence where it shapes the model), trained on every other subject
+    and kept in ``<cache_dir>/checkpoints`` (``None``: the default cache).
     """
     if setting.state == "untrained":
         from ..models.architectures import build_model
 
-        return build_model(setting.model, dataset.n_channels, dataset.n_classes, seed=setting.seed, bias=setting.bias)
+        kwargs = setting.model_kwargs()
+        return build_model(setting.model, dataset.n_channels, dataset.n_classes, seed=setting.seed, **kwargs)
     from ..models.training import fold_model
 
     ckpt_dir = None if cache_dir is None else cache_root(cache_dir)
@@ -539,7 +610,7 @@ def _assemble(
     order = {s.key: k for k, s in enumerate(specs)}
     frames = []
     for i, st in enumerate(settings):
-        record = st.record()
+        record = {"defense": "none", **st.record()}
         for s in subjects:
             rows = sorted(done[s, i], key=lambda r: (order[r["attack"]], r["batch"]))
             if not rows:

@@ -5,13 +5,16 @@ The study data: per dataset profile, :data:`N_SUBJECTS` generated subjects of *r
 :data:`ATTACKED` (every one longer than 40 minutes) are attacked. A trained model is the attacked client's
 leave-one-subject-out model, trained on the other subjects for :data:`TRAIN_EPOCHS` epoch(s) with Adam at
 :data:`TRAIN_LR` (the paper: 100 epochs at 1e-4, ~100 CPU hours; Chapter 9 reports what these models reach).
-:func:`study_grids` lists the grids; :mod:`~leakage_core.study.run` computes them.
+:func:`study_grids` lists the grids; :mod:`~leakage_core.study.run` computes them. The defences grid names its
+defences by registry name and options (:data:`DEFENSE_STRENGTHS`); they are made from the registry of
+:mod:`leakage_core.defenses` when the grid is used.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass, replace
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 
 from ..attacks import PAPER_ATTACKS
@@ -20,6 +23,9 @@ from ..models.architectures import MODELS
 from .grid import STATES, Setting
 from ..federated.sampling import SAMPLERS
 from ..federated import LDP
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..defenses.base import Defense
 
 
 #: subjects generated per dataset profile (real length each)
@@ -102,14 +108,137 @@ LDP_VARIANTS: tuple[LDP, ...] = (
     LDP(sigma=0.1, rho=0.1, scope="all"),
 )
 
+#: profiles of the defences grid
+DEFENSE_PROFILES: tuple[str, ...] = ("wetlab",)
+#: the attacked clients of the defences grid
+DEFENSE_SUBJECTS: tuple[int, ...] = ATTACKED
+#: the attacks of the defences grid: the paper's five, the strongest of Chapter 15's, the defence-aware attack on
+#: the two that read different rows (it de-biases their counts for the defence the update records), the blind
+#: references
+DEFENSE_ATTACKS: dict[str, dict[str, Any]] = {
+    "llg": {},
+    "llg_star": {},
+    "llbg": {},
+    "ebi": {},
+    "ilrg": {},
+    "llbg:aux": {"confidence": "aux"},
+    "lmmse": {},
+    "geng:bias": {"stats": "aux", "row": "bias"},
+    "dimitrov:bias": {"stats": "aux", "row": "bias"},
+    "aware:lmmse": {"base": "lmmse"},
+    "aware:llbg": {"base": "llbg"},
+    "blind_uniform": {},
+    "blind_prior": {},
+}
+#: the defences of the defences grid and their strengths, by registry name and options (made into
+#: :class:`~leakage_core.defenses.Defense` objects only when the grid is built, :func:`defense_instances`): the
+#: paper's LDP (clip rho = 0.1, noise sigma = 0.1, 0.4, 1: noise multipliers sigma / rho = 1, 4, 10), top-k
+#: sparsification keeping 10 % and 1 %, sign, 8-bit quantisation, label randomized response at epsilon 1, 2, 4,
+#: the class-weighted loss, no classifier bias, DP-SGD at noise multipliers 0.6, 1 and 2
+DEFENSE_STRENGTHS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("ldp", {"sigma": 0.1, "rho": 0.1}),
+    ("ldp", {"sigma": 0.4, "rho": 0.1}),
+    ("ldp", {"sigma": 1.0, "rho": 0.1}),
+    ("topk", {"fraction": 0.1}),
+    ("topk", {"fraction": 0.01}),
+    ("sign", {}),
+    ("quantize", {"bits": 8}),
+    ("label_dp", {"eps": 1.0}),
+    ("label_dp", {"eps": 2.0}),
+    ("label_dp", {"eps": 4.0}),
+    ("weighted_loss", {}),
+    ("no_bias", {}),
+    ("dp_sgd", {"noise_multiplier": 0.6}),
+    ("dp_sgd", {"noise_multiplier": 1.0}),
+    ("dp_sgd", {"noise_multiplier": 2.0}),
+)
+#: the stages of the defences that are measured on untrained models too (they need no training to act)
+UNTRAINED_STAGES: tuple[str, ...] = ("update", "labels")
+
+
+class DeferredSettings(SequenceABC):
+    """A grid's settings, built on first use (a sequence of :class:`Setting`).
+
+    The defences grid makes its defences from the registry when it is used, not when the grids are listed:
+    listing, filtering or running the other grids never needs them.
+    """
+
+    def __init__(self, build: Callable[[], Sequence[Setting]]) -> None:
+        self._build = build
+        self._items: tuple[Setting, ...] | None = None
+
+    def _settings(self) -> tuple[Setting, ...]:
+        if self._items is None:
+            self._items = tuple(self._build())
+        return self._items
+
+    def __getitem__(self, index):
+        return self._settings()[index]
+
+    def __len__(self) -> int:
+        return len(self._settings())
+
+    def __iter__(self) -> Iterator[Setting]:
+        return iter(self._settings())
+
+    def __contains__(self, setting: object) -> bool:
+        return setting in self._settings()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SequenceABC) and tuple(self) == tuple(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"DeferredSettings({'built' if self._items is not None else 'not built yet'})"
+
+
+def defense_instances(strengths: Sequence[tuple[str, Mapping[str, Any]]] = DEFENSE_STRENGTHS) -> list["Defense"]:
+    """The defences of ``strengths`` (registry name and options each) as objects, from the defence registry.
+
+    Raises ``ValueError`` naming the defence when a name is not registered or its options do not fit.
+    """
+    from .. import defenses  # noqa: F401  (importing the package registers every defence)
+    from ..defenses.base import DEFENSES, make_defense
+
+    out = []
+    for name, options in strengths:
+        if name not in DEFENSES:
+            raise ValueError(
+                f"the defences grid needs the defence {name!r}, which is not registered (registered: "
+                f"{sorted(DEFENSES)}); its module in leakage_core.defenses must be imported by that package."
+            )
+        out.append(make_defense(name, **dict(options)))
+    return out
+
+
+def defense_settings(defenses: Sequence["Defense"]) -> list[Setting]:
+    """The defences grid's settings: the undefended baseline and one setting per defence, for both models, the three
+    samplers, N = 100, S = 1; trained models, and untrained ones too for defences of :data:`UNTRAINED_STAGES`
+    (the baseline: both). Trained models are the study's LOSO models (:data:`TRAIN_EPOCHS` at :data:`TRAIN_LR`),
+    trained under the defence where it shapes the model (:meth:`Setting.model_defense`).
+
+    Raises ``ValueError`` when two defences give the same setting.
+    """
+    out = []
+    for defense in (None, *defenses):
+        states = STATES if defense is None or defense.stage in UNTRAINED_STAGES else ("trained",)
+        out += [_setting(m, st, sampler=sp, defense=defense) for m in MODELS for st in states for sp in SAMPLERS]
+    if len(set(out)) != len(out):
+        raise ValueError("the defences give the same setting twice (two equal defences, or one equal to no defence).")
+    return out
+
 
 @dataclass(frozen=True)
 class StudyGrid:
-    """One precomputed grid: a name, the settings, the attacks and the attacked clients of one profile."""
+    """One precomputed grid: a name, the settings, the attacks and the attacked clients of one profile.
+
+    ``settings`` is a tuple, or for the defences grid a :class:`DeferredSettings` (built on first use).
+    """
 
     name: str
     profile: str
-    settings: tuple[Setting, ...]
+    settings: Sequence[Setting]
     attacks: tuple[str, ...] | Mapping[str, Mapping[str, Any]]
     subjects: tuple[int, ...] = ATTACKED
     minutes: float | None = None
@@ -156,7 +285,10 @@ def study_grids(attacks: Sequence[str] | Mapping[str, Mapping[str, Any]] = BOOK_
       of :data:`STRONGER_PROFILES`;
     - ``training_length``: trained models after each of :data:`TRAINING_LENGTH_EPOCHS` epochs (snapshots of
       one training run per fold, see :func:`leakage_core.models.fold_snapshots`), both models, the three
-      samplers, N=100, on the profiles of :data:`TRAINING_LENGTH_PROFILES`.
+      samplers, N=100, on the profiles of :data:`TRAINING_LENGTH_PROFILES`;
+    - ``defenses``: :func:`defense_settings` of the defences of :data:`DEFENSE_STRENGTHS` with the attacks of
+      :data:`DEFENSE_ATTACKS`, clients :data:`DEFENSE_SUBJECTS`, on the profiles of :data:`DEFENSE_PROFILES`; its
+      settings are built when first used (:class:`DeferredSettings`), so the defences are needed only then.
     """
     grids = []
     for profile in PROFILES:
@@ -206,4 +338,7 @@ def study_grids(attacks: Sequence[str] | Mapping[str, Mapping[str, Any]] = BOOK_
             for sp in SAMPLERS
         ]
         grids.append(StudyGrid("training_length", profile, tuple(length), attacks))
+    for profile in DEFENSE_PROFILES:
+        deferred = DeferredSettings(lambda: defense_settings(defense_instances(DEFENSE_STRENGTHS)))
+        grids.append(StudyGrid("defenses", profile, deferred, DEFENSE_ATTACKS, subjects=DEFENSE_SUBJECTS))
     return grids

@@ -18,6 +18,7 @@ import pandas as pd
 from ..data.profiles import PROFILES
 from ..data.source import results_dir
 from .grid import Setting, run_grid
+from ..defenses.base import defense_label
 from ..federated import ldp_label
 from .grids import LDP_VARIANTS, study_dataset, study_grids
 
@@ -83,6 +84,8 @@ def load_results(name: str, profile: str | None = None, root: str | os.PathLike 
         frame = pd.read_csv(path, keep_default_na=False)
         if "bias" not in frame:  # grids computed before classifiers without bias existed
             frame["bias"] = True
+        if "defense" not in frame:  # grids computed before defences existed
+            frame["defense"] = "none"
         frames.append(frame)
     return from_tidy(pd.concat(frames, ignore_index=True))
 
@@ -121,19 +124,20 @@ def recompute_slice(
     if len(cells) != 1:
         raise ValueError(
             f"the selection matches {len(cells)} settings of the results; add fields to pick exactly one "
-            f"(e.g. model=, state=, sampler=, ldp=, batch_size=, n_steps=, scaling=)."
+            f"(e.g. model=, state=, sampler=, ldp=, defense=, batch_size=, n_steps=, scaling=)."
         )
     record = cells.iloc[0]
     ldp = next((v for v in LDP_VARIANTS if ldp_label(v) == record["ldp"]), None)
-    setting = Setting(**{n: (ldp if n == "ldp" else _plain(record[n])) for n in names})
+    objects = {"ldp": ldp, "defense": _defense_named(record["defense"], dataset, grid)}
+    setting = Setting(**{n: objects[n] if n in objects else _plain(record[n]) for n in names})
     wanted = set(rows.attack)
     candidates = [
         g
         for g in study_grids()
         if g.profile == dataset
-        and setting in g.settings
         and (grid is None or g.name == grid)
         and wanted <= set(g.attacks)
+        and setting in g.settings  # last: the defences grid builds its settings on first use
     ]
     if not candidates:
         raise ValueError(f"no study grid of {dataset!r} has the setting {setting} with the attacks {sorted(wanted)}.")
@@ -162,6 +166,19 @@ def recompute_slice(
     out = merged[["attack", "batch", "same"]].reset_index(drop=True)
     out.attrs["share_identical"] = float(out["same"].mean()) if len(out) else 0.0
     return out
+
+
+def _defense_named(label: str, dataset: str, grid: str | None):
+    """The defence of the study grids (of ``dataset``, of ``grid`` if given) whose label is ``label``; None for
+    ``"none"``."""
+    if label == "none":
+        return None
+    for g in study_grids():
+        if g.profile == dataset and (grid is None or g.name == grid):
+            for st in g.settings:
+                if st.defense is not None and defense_label(st.defense) == label:
+                    return st.defense
+    raise ValueError(f"no study grid of {dataset!r} has the defence {label!r}.")
 
 
 def _plain(value):

@@ -71,8 +71,10 @@ def _fold_scores(dataset, grid: StudyGrid, cache_dir) -> list[dict]:
     """Macro-F1 and accuracy of every trained model the grid used (from the checkpoints' records).
 
     One record per distinct trained model and held-out subject: every number of epochs, learning rate,
-    weighting, scaling, seed and classifier bias of the grid's trained settings gets its own (the samplers share
-    a model); ``bias`` is recorded only for a classifier without one (``False``).
+    weighting, scaling, seed, classifier bias and defence of the grid's trained settings gets its own (the samplers
+    share a model); ``bias`` is recorded only for a classifier without one (``False``), and for a model trained
+    under a defence (:meth:`Setting.train_config`) ``defense`` (its label), ``defense_key`` and the ``epsilon`` and
+    ``delta`` its training recorded (None where the defence gives no guarantee).
     ``wall_time_s`` is the training time of all the model's epochs (those of the run it continued too).
     """
     from ..models.training import fold_model
@@ -94,6 +96,7 @@ def _fold_scores(dataset, grid: StudyGrid, cache_dir) -> list[dict]:
                     "dataset": dataset.name,
                     "model": st.model,
                     **({} if st.bias else {"bias": False}),
+                    **_fold_defense(config, info),
                     "held_out": s,
                     "epochs": st.epochs,
                     "train_lr": st.train_lr,
@@ -109,16 +112,56 @@ def _fold_scores(dataset, grid: StudyGrid, cache_dir) -> list[dict]:
     return out
 
 
+def _fold_defense(config, info: Mapping[str, Any]) -> dict[str, Any]:
+    """The defence a fold was trained under, for its provenance record (empty without one)."""
+    from ..defenses.base import defense_label
+
+    defense = getattr(config, "defense", None)
+    if defense is None:
+        return {}
+    return {
+        "defense": defense_label(defense),
+        "defense_key": defense.key(),
+        "epsilon": info.get("epsilon"),
+        "delta": info.get("delta"),
+    }
+
+
 def _training_seconds(folds: Sequence[Mapping[str, Any]]) -> float:
     """Seconds spent training the grid's LOSO models, whenever and in however many sessions they were trained.
 
-    Snapshots of one run record the time of all their epochs, so each run counts once, with its longest snapshot.
+    Snapshots of one run record the time of all their epochs, so each run counts once, with its longest snapshot;
+    runs with and without a classifier bias, or under different defences, are different runs.
     """
     longest: dict[tuple, float] = {}
     for f in folds:
-        key = (f["dataset"], f["model"], f["held_out"], f["train_lr"])
+        key = (f["dataset"], f["model"], f["held_out"], f["train_lr"], f.get("bias", True), f.get("defense"))
         longest[key] = max(longest.get(key, 0.0), float(f.get("wall_time_s", 0.0)))
     return round(sum(longest.values()), 1)
+
+
+#: the delta at which the provenance records each defence's epsilon per update
+PROVENANCE_DELTA = 1e-5
+
+
+def _defenses_record(grid: StudyGrid) -> dict[str, Any]:
+    """``{"defenses": [...]}``: every defence of the grid's settings with its stage, key and epsilon of one update at
+    :data:`PROVENANCE_DELTA` (None where it gives no guarantee); empty for a grid without defences."""
+    from ..defenses.base import defense_label
+
+    seen = {}
+    for st in grid.settings:
+        d = getattr(st, "defense", None)
+        if d is not None and defense_label(d) not in seen:
+            eps = d.epsilon(PROVENANCE_DELTA, 1)
+            seen[defense_label(d)] = {
+                "defense": defense_label(d),
+                "stage": d.stage,
+                "key": d.key(),
+                "epsilon_per_update": None if eps is None else float(eps),
+                "delta": PROVENANCE_DELTA,
+            }
+    return {"defenses": list(seen.values())} if seen else {}
 
 
 def _write_json(path: Path, obj: Any) -> None:
@@ -163,7 +206,8 @@ def run_study(
     Every (client, setting) result is cached by the engine in ``cache_dir``
     (default: the user cache), so an interrupted run resumes; each results file and its record
     (``<grid>-<profile>.json``: settings, attacks, data fingerprint, versions, git revision, machine,
-    wall time, the trained folds' scores) are written to a temporary name and renamed, and
+    wall time, the trained folds' scores, and for a grid with defences each defence's stage, key and epsilon
+    per update) are written to a temporary name and renamed, and
     ``provenance.json`` is re-assembled from the records after every grid, so the folder never holds a
     half-written file and several runs on different grids can share it. A grid that comes entirely
     from the cache keeps the wall time recorded when it was computed; ``wall_time_s`` is the wall time of
@@ -214,6 +258,7 @@ def run_study(
             if not isinstance(grid.attacks, Mapping)
             else {k: dict(v) for k, v in grid.attacks.items()},
             "settings": [s.record() for s in grid.settings],
+            **_defenses_record(grid),
             "rows": int(len(tidy)),
             "wall_time_s": round(wall, 1),
             "engine_timings_s": timings,

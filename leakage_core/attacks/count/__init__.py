@@ -6,5 +6,6 @@ the counts directly. One file per attack: :mod:`.geng` (Geng et al. 2021, FedSGD
 (Dimitrov et al. 2022, multi-step FedAvg), both reading the weight row sums by default (``row="bias"``
 reads the bias row instead), and :mod:`.lmmse` (our own: the Bayes-linear estimate of each count given
 the bias or weight-row statistic, its coefficients simulated from the server's auxiliary windows), all in
-the ``"count"`` family.
+the ``"count"`` family; :mod:`.aware` wraps any registered attack and de-biases its counts for the defence the
+update records (a server that knows the client's defence).
 """
