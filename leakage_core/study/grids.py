@@ -152,6 +152,10 @@ DEFENSE_STRENGTHS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("dp_sgd", {"noise_multiplier": 1.0}),
     ("dp_sgd", {"noise_multiplier": 2.0}),
 )
+#: the models a defence is measured on where not both, in the defences grid that runs on two cores: DP-SGD trains
+#: DeepConvLSTM's DP LSTM (a Python loop over time steps, with per-window gradients) at ~250 s per epoch and fold there,
+#: against ~20 s without DP-SGD; the grid ``defenses_dpsgd_dcl`` holds those settings, for a bigger machine
+DEFENSE_MODELS: dict[str, tuple[str, ...]] = {"dp_sgd": ("tinyhar",)}
 #: the stages of the defences that are measured on untrained models too (they need no training to act)
 UNTRAINED_STAGES: tuple[str, ...] = ("update", "labels")
 
@@ -212,21 +216,40 @@ def defense_instances(strengths: Sequence[tuple[str, Mapping[str, Any]]] = DEFEN
     return out
 
 
-def defense_settings(defenses: Sequence["Defense"]) -> list[Setting]:
+def defense_settings(
+    defenses: Sequence["Defense"], models: Mapping[str, Sequence[str]] | None = None, baseline: bool = True
+) -> list[Setting]:
     """The defences grid's settings: the undefended baseline and one setting per defence, for both models, the three
     samplers, N = 100, S = 1; trained models, and untrained ones too for defences of :data:`UNTRAINED_STAGES`
     (the baseline: both). Trained models are the study's LOSO models (:data:`TRAIN_EPOCHS` at :data:`TRAIN_LR`),
     trained under the defence where it shapes the model (:meth:`Setting.model_defense`).
 
+    ``models`` maps a defence's registry name to the models it is measured on (default: both; see
+    :data:`DEFENSE_MODELS`); ``baseline=False`` leaves out the undefended settings.
+
     Raises ``ValueError`` when two defences give the same setting.
     """
+    models = {} if models is None else models
     out = []
-    for defense in (None, *defenses):
+    for defense in ((None,) if baseline else ()) + tuple(defenses):
         states = STATES if defense is None or defense.stage in UNTRAINED_STAGES else ("trained",)
-        out += [_setting(m, st, sampler=sp, defense=defense) for m in MODELS for st in states for sp in SAMPLERS]
+        names = MODELS if defense is None else tuple(models.get(defense.name, MODELS))
+        out += [_setting(m, st, sampler=sp, defense=defense) for m in names for st in states for sp in SAMPLERS]
     if len(set(out)) != len(out):
         raise ValueError("the defences give the same setting twice (two equal defences, or one equal to no defence).")
     return out
+
+
+def _left_out_defense_settings() -> list[Setting]:
+    """The defended settings :data:`DEFENSE_MODELS` leaves out of the ``defenses`` grid (``defenses_dpsgd_dcl``)."""
+    defenses = defense_instances(DEFENSE_STRENGTHS)
+    rest = {
+        d.name: tuple(m for m in MODELS if m not in DEFENSE_MODELS[d.name])
+        for d in defenses
+        if d.name in DEFENSE_MODELS
+    }
+    chosen = [d for d in defenses if rest.get(d.name)]
+    return defense_settings(chosen, rest, baseline=False)
 
 
 @dataclass(frozen=True)
@@ -288,7 +311,10 @@ def study_grids(attacks: Sequence[str] | Mapping[str, Mapping[str, Any]] = BOOK_
       samplers, N=100, on the profiles of :data:`TRAINING_LENGTH_PROFILES`;
     - ``defenses``: :func:`defense_settings` of the defences of :data:`DEFENSE_STRENGTHS` with the attacks of
       :data:`DEFENSE_ATTACKS`, clients :data:`DEFENSE_SUBJECTS`, on the profiles of :data:`DEFENSE_PROFILES`; its
-      settings are built when first used (:class:`DeferredSettings`), so the defences are needed only then.
+      settings are built when first used (:class:`DeferredSettings`), so the defences are needed only then;
+      a defence is measured on the models :data:`DEFENSE_MODELS` names for it (DP-SGD: TinyHAR only);
+    - ``defenses_dpsgd_dcl``: the defended settings that :data:`DEFENSE_MODELS` leaves out (DP-SGD on DeepConvLSTM,
+      ~2.5 h of training on two cores: ``python -m leakage_core.study --only defenses_dpsgd_dcl-wetlab``).
     """
     grids = []
     for profile in PROFILES:
@@ -339,6 +365,8 @@ def study_grids(attacks: Sequence[str] | Mapping[str, Mapping[str, Any]] = BOOK_
         ]
         grids.append(StudyGrid("training_length", profile, tuple(length), attacks))
     for profile in DEFENSE_PROFILES:
-        deferred = DeferredSettings(lambda: defense_settings(defense_instances(DEFENSE_STRENGTHS)))
+        deferred = DeferredSettings(lambda: defense_settings(defense_instances(DEFENSE_STRENGTHS), DEFENSE_MODELS))
         grids.append(StudyGrid("defenses", profile, deferred, DEFENSE_ATTACKS, subjects=DEFENSE_SUBJECTS))
+        left_out = DeferredSettings(_left_out_defense_settings)
+        grids.append(StudyGrid("defenses_dpsgd_dcl", profile, left_out, DEFENSE_ATTACKS, subjects=DEFENSE_SUBJECTS))
     return grids

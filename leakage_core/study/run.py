@@ -25,6 +25,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from tqdm.auto import tqdm
+
 from ..cache import atomic_write
 from .grid import add_blind_references, run_grid
 from .grids import ATTACKED, N_SUBJECTS, TRAIN_EPOCHS, TRAIN_LR, StudyGrid, study_dataset, study_grids
@@ -81,14 +83,11 @@ def _fold_scores(dataset, grid: StudyGrid, cache_dir) -> list[dict]:
 
     out = []
     seen = set()
-    for st in grid.settings:
-        if st.state != "trained":
-            continue
-        config = st.train_config()
+    for st, config, attacked in _trained_configs(grid):
         if (st.model, config, st.bias) in seen:
             continue
         seen.add((st.model, config, st.bias))
-        for s in grid.subjects:
+        for s in tqdm(grid.subjects, desc=f"{st.model} folds", leave=False):
             model = fold_model(dataset, st.model, s, config, cache_dir=cache_dir, progress=False, bias=st.bias)
             info = model.checkpoint_info
             out.append(
@@ -97,6 +96,7 @@ def _fold_scores(dataset, grid: StudyGrid, cache_dir) -> list[dict]:
                     "model": st.model,
                     **({} if st.bias else {"bias": False}),
                     **_fold_defense(config, info),
+                    **({} if attacked else {"attacked": False}),
                     "held_out": s,
                     "epochs": st.epochs,
                     "train_lr": st.train_lr,
@@ -110,6 +110,23 @@ def _fold_scores(dataset, grid: StudyGrid, cache_dir) -> list[dict]:
                 }
             )
     return out
+
+
+def _trained_configs(grid: StudyGrid):
+    """``(setting, TrainConfig, attacked)`` of every trained model the grid's provenance records.
+
+    The attacked LOSO model of each trained setting, and for a setting whose defence acts on the update (stage
+    ``"update"``: the attacked model is the undefended one, as in the paper) also the model trained with that defence
+    applied to every training step's update (``attacked=False``): its macro-F1 is the defence's cost in accuracy.
+    """
+    from dataclasses import replace
+
+    for st in grid.settings:
+        if st.state != "trained":
+            continue
+        yield st, st.train_config(), True
+        if st.defense is not None and st.model_defense() is None:
+            yield st, replace(st.train_config(), defense=st.defense), False
 
 
 def _fold_defense(config, info: Mapping[str, Any]) -> dict[str, Any]:
