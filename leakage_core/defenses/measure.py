@@ -39,6 +39,8 @@ def with_vector(update: "LastLayerUpdate", vector: np.ndarray) -> "LastLayerUpda
 def update_distance(clean: "LastLayerUpdate", defended: "LastLayerUpdate") -> dict[str, float]:
     """How far ``defended`` is from ``clean``, over weight and bias together.
 
+    Introduced in Chapter 16.
+
     Returns ``{"relative_error": ||d - c|| / ||c||, "cosine": <c, d> / (||c|| ||d||)}`` (L2 norms of the
     :func:`update_vector`); ``nan`` where a norm in the denominator is 0. Raises ``ValueError`` if the two
     updates differ in shape or one has a bias and the other not.
