@@ -17,7 +17,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def update_vector(update: "LastLayerUpdate") -> np.ndarray:
-    """The update as one float64 vector: the weight gradient row by row, then the bias gradient (if any); a copy."""
+    """The update as one float64 vector: the weight gradient row by row, then the bias gradient (if any); a copy.
+
+    Introduced in Chapter 16.
+    """
     parts = [np.asarray(update.weight_grad, dtype=np.float64).ravel()]
     if update.bias_grad is not None:
         parts.append(np.asarray(update.bias_grad, dtype=np.float64).ravel())
