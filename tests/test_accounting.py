@@ -11,6 +11,7 @@ from opacus.accountants import PRVAccountant, RDPAccountant
 from leakage_core.defenses import DEFENSES, defense_from_key
 from leakage_core.defenses.accounting import (
     analytic_gaussian_delta,
+    analytic_gaussian_epsilon,
     gaussian_epsilon,
     noise_for_epsilon,
     noise_multiplier,
@@ -109,6 +110,34 @@ def test_prv_matches_the_exact_gaussian_and_rdp_bounds_it():
         assert exact - 1e-6 <= prv <= exact + 0.05, (z, steps, exact, prv)  # PRV: an upper estimate, eps_error 0.01
         assert analytic_gaussian_delta(prv, z / math.sqrt(steps)) <= DELTA * (1 + 1e-6)
         assert rdp >= exact, (z, steps, exact, rdp)  # RDP is an upper bound
+
+
+@pytest.mark.parametrize("z, steps", [(0.5, 1), (1.0, 1), (1.0, 67), (4.0, 10), (10.0, 100)])
+def test_analytic_gaussian_epsilon_inverts_the_exact_delta(z, steps):
+    eps = analytic_gaussian_epsilon(z, DELTA, steps=steps)
+    assert eps == pytest.approx(exact_epsilon(z, DELTA, steps), rel=1e-9)
+    assert analytic_gaussian_delta(eps, z / math.sqrt(steps)) == pytest.approx(DELTA, rel=1e-6)
+    assert eps <= gaussian_epsilon(z, DELTA, steps=steps, accountant="prv") <= gaussian_epsilon(z, DELTA, steps=steps)
+
+
+@pytest.mark.parametrize("z, steps, q", [(0.6, 1000, 1.0), (10.0, 280, 0.0036)])
+def test_gaussian_epsilon_does_not_warn_when_rdp_hits_an_end_of_its_orders(z, steps, q):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Opacus warns here: the best order is its smallest, or its largest
+        eps = gaussian_epsilon(z, DELTA, steps=steps, sample_rate=q)
+    assert eps > 0 and (q < 1 or eps >= analytic_gaussian_epsilon(z, DELTA, steps=steps))
+
+
+def test_analytic_gaussian_epsilon_edge_cases_and_errors():
+    assert analytic_gaussian_epsilon(1e6, DELTA) == 0.0  # so much noise that epsilon = 0 meets delta
+    assert analytic_gaussian_epsilon(1.0, DELTA) == pytest.approx(4.3772, abs=1e-4)
+    for bad in ({"noise_multiplier": 0.0, "delta": DELTA}, {"noise_multiplier": 1.0, "delta": 1.5}):
+        with pytest.raises(ValueError):
+            analytic_gaussian_epsilon(**bad)
+    with pytest.raises(ValueError, match="steps"):
+        analytic_gaussian_epsilon(1.0, DELTA, steps=0)
 
 
 def test_epsilon_decreases_in_noise_and_grows_with_steps_and_sample_rate():

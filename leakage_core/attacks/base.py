@@ -76,7 +76,10 @@ class NotPreparedError(ValueError, AttributeError):
 
 
 class NoBiasError(ValueError):
-    """An attack that reads the bias gradient was given the update of a classifier without bias."""
+    """An attack that reads the bias gradient was given the update of a classifier without bias.
+
+    Introduced in Chapter 16.
+    """
 
 
 class Attack:

@@ -5,8 +5,8 @@ The accounting itself is Opacus's (``opacus/accountants/rdp.py``, ``opacus/accou
 ``opacus/accountants/utils.py`` in the pytorch/opacus repository, version 1.6): an accountant's ``history`` is a
 list of ``(noise_multiplier, sample_rate, steps)`` and ``get_epsilon(delta)`` composes it. Nothing here
 re-implements it. Two closed forms serve as known answers: the exact privacy profile of one Gaussian mechanism
-(:func:`analytic_gaussian_delta`) and the guarantee of randomized response
-(:func:`randomized_response_epsilon`).
+(:func:`analytic_gaussian_delta`, inverted by :func:`analytic_gaussian_epsilon`) and the guarantee of
+randomized response (:func:`randomized_response_epsilon`).
 """
 
 from __future__ import annotations
@@ -70,24 +70,31 @@ def gaussian_epsilon(
 ) -> float:
     """Epsilon of ``steps`` compositions of the (Poisson-subsampled) Gaussian mechanism, by Opacus's accountant.
 
+    Introduced in Chapter 16.
+
     ``noise_multiplier`` is the noise's standard deviation over the L2 sensitivity (see :func:`noise_multiplier`),
     ``sample_rate`` the probability that a step sees the protected unit (1: every step does; no amplification).
     ``accountant="rdp"`` (Renyi DP, an upper bound) or ``"prv"`` (numerical composition of privacy loss random
     variables, Gopi et al. 2021; Opacus returns its upper estimate). Done as Opacus's own
     ``get_noise_multiplier`` does (``opacus/accountants/utils.py``): ``history = [(z, q, steps)]``, then
-    ``get_epsilon(delta)``. Raises ``ValueError`` for ``z <= 0``, ``delta`` outside (0, 1), ``q`` outside (0, 1]
+    ``get_epsilon(delta)``; RDP's warning that its best order is the largest or smallest it tries (a looser,
+    still valid bound) is silenced. Raises ``ValueError`` for ``z <= 0``, ``delta`` outside (0, 1), ``q`` outside (0, 1]
     or ``steps < 1``.
     """
     z, d, q = _check_noise(noise_multiplier), _check_delta(delta), _check_sample_rate(sample_rate)
     s = _check_steps(steps)
     acc = _accountant(accountant)
     acc.history = [(z, q, s)]
-    with _quiet():
+    with _quiet(), warnings.catch_warnings():
+        # RDP warns when its best order is the largest or smallest it tries: the bound is looser, still valid
+        warnings.filterwarnings("ignore", message="Optimal order is the (largest|smallest) alpha")
         return float(acc.get_epsilon(delta=d))
 
 
 def noise_multiplier(sigma: float, rho: float, adjacency: str = "add_remove") -> float:
     """The Gaussian mechanism's noise multiplier of clipping to ``rho`` and adding ``N(0, sigma^2)`` noise.
+
+    Introduced in Chapter 16.
 
     Derivation: the released vector is ``clip(g) + N(0, sigma^2 I)`` with ``||clip(g)|| <= rho``. The noise
     multiplier is ``sigma`` over the L2 sensitivity Delta, the largest change of ``clip(g)`` between neighbouring
@@ -132,6 +139,8 @@ def noise_for_epsilon(
 def analytic_gaussian_delta(epsilon: float, noise_multiplier: float) -> float:
     """The exact delta(epsilon) of one Gaussian mechanism with sensitivity 1 and noise standard deviation z.
 
+    Introduced in Chapter 16.
+
     B. Balle and Y.-X. Wang, "Improving the Gaussian mechanism for differential privacy: analytical calibration
     and optimal denoising", ICML 2018, Theorem 8: ``delta = Phi(1/(2z) - eps z) - e^eps Phi(-1/(2z) - eps z)``
     (Phi the standard normal CDF). The mechanism is ``(eps, delta)``-DP exactly for this delta and no smaller;
@@ -150,8 +159,34 @@ def analytic_gaussian_delta(epsilon: float, noise_multiplier: float) -> float:
     return float(math.exp(log_first) * -math.expm1(log_second - log_first))
 
 
+def analytic_gaussian_epsilon(noise_multiplier: float, delta: float, steps: int = 1) -> float:
+    """The exact epsilon at ``delta`` of ``steps`` Gaussian mechanisms with sample rate 1 (no accountant).
+
+    Introduced in Chapter 16.
+
+    ``steps`` compositions of the Gaussian mechanism with noise multiplier z are one Gaussian mechanism with
+    noise multiplier ``z / sqrt(steps)`` (see :func:`analytic_gaussian_delta`), whose exact ``delta(epsilon)``
+    decreases in epsilon; this inverts it by bisection (to a relative 1e-12). The known answer that Opacus's
+    accountants (:func:`gaussian_epsilon`: RDP an upper bound, PRV an upper estimate) are checked against.
+    Returns 0 when even ``epsilon = 0`` meets ``delta``.
+    """
+    z = _check_noise(noise_multiplier) / math.sqrt(_check_steps(steps))
+    d = _check_delta(delta)
+    if analytic_gaussian_delta(0.0, z) <= d:
+        return 0.0
+    lo, hi = 0.0, 1.0
+    while analytic_gaussian_delta(hi, z) > d:
+        lo, hi = hi, 2.0 * hi
+    while hi - lo > 1e-12 * hi:
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if analytic_gaussian_delta(mid, z) > d else (lo, mid)
+    return hi
+
+
 def randomized_response_epsilon(keep_probability: float, n_classes: int) -> float:
     """Epsilon of randomized response on ``n_classes`` labels that keeps a label with ``keep_probability``.
+
+    Introduced in Chapter 16.
 
     Otherwise the label becomes one of the other ``C - 1`` classes, uniformly, so each output has probability p
     (the true label) or q = (1 - p) / (C - 1); the worst ratio over two inputs is p / q, and epsilon =

@@ -164,7 +164,10 @@ def register_defense(cls: type[Defense]) -> type[Defense]:
 
 
 def make_defense(name: str, **options: Any) -> Defense:
-    """The defence ``name`` of :data:`DEFENSES` with ``options`` (one clear error for an unknown name)."""
+    """The defence ``name`` of :data:`DEFENSES` with ``options`` (one clear error for an unknown name).
+
+    Introduced in Chapter 16.
+    """
     if name not in DEFENSES:
         raise ValueError(f"unknown defence {name!r}; registered: {sorted(DEFENSES)}.")
     try:
@@ -181,7 +184,10 @@ def defense_from_key(key: dict[str, Any]) -> Defense:
 
 
 def list_defenses() -> "pd.DataFrame":
-    """One row per registered defence: name, stage, reference, class."""
+    """One row per registered defence: name, stage, reference, class.
+
+    Introduced in Chapter 16.
+    """
     import pandas as pd
 
     return pd.DataFrame(

@@ -41,6 +41,8 @@ class DPSGD(Defense):
     """DP-SGD (Abadi et al. 2016) with Opacus: clip every window's gradient to ``max_grad_norm`` (the norm over
     all layers), add ``N(0, (noise_multiplier * max_grad_norm)^2)`` to the sum, average.
 
+    Introduced in Chapter 16.
+
     ``delta`` is the delta at which training records its epsilon (``model.dp_epsilon``).
     """
 
@@ -233,6 +235,8 @@ def per_window_gradients(
 ) -> dict[str, "torch.Tensor"]:
     """``{parameter name: (N, *shape)}``: every window's own gradient of its cross-entropy, for every parameter.
 
+    Introduced in Chapter 16.
+
     Computed in one pass by Opacus's ``GradSampleModule`` (hooks mode) on a DP-compatible model
     (``build_model(..., dp_compatible=True)``; another model raises ``ValueError``). ``mode="train"`` draws
     dropout masks (seeded by ``seed``, global torch RNG untouched), ``"eval"`` switches dropout off; ``scaling``
@@ -267,6 +271,8 @@ def per_window_gradients(
 
 def clip_per_window(grads: dict[str, "torch.Tensor"], max_norm: float) -> tuple[dict[str, "torch.Tensor"], Any]:
     """Per-window gradients scaled by ``min(1, max_norm / ||g_i||)``, ``||g_i||`` the norm over all parameters.
+
+    Introduced in Chapter 16.
 
     Returns the clipped gradients and the norms before clipping (``(N,)``). After clipping every window's norm is
     at most ``max_norm``; a window within the bound is unchanged.

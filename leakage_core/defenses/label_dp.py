@@ -27,6 +27,8 @@ if TYPE_CHECKING:  # pragma: no cover
 class RandomizedResponse(Defense):
     """Randomized response on every label, once, before training and before the client's update.
 
+    Introduced in Chapter 16.
+
     Parameters
     ----------
     eps : float

@@ -17,7 +17,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def update_vector(update: "LastLayerUpdate") -> np.ndarray:
-    """The update as one float64 vector: the weight gradient row by row, then the bias gradient (if any); a copy."""
+    """The update as one float64 vector: the weight gradient row by row, then the bias gradient (if any); a copy.
+
+    Introduced in Chapter 16.
+    """
     parts = [np.asarray(update.weight_grad, dtype=np.float64).ravel()]
     if update.bias_grad is not None:
         parts.append(np.asarray(update.bias_grad, dtype=np.float64).ravel())
@@ -38,6 +41,8 @@ def with_vector(update: "LastLayerUpdate", vector: np.ndarray) -> "LastLayerUpda
 
 def update_distance(clean: "LastLayerUpdate", defended: "LastLayerUpdate") -> dict[str, float]:
     """How far ``defended`` is from ``clean``, over weight and bias together.
+
+    Introduced in Chapter 16.
 
     Returns ``{"relative_error": ||d - c|| / ||c||, "cosine": <c, d> / (||c|| ||d||)}`` (L2 norms of the
     :func:`update_vector`); ``nan`` where a norm in the denominator is 0. Raises ``ValueError`` if the two

@@ -19,7 +19,10 @@ from .base import Defense, register_defense
 @register_defense
 @dataclass(frozen=True)
 class NoBias(Defense):
-    """A classifier without bias (``model_kwargs() == {"bias": False}``); the update has no bias row."""
+    """A classifier without bias (``model_kwargs() == {"bias": False}``); the update has no bias row.
+
+    Introduced in Chapter 16.
+    """
 
     name = "no_bias"
     stage = "model"

@@ -24,6 +24,8 @@ if TYPE_CHECKING:  # pragma: no cover
 class Quantize(Defense):
     """Symmetric uniform quantisation with one scale per update, rounded to the nearest level.
 
+    Introduced in Chapter 16.
+
     With ``L = 2^(bits-1) - 1`` and step ``s = max|g| / L`` (over weight and bias together), each entry becomes
     ``s * round(g / s)``: one of the ``2L + 1 = 2^bits - 1`` levels ``-L s, ..., 0, ..., L s``, at most ``s / 2``
     from ``g``. The server receives the levels and ``s``, so it sees the de-quantised update.

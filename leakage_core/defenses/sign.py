@@ -24,6 +24,8 @@ if TYPE_CHECKING:  # pragma: no cover
 class SignCompression(Defense):
     """Send ``mean(|g|) * sign(g)``: every entry becomes +-(the mean magnitude), zeros stay 0.
 
+    Introduced in Chapter 16.
+
     ``g`` is the weight and bias gradient as one vector of ``D`` entries, so the scale ``||g||_1 / D`` is
     their mean absolute value. No options.
     """

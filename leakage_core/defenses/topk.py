@@ -26,6 +26,8 @@ if TYPE_CHECKING:  # pragma: no cover
 class TopK(Defense):
     """Keep the ``ceil(fraction * size)`` entries of largest magnitude of the update, set the rest to 0.
 
+    Introduced in Chapter 16.
+
     ``size`` counts weight and bias entries together. Ties in magnitude are broken by position (the earlier
     entry of :func:`~leakage_core.defenses.measure.update_vector` is kept), so the output is deterministic.
 

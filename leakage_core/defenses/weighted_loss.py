@@ -29,6 +29,8 @@ if TYPE_CHECKING:  # pragma: no cover
 class WeightedLoss(Defense):
     """Class-weighted cross-entropy in training and in the client's update.
 
+    Introduced in Chapter 16.
+
     ``weights``: one non-negative weight per class (at least one positive), or ``None``: the inverse class
     frequencies of the training labels (:func:`leakage_core.models.class_weights`), which training records as
     ``model.class_weights``.

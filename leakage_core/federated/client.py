@@ -215,6 +215,8 @@ def client_update(
 ) -> tuple[LastLayerUpdate, float | None]:
     """A client's clean (un-privatized) update and, when asked, the squared norm of its other layers.
 
+    Introduced in Chapter 16.
+
     The study builds each batch's update once with this and derives every LDP variant from it
     (:func:`leakage_core.federated.privatize`). ``n_steps == 1`` gives FedSGD: one forward pass and the closed
     form (``method="closed_form"``, the default), or a full backward pass (``method="autograd"``, or

@@ -281,5 +281,8 @@ def zero_last_layer(model: nn.Module) -> nn.Module:
 
 
 def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
+    """Number of trainable parameters.
+
+    Introduced in Chapter 16.
+    """
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

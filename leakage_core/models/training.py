@@ -139,7 +139,10 @@ class TrainConfig:
 
 
 def class_weights(labels: np.ndarray, n_classes: int) -> np.ndarray:
-    """Inverse-frequency class weights (mean 1 over present classes; 0 for absent classes)."""
+    """Inverse-frequency class weights (mean 1 over present classes; 0 for absent classes).
+
+    Introduced in Chapter 16.
+    """
     counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=n_classes).astype(np.float64)
     weights = np.zeros(n_classes)
     present = counts > 0

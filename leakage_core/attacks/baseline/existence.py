@@ -38,6 +38,8 @@ class Existence(Attack):
 def existence(update: LastLayerUpdate) -> np.ndarray:
     """Label existence from the bias sign: the classes with ``db_c < 0``, windows spread over them.
 
+    Introduced in Chapter 16.
+
     The set ``{c : db_c < 0}`` is certain (identity I1) but says nothing about counts; to return counts
     summing to ``N`` the windows are split evenly over the predicted classes (largest remainder to the
     most negative). No negative entry: all windows to ``argmin db``.
