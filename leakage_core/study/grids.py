@@ -152,10 +152,14 @@ DEFENSE_STRENGTHS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("dp_sgd", {"noise_multiplier": 1.0}),
     ("dp_sgd", {"noise_multiplier": 2.0}),
 )
-#: the models a defence is measured on where not both, in the defences grid that runs on two cores: DP-SGD trains
-#: DeepConvLSTM's DP LSTM (a Python loop over time steps, with per-window gradients) at ~250 s per epoch and fold there,
-#: against ~20 s without DP-SGD; the grid ``defenses_dpsgd_dcl`` holds those settings, for a bigger machine
-DEFENSE_MODELS: dict[str, tuple[str, ...]] = {"dp_sgd": ("tinyhar",)}
+#: the models a defence is measured on where not both, in the ``defenses`` grid. DP-SGD trains with per-window
+#: gradients through Opacus's DP LSTM (a Python loop over time steps): on two shared cores one epoch of one fold took
+#: ~7 min for TinyHAR and ~4 min unshared for DeepConvLSTM, against 10-30 s without it; it has grids of its own
+DEFENSE_MODELS: dict[str, tuple[str, ...]] = {"dp_sgd": ()}
+#: the DP-SGD grid on two cores (``defenses_dpsgd``): TinyHAR, clients 1 and 2; ``defenses_dpsgd_full`` holds the
+#: full set (both models, every attacked client) for a bigger machine
+DPSGD_MODELS: tuple[str, ...] = ("tinyhar",)
+DPSGD_SUBJECTS: tuple[int, ...] = (1, 2)
 #: the stages of the defences that are measured on untrained models too (they need no training to act)
 UNTRAINED_STAGES: tuple[str, ...] = ("update", "labels")
 
@@ -240,16 +244,10 @@ def defense_settings(
     return out
 
 
-def _left_out_defense_settings() -> list[Setting]:
-    """The defended settings :data:`DEFENSE_MODELS` leaves out of the ``defenses`` grid (``defenses_dpsgd_dcl``)."""
-    defenses = defense_instances(DEFENSE_STRENGTHS)
-    rest = {
-        d.name: tuple(m for m in MODELS if m not in DEFENSE_MODELS[d.name])
-        for d in defenses
-        if d.name in DEFENSE_MODELS
-    }
-    chosen = [d for d in defenses if rest.get(d.name)]
-    return defense_settings(chosen, rest, baseline=False)
+def _dpsgd_settings(models: Sequence[str]) -> list[Setting]:
+    """The DP-SGD settings of :data:`DEFENSE_STRENGTHS` on ``models`` (trained; no undefended baseline)."""
+    defenses = [d for d in defense_instances(DEFENSE_STRENGTHS) if d.name == "dp_sgd"]
+    return defense_settings(defenses, {"dp_sgd": tuple(models)}, baseline=False)
 
 
 @dataclass(frozen=True)
@@ -312,9 +310,10 @@ def study_grids(attacks: Sequence[str] | Mapping[str, Mapping[str, Any]] = BOOK_
     - ``defenses``: :func:`defense_settings` of the defences of :data:`DEFENSE_STRENGTHS` with the attacks of
       :data:`DEFENSE_ATTACKS`, clients :data:`DEFENSE_SUBJECTS`, on the profiles of :data:`DEFENSE_PROFILES`; its
       settings are built when first used (:class:`DeferredSettings`), so the defences are needed only then;
-      a defence is measured on the models :data:`DEFENSE_MODELS` names for it (DP-SGD: TinyHAR only);
-    - ``defenses_dpsgd_dcl``: the defended settings that :data:`DEFENSE_MODELS` leaves out (DP-SGD on DeepConvLSTM,
-      ~2.5 h of training on two cores: ``python -m leakage_core.study --only defenses_dpsgd_dcl-wetlab``).
+      a defence is measured on the models :data:`DEFENSE_MODELS` names for it (DP-SGD: none, it has its own grids);
+    - ``defenses_dpsgd``: DP-SGD's settings on :data:`DPSGD_MODELS` and clients :data:`DPSGD_SUBJECTS` (what two cores
+      afford); ``defenses_dpsgd_full``: both models, every attacked client, for a bigger machine
+      (``python -m leakage_core.study --only defenses_dpsgd_full-wetlab``; not in the committed results).
     """
     grids = []
     for profile in PROFILES:
@@ -367,6 +366,8 @@ def study_grids(attacks: Sequence[str] | Mapping[str, Mapping[str, Any]] = BOOK_
     for profile in DEFENSE_PROFILES:
         deferred = DeferredSettings(lambda: defense_settings(defense_instances(DEFENSE_STRENGTHS), DEFENSE_MODELS))
         grids.append(StudyGrid("defenses", profile, deferred, DEFENSE_ATTACKS, subjects=DEFENSE_SUBJECTS))
-        left_out = DeferredSettings(_left_out_defense_settings)
-        grids.append(StudyGrid("defenses_dpsgd_dcl", profile, left_out, DEFENSE_ATTACKS, subjects=DEFENSE_SUBJECTS))
+        dpsgd = DeferredSettings(lambda: _dpsgd_settings(DPSGD_MODELS))
+        grids.append(StudyGrid("defenses_dpsgd", profile, dpsgd, DEFENSE_ATTACKS, subjects=DPSGD_SUBJECTS))
+        full = DeferredSettings(lambda: _dpsgd_settings(MODELS))
+        grids.append(StudyGrid("defenses_dpsgd_full", profile, full, DEFENSE_ATTACKS, subjects=DEFENSE_SUBJECTS))
     return grids

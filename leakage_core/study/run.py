@@ -350,7 +350,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="parallel grid tasks (default 1; -1 = all cores)")
     parser.add_argument("--cache", default=None, help="cache folder (default: $LEAKAGE_HAR_CACHE or the user cache)")
     parser.add_argument(
-        "--only", nargs="*", default=None, help="grid files to compute, e.g. single_step-wear (default: all)"
+        "--only",
+        nargs="*",
+        default=None,
+        help="grid files to compute, e.g. single_step-wear (default: all but the *_full grids, meant for a bigger machine)",
     )
     parser.add_argument(
         "--add-blind",
@@ -370,6 +373,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"unknown grid(s) {sorted(unknown)}; choose from {[g.file.removesuffix('.csv.gz') for g in grids]}"
             )
         grids = [g for g in grids if g.file.removesuffix(".csv.gz") in wanted]
+    else:
+        grids = [g for g in grids if not g.name.endswith("_full")]
     try:
         run_study(args.out, grids, cache_dir=args.cache, n_jobs=args.jobs)
     except KeyboardInterrupt:
