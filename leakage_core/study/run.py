@@ -353,7 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--only",
         nargs="*",
         default=None,
-        help="grid files to compute, e.g. single_step-wear (default: all but the *_full grids, meant for a bigger machine)",
+        help="grid files to compute, e.g. single_step-wear (default: all but the *_full grids, for bigger machines)",
     )
     parser.add_argument(
         "--add-blind",
