@@ -12,6 +12,7 @@ from leakage_core.defenses import DEFENSES, defense_from_key
 from leakage_core.defenses.accounting import (
     analytic_gaussian_delta,
     analytic_gaussian_epsilon,
+    check_adjacency,
     gaussian_epsilon,
     noise_for_epsilon,
     noise_multiplier,
@@ -50,19 +51,40 @@ def test_gaussian_epsilon_equals_opacus_accountants_stepped_directly():
         )
 
 
-def test_ldp_epsilon_is_opacus_for_noise_multiplier_sigma_over_rho():
-    """The issue's check: the epsilon of the paper's LDP equals Opacus's for z = sigma / rho, q = 1, k steps."""
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")  # Opacus's PRV at q = 1, stepped directly
+@pytest.mark.parametrize("adjacency, z", [("replace", 0.75), ("add_remove", 1.5)])
+@pytest.mark.parametrize("accountant, cls", [("rdp", RDPAccountant), ("prv", PRVAccountant)])
+def test_ldp_epsilon_is_opacus_for_its_noise_multiplier(adjacency, z, accountant, cls):
+    """The epsilon of the paper's LDP equals Opacus's, q = 1, k steps, for z = sigma / (2 rho) when the batch's
+    contents change (replace, the default) and z = sigma / rho when the batch is added or removed."""
     ldp = LDP(sigma=0.3, rho=0.2)
-    acc = RDPAccountant()
+    acc = cls()
     for _ in range(5):
-        acc.step(noise_multiplier=1.5, sample_rate=1.0)
-    assert ldp.epsilon(DELTA, updates=5) == pytest.approx(acc.get_epsilon(delta=DELTA), rel=1e-12)
+        acc.step(noise_multiplier=z, sample_rate=1.0)
+    want = acc.get_epsilon(delta=DELTA)
+    got = ldp.epsilon(DELTA, updates=5, accountant=accountant, adjacency=adjacency)
+    assert got == pytest.approx(want, rel=1e-12)
+    if adjacency == "replace":  # the default
+        assert ldp.epsilon(DELTA, 5, accountant) == got
 
 
-def test_paper_setting_is_noise_multiplier_one():
-    # sigma = rho = 0.1 (the paper's LDP): the add/remove sensitivity is rho, so z = sigma / rho = 1
-    assert noise_multiplier(0.1, 0.1) == 1.0
-    assert LDP(sigma=0.1, rho=0.1).epsilon(DELTA) == gaussian_epsilon(1.0, DELTA)
+def test_paper_setting_is_noise_multiplier_one_half_for_the_batchs_contents():
+    # sigma = rho = 0.1 (the paper's LDP): the replace sensitivity is 2 rho, so z = sigma / (2 rho) = 0.5; the
+    # add/remove sensitivity is rho, so z = sigma / rho = 1
+    assert noise_multiplier(0.1, 0.1) == 1.0 and noise_multiplier(0.1, 0.1, "replace") == 0.5
+    paper = LDP(sigma=0.1, rho=0.1)
+    assert paper.epsilon(DELTA) == gaussian_epsilon(0.5, DELTA) == paper.epsilon(DELTA, adjacency="replace")
+    assert paper.epsilon(DELTA, adjacency="add_remove") == gaussian_epsilon(1.0, DELTA)
+    assert round(paper.epsilon(DELTA), 2) == 10.73 and round(paper.epsilon(DELTA, adjacency="add_remove"), 2) == 4.73
+    # replace is the stronger statement: the same noise buys a larger epsilon
+    assert paper.epsilon(DELTA, 67) > paper.epsilon(DELTA, 67, adjacency="add_remove")
+
+
+def test_check_adjacency():
+    assert check_adjacency("replace") == "replace" and check_adjacency("add_remove") == "add_remove"
+    for bad in ("bounded", "", None, 1):
+        with pytest.raises(ValueError, match="adjacency"):
+            check_adjacency(bad)
 
 
 def test_noise_multiplier_known_cases():
@@ -152,8 +174,10 @@ def test_epsilon_decreases_in_noise_and_grows_with_steps_and_sample_rate():
 def test_ldp_epsilon_defined_only_with_noise_and_clipping():
     assert LDP(sigma=0.1).epsilon(DELTA) is None
     assert LDP(rho=0.1).epsilon(DELTA) is None
+    assert LDP(sigma=0.1).epsilon(DELTA, adjacency="add_remove") is None
     both = LDP(sigma=0.1, rho=0.1, scope="all")  # all-layer clipping bounds the last layer's norm too
-    assert both.epsilon(DELTA, updates=10) == gaussian_epsilon(1.0, DELTA, steps=10)
+    assert both.epsilon(DELTA, updates=10) == gaussian_epsilon(0.5, DELTA, steps=10)
+    assert both.epsilon(DELTA, updates=10, adjacency="add_remove") == gaussian_epsilon(1.0, DELTA, steps=10)
     assert LDP(sigma=0.2, rho=0.1).epsilon(DELTA) < LDP(sigma=0.1, rho=0.1).epsilon(DELTA)
 
 
@@ -209,6 +233,8 @@ def test_randomized_response_epsilon_and_its_inverse():
         (lambda: randomized_response_keep_probability(0.0, 5), "epsilon"),
         (lambda: LDP(sigma=0.1, rho=0.1).epsilon(0.0), "delta"),
         (lambda: LDP(sigma=0.1, rho=0.1).epsilon(DELTA, updates=0), "steps"),
+        (lambda: LDP(sigma=0.1, rho=0.1).epsilon(DELTA, adjacency="bounded"), "adjacency"),
+        (lambda: LDP(sigma=0.1).epsilon(DELTA, adjacency="bounded"), "adjacency"),
     ],
 )
 def test_errors_are_clear(call, word):

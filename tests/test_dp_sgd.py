@@ -160,15 +160,41 @@ def test_a_bias_free_dp_model_gives_an_update_without_bias_row():
 
 
 # ------------------------------------------------------------------ the guarantee
-def test_epsilon_is_opacus_rdp_over_the_updates_at_sample_rate_one():
-    defense = DPSGD(noise_multiplier=1.2)
+@pytest.mark.parametrize("adjacency, z", [("replace", 0.6), ("add_remove", 1.2)])
+def test_epsilon_is_opacus_rdp_over_the_updates_at_sample_rate_one(adjacency, z):
+    """One window replaced (the default: N stays the same) moves the clipped sum by up to 2C, so epsilon is Opacus's
+    for half the noise multiplier; one window added or removed, by up to C: the noise multiplier itself."""
+    defense = DPSGD(noise_multiplier=1.2, max_grad_norm=0.7)  # z is per C: the clipping bound does not matter
     accountant = RDPAccountant()
     for _ in range(5):
-        accountant.step(noise_multiplier=1.2, sample_rate=1.0)
-    assert defense.epsilon(1e-5, updates=5) == pytest.approx(accountant.get_epsilon(1e-5), rel=1e-12)
-    assert defense.epsilon(1e-5, 1) < defense.epsilon(1e-5, 5) < DPSGD(0.6).epsilon(1e-5, 5)
+        accountant.step(noise_multiplier=z, sample_rate=1.0)
+    eps = defense.epsilon(1e-5, updates=5, adjacency=adjacency)
+    assert eps == pytest.approx(accountant.get_epsilon(1e-5), rel=1e-12)
+    assert defense.epsilon(1e-5, 1, adjacency=adjacency) < eps < DPSGD(0.6).epsilon(1e-5, 5, adjacency=adjacency)
+    if adjacency == "replace":
+        assert defense.epsilon(1e-5, 5) == eps  # the default
     with pytest.raises(ValueError, match="updates"):
         defense.epsilon(1e-5, 0)
+    with pytest.raises(ValueError, match="adjacency"):
+        defense.epsilon(1e-5, adjacency="bounded")
+
+
+def test_the_update_of_a_batch_with_one_window_replaced_moves_by_at_most_2c_before_noise():
+    """The sensitivity replace adjacency assumes: the clipped sums of two batches that differ in one window (its
+    content and label) differ by at most 2C, and the batch size stays N."""
+    model = tiny("tinyhar")
+    x, y = batch()
+    grads = per_window_gradients(model, x, y, mode="eval")
+    x2, y2 = x.copy(), y.copy()
+    x2[0], y2[0] = -3 * x[0], (y[0] + 1) % 3
+    grads2 = per_window_gradients(model, x2, y2, mode="eval")
+    gap = 0.0
+    for c in (0.05, 1.0):
+        a, _ = clip_per_window(grads, c)
+        b, _ = clip_per_window(grads2, c)
+        gap = float(sum(((a[k].sum(0) - b[k].sum(0)).double() ** 2).sum() for k in a).sqrt())
+        assert gap <= 2 * c * (1 + 1e-6)
+    assert gap > 0  # the test can fail: the replaced window changes the sum
 
 
 @pytest.mark.parametrize(

@@ -83,6 +83,9 @@ def test_infinite_epsilon_keeps_every_label():
 def test_epsilon_is_the_option_for_any_delta_and_number_of_updates():
     rr = RandomizedResponse(1.5)
     assert rr.epsilon(1e-5) == rr.epsilon(1e-3, updates=1000) == 1.5
+    assert rr.epsilon(1e-5, adjacency="add_remove") == rr.epsilon(1e-5, 3, adjacency="replace") == 1.5
+    with pytest.raises(ValueError, match="adjacency"):
+        rr.epsilon(1e-5, adjacency="bounded")
 
 
 def test_debiasing_the_expected_noisy_histogram_returns_the_truth():

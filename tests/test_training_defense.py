@@ -124,6 +124,7 @@ def test_a_defence_with_its_own_loop_replaces_the_standard_one():
 def test_no_bias_builds_a_bias_free_fold_model_whose_update_the_bias_attacks_refuse(data, tmp_path):
     cfg = TrainConfig(epochs=1, lr=1e-3, defense=NoBias())
     assert NoBias().model_kwargs() == {"bias": False} and NoBias().epsilon(1e-5) is None
+    assert NoBias().epsilon(1e-5, 10, adjacency="add_remove") is None  # the base class accepts and ignores it
     model = fold_model(data, "tinyhar", 1, cfg, cache_dir=tmp_path, progress=False, committed=False)
     assert model.classifier.bias is None
     info = model.checkpoint_info

@@ -106,9 +106,22 @@ def noise_multiplier(sigma: float, rho: float, adjacency: str = "add_remove") ->
     for name, v in (("sigma", sigma), ("rho", rho)):
         if isinstance(v, bool) or not isinstance(v, Real) or not (math.isfinite(v) and v > 0):
             raise ValueError(f"{name} must be a positive finite number, got {v!r}.")
-    if adjacency not in ADJACENCIES:
-        raise ValueError(f"adjacency must be one of {ADJACENCIES}, got {adjacency!r}.")
+    check_adjacency(adjacency)
     return float(sigma) / (float(rho) if adjacency == "add_remove" else 2.0 * float(rho))
+
+
+def check_adjacency(adjacency: str) -> str:
+    """``adjacency`` if it is one of :data:`ADJACENCIES` (``"add_remove"``, ``"replace"``), else one clear
+    ``ValueError``; what every defence's ``epsilon(..., adjacency=...)`` checks.
+
+    Not used in a chapter yet.
+    """
+    if not isinstance(adjacency, str) or adjacency not in ADJACENCIES:
+        raise ValueError(
+            f"adjacency must be one of {ADJACENCIES} ('replace': the unit's contents change, 'add_remove': the unit "
+            f"is added or removed), got {adjacency!r}."
+        )
+    return adjacency
 
 
 def noise_for_epsilon(

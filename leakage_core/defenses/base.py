@@ -17,8 +17,12 @@ Contract:
 - ``public()`` is what the server knows of the defence (the protocol's parameters: it sets them); every update
   computed under a defence records it (``LastLayerUpdate.defense``). ``debias_counts`` is what a server that knows
   the defence does to the counts an attack recovered (default: nothing); the ``aware`` attack applies it.
-- ``epsilon(delta, updates)`` is the defence's differential-privacy guarantee over ``updates`` updates of a client
-  (``None``: the defence gives none), computed with Opacus's accountants (:mod:`leakage_core.defenses.accounting`).
+- ``epsilon(delta, updates, adjacency="replace")`` is the defence's differential-privacy guarantee over ``updates``
+  updates of a client (``None``: the defence gives none), computed with Opacus's accountants
+  (:mod:`leakage_core.defenses.accounting`). ``adjacency`` says which inputs are neighbours: ``"replace"`` (the
+  default), the unit's contents changed with everything else (the batch size, the batches) fixed — what hides a
+  batch's labels —, or ``"add_remove"``, the unit added or removed (Opacus's convention, what its accountants report
+  for training). A defence without a guarantee accepts it and returns ``None``.
 - ``key()`` identifies the defence in every cache key (grid results, checkpoints); ``label`` is its readable name.
 
 Registration by decorator follows the attack registry (:mod:`leakage_core.attacks.registry`).
@@ -134,8 +138,13 @@ class Defense:
         """What a server that knows the defence makes of counts an attack recovered (default: unchanged)."""
         return counts
 
-    def epsilon(self, delta: float, updates: int = 1) -> float | None:
-        """The (epsilon, delta) guarantee for ``updates`` updates of one client; ``None``: no DP guarantee."""
+    def epsilon(self, delta: float, updates: int = 1, *, adjacency: str = "replace") -> float | None:
+        """The (epsilon, delta) guarantee for ``updates`` updates of one client; ``None``: no DP guarantee.
+
+        ``adjacency`` (keyword): ``"replace"`` (default; the unit protected keeps its place and size, its contents
+        change: a batch's windows and labels, a window, a label) or ``"add_remove"`` (the unit is added or
+        removed). A defence states its unit in its own docstring; one without a guarantee ignores ``adjacency``.
+        """
         return None
 
 

@@ -4,8 +4,8 @@ Contract: :class:`DPSGD` trains the DP-compatible model (``build_model(..., dp_c
 sampling, per-window gradients clipped to ``max_grad_norm`` and Gaussian noise of standard deviation
 ``noise_multiplier * max_grad_norm`` on their sum (:meth:`DPSGD.fit`, resumable, its epsilon from Opacus's RDP
 accountant recorded as ``model.dp_epsilon``); the client's FedSGD update is computed the same way
-(:meth:`DPSGD.client_update`); :meth:`DPSGD.epsilon` is its guarantee over a number of such updates. Torch and
-Opacus are imported on first use.
+(:meth:`DPSGD.client_update`); :meth:`DPSGD.epsilon` is its guarantee over a number of such updates (one window
+replaced, by default: the update divides by the actual batch size). Torch and Opacus are imported on first use.
 
 References: M. Abadi et al., "Deep Learning with Differential Privacy", CCS 2016 (the algorithm and its
 moments accountant); Opacus 1.6 (github.com/pytorch/opacus): ``GradSampleModule``
@@ -98,7 +98,8 @@ class DPSGD(Defense):
         ``config.seed``), computes per-window gradients (Opacus's ``GradSampleModule``), and lets Opacus's
         ``DPOptimizer`` clip them, add the noise and divide by the expected batch size ``q n`` before Adam's step
         (weight decay, StepLR: ``config``'s). An empty batch is a step of noise alone, as in Opacus. The RDP
-        accountant counts every step; ``model.dp_epsilon`` is its epsilon at ``self.delta`` (``model.dp_delta``).
+        accountant counts every step (Opacus's standard: Poisson sampling, one window added or removed); ``model.dp_epsilon``
+        is its epsilon at ``self.delta`` (``model.dp_delta``).
 
         Resumable like the standard loop (:func:`leakage_core.models.training.run_epochs`): the state file keeps
         the weights, Adam, StepLR, the sampler's generator, the torch RNG (noise, dropout) and the accountant's
@@ -211,17 +212,34 @@ class DPSGD(Defense):
         update = LastLayerUpdate(weight, bias, n_windows=n, sampler=setting.sampler)
         return record_defense(update, self.public())
 
-    def epsilon(self, delta: float, updates: int = 1) -> float:
+    def epsilon(self, delta: float, updates: int = 1, *, adjacency: str = "replace") -> float:
         """The epsilon at ``delta`` of ``updates`` client updates (:meth:`client_update`) of one client.
 
-        Each update is a Gaussian mechanism on the sum of clipped per-window gradients (sensitivity
-        ``max_grad_norm`` when one window is added or removed; the batch size ``N`` the sum is divided by is the
-        protocol's, public) with every window used (sample rate 1); composed over ``updates`` by Opacus's RDP
-        accountant. Under replace-one adjacency the sensitivity doubles (epsilon as for half the noise multiplier).
+        Each update is a Gaussian mechanism on the sum of clipped per-window gradients, noise of standard deviation
+        ``noise_multiplier * max_grad_norm``, every window of the batch used (sample rate 1), composed over
+        ``updates`` by Opacus's RDP accountant. The unit is one window (its content and its label).
+
+        ``adjacency="replace"`` (the default): one window of the batch replaced by another, in its place, so the
+        batch size ``N`` that :meth:`client_update` divides by (and records) and the client's partition into
+        batches stay the same; the sum moves by at most ``2 max_grad_norm``, so epsilon is that of half the noise
+        multiplier (:func:`~leakage_core.defenses.accounting.noise_multiplier`). This is the guarantee the
+        implemented update has, and the one that covers a change of a window's label. ``adjacency="add_remove"``:
+        sensitivity ``max_grad_norm``, the noise multiplier itself, as Opacus counts one step at sample rate 1;
+        it would hold only if ``N`` were fixed by the protocol, whereas the update divides by the actual batch
+        size, so a batch with a window more or less is told apart by ``n_windows``. With ``updates > 1`` the
+        guarantee is for a change of one window in each of the ``updates`` updates (a window that enters every
+        update); in one pass over shuffled batches a window enters one update.
+
+        The *training* guarantee (:meth:`fit`, ``model.dp_epsilon``) is Opacus's own: Poisson sampling, add/remove
+        of one window, division by the expected batch size.
         """
+        from .accounting import check_adjacency, noise_multiplier
+
+        check_adjacency(adjacency)
         if isinstance(updates, bool) or not isinstance(updates, (int, np.integer)) or updates < 1:
             raise ValueError(f"updates must be a positive integer, got {updates!r}.")
-        return _rdp_epsilon(self.noise_multiplier, delta, steps=int(updates), sample_rate=1.0)
+        z = noise_multiplier(self.noise_std, self.max_grad_norm, adjacency)
+        return _rdp_epsilon(z, delta, steps=int(updates), sample_rate=1.0)
 
 
 # ------------------------------------------------------------------ per-window gradients

@@ -87,13 +87,18 @@ class RandomizedResponse(Defense):
         return self.randomize(labels, n_classes, seed)
 
     # ------------------------------------------------------------------ guarantee and the server's side
-    def epsilon(self, delta: float, updates: int = 1) -> float | None:
+    def epsilon(self, delta: float, updates: int = 1, *, adjacency: str = "replace") -> float | None:
         """``eps`` (pure label-DP, any ``delta`` and any number of updates).
 
         Each label is randomized once; training and every update read only the randomized labels (and the
         windows, which label-DP does not protect), so they are post-processing and the guarantee does not grow
-        with ``updates``.
+        with ``updates``. The unit is one label, and its neighbours differ in that label's value (a replacement):
+        ``adjacency`` is checked and accepted for the common interface, but does not change the value (the
+        windows, whose presence add/remove would concern, are not protected either way).
         """
+        from .accounting import check_adjacency
+
+        check_adjacency(adjacency)
         return float(self.eps)
 
     def unbiased_counts(self, counts: np.ndarray) -> np.ndarray:

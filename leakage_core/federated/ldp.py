@@ -7,8 +7,8 @@ gradient. Reference: the Gaussian mechanism with clipping as in M. Abadi et al.,
 Differential Privacy", CCS 2016, applied once per update. Chapter 11 introduces it.
 
 :class:`LDP` is also the registered update-stage defence ``"ldp"`` (:mod:`leakage_core.defenses`):
-``transform_update`` is :func:`privatize`, and ``epsilon`` the Gaussian mechanism's guarantee for the client's
-batch (:mod:`leakage_core.defenses.accounting`).
+``transform_update`` is :func:`privatize`, and ``epsilon`` the Gaussian mechanism's guarantee for the contents of
+the client's batch (replace adjacency by default; :mod:`leakage_core.defenses.accounting`).
 """
 
 from __future__ import annotations
@@ -76,23 +76,31 @@ class LDP(Defense):
         norm, which an update does not carry: that raises :func:`privatize`'s error (call :func:`privatize`)."""
         return privatize(update, self, seed)
 
-    def epsilon(self, delta: float, updates: int = 1, accountant: str = "rdp") -> float | None:
+    def epsilon(
+        self, delta: float, updates: int = 1, accountant: str = "rdp", *, adjacency: str = "replace"
+    ) -> float | None:
         """The (epsilon, delta) guarantee of ``updates`` releases of the clipped, noised last-layer update.
 
         ``None`` unless both ``sigma`` and ``rho`` are set (clipping alone or unbounded noise give no guarantee).
         Otherwise each release is a Gaussian mechanism on the client's batch: the clipped update has L2 norm at
-        most ``rho``, so adding or removing the batch changes it by at most ``rho`` (Opacus's add/remove
-        convention), and the noise multiplier is ``sigma / rho``
+        most ``rho``. ``adjacency="replace"`` (the default) compares two batches of the same size in the same
+        place: any change of the batch's contents (its label histogram, one label, one window, all of them), which
+        moves the clipped update by at most ``2 rho``; the noise multiplier is ``sigma / (2 rho)``. This is the
+        guarantee that hides what is *in* the batch. ``adjacency="add_remove"`` compares the batch with no batch
+        (Opacus's convention; the client would send pure noise with the same metadata): sensitivity ``rho``,
+        noise multiplier ``sigma / rho``, a guarantee for the batch's presence only
         (:func:`~leakage_core.defenses.accounting.noise_multiplier`). ``updates`` releases compose with sample
-        rate 1 (every update of the client is released; no subsampling amplification), accounted by Opacus's
-        ``accountant`` (``"rdp"`` or ``"prv"``). It protects the last layer's update only: the layers below it
-        are sent unprotected, and the unit protected is the whole batch.
+        rate 1 (no subsampling amplification), accounted by Opacus's ``accountant`` (``"rdp"`` or ``"prv"``): the
+        guarantee for a unit that enters all ``updates`` updates (for ``updates`` = all of a client's batches, the
+        contents of all its batches). It protects the last layer's update only: the layers below it are sent
+        unprotected.
         """
+        from ..defenses.accounting import check_adjacency, gaussian_epsilon, noise_multiplier
+
+        check_adjacency(adjacency)
         if self.sigma is None or self.rho is None:
             return None
-        from ..defenses.accounting import gaussian_epsilon, noise_multiplier
-
-        z = noise_multiplier(self.sigma, self.rho)
+        z = noise_multiplier(self.sigma, self.rho, adjacency)
         return gaussian_epsilon(z, delta, steps=updates, sample_rate=1.0, accountant=accountant)
 
 

@@ -163,7 +163,10 @@ PROVENANCE_DELTA = 1e-5
 
 def _defenses_record(grid: StudyGrid) -> dict[str, Any]:
     """``{"defenses": [...]}``: every defence of the grid's settings with its stage, key and epsilon of one update at
-    :data:`PROVENANCE_DELTA` (None where it gives no guarantee); empty for a grid without defences."""
+    :data:`PROVENANCE_DELTA` (None where it gives no guarantee); empty for a grid without defences.
+
+    The epsilon is ``defense.epsilon(delta, 1)`` under its default adjacency ``"replace"``: the guarantee for the
+    contents of the unit the defence protects (a batch, a window, a label), not only for its presence."""
     from ..defenses.base import defense_label
 
     seen = {}

@@ -154,6 +154,12 @@ def session_epsilons(tv: pd.DataFrame, defenses: Iterable["Defense"], delta: flo
     ``defense`` of the grid). One row per client and setting under a defence: the setting columns, ``n_updates``,
     ``epsilon_update = defense.epsilon(delta, 1)`` and ``epsilon_session = defense.epsilon(delta, B)`` (the
     defence's accountant composing the client's B updates; NaN where the defence gives no guarantee).
+
+    Both use each defence's default adjacency, ``"replace"``: the guarantee that protects the *contents* of the unit
+    (the paper's LDP: a batch's windows and labels; DP-SGD: one window and its label; randomized response: one
+    label), not only its presence (:meth:`~leakage_core.defenses.base.Defense.epsilon`). ``epsilon_session`` is for
+    a unit in all B updates: for the paper's LDP the contents of all the client's batches, for DP-SGD one window
+    changed in every update; for randomized response it equals ``epsilon_update``.
     """
     from ..defenses.base import defense_label
 
