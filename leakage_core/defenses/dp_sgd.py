@@ -98,8 +98,8 @@ class DPSGD(Defense):
         ``config.seed``), computes per-window gradients (Opacus's ``GradSampleModule``), and lets Opacus's
         ``DPOptimizer`` clip them, add the noise and divide by the expected batch size ``q n`` before Adam's step
         (weight decay, StepLR: ``config``'s). An empty batch is a step of noise alone, as in Opacus. The RDP
-        accountant counts every step (Opacus's standard: Poisson sampling, one window added or removed); ``model.dp_epsilon``
-        is its epsilon at ``self.delta`` (``model.dp_delta``).
+        accountant counts every step (Opacus's standard: Poisson sampling, one window added or removed);
+        ``model.dp_epsilon`` is its epsilon at ``self.delta`` (``model.dp_delta``).
 
         Resumable like the standard loop (:func:`leakage_core.models.training.run_epochs`): the state file keeps
         the weights, Adam, StepLR, the sampler's generator, the torch RNG (noise, dropout) and the accountant's
