@@ -152,14 +152,13 @@ DEFENSE_STRENGTHS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("dp_sgd", {"noise_multiplier": 1.0}),
     ("dp_sgd", {"noise_multiplier": 2.0}),
 )
-#: the models a defence is measured on where not both, in the ``defenses`` grid. DP-SGD trains with per-window
-#: gradients through Opacus's DP LSTM (a Python loop over time steps): on two shared cores one epoch of one fold took
-#: ~7 min for TinyHAR and ~4 min unshared for DeepConvLSTM, against 10-30 s without it; it has grids of its own
+#: the models a defence is measured on where not both, in the ``defenses`` grid: DP-SGD (per-window gradients through
+#: Opacus's DP LSTM, a Python loop over time steps) has grids of its own
 DEFENSE_MODELS: dict[str, tuple[str, ...]] = {"dp_sgd": ()}
-#: the DP-SGD grid on two cores (``defenses_dpsgd``): TinyHAR, clients 1 and 2; ``defenses_dpsgd_full`` holds the
-#: full set (both models, every attacked client) for a bigger machine
+#: the DP-SGD grid on two cores (``defenses_dpsgd``): TinyHAR (one epoch of one fold ~30 s on two cores, against
+#: ~250 s for DeepConvLSTM's); ``defenses_dpsgd_full`` adds DeepConvLSTM, for a bigger machine
 DPSGD_MODELS: tuple[str, ...] = ("tinyhar",)
-DPSGD_SUBJECTS: tuple[int, ...] = (1, 2)
+DPSGD_SUBJECTS: tuple[int, ...] = ATTACKED
 #: the stages of the defences that are measured on untrained models too (they need no training to act)
 UNTRAINED_STAGES: tuple[str, ...] = ("update", "labels")
 
@@ -311,8 +310,8 @@ def study_grids(attacks: Sequence[str] | Mapping[str, Mapping[str, Any]] = BOOK_
       :data:`DEFENSE_ATTACKS`, clients :data:`DEFENSE_SUBJECTS`, on the profiles of :data:`DEFENSE_PROFILES`; its
       settings are built when first used (:class:`DeferredSettings`), so the defences are needed only then;
       a defence is measured on the models :data:`DEFENSE_MODELS` names for it (DP-SGD: none, it has its own grids);
-    - ``defenses_dpsgd``: DP-SGD's settings on :data:`DPSGD_MODELS` and clients :data:`DPSGD_SUBJECTS` (what two cores
-      afford); ``defenses_dpsgd_full``: both models, every attacked client, for a bigger machine
+    - ``defenses_dpsgd``: DP-SGD's settings on :data:`DPSGD_MODELS` and clients :data:`DPSGD_SUBJECTS` (what two
+      cores afford); ``defenses_dpsgd_full``: both models, every attacked client, for a bigger machine
       (``python -m leakage_core.study --only defenses_dpsgd_full-wetlab``; not in the committed results).
     """
     grids = []
