@@ -88,12 +88,13 @@ class LDP(Defense):
         moves the clipped update by at most ``2 rho``; the noise multiplier is ``sigma / (2 rho)``. This is the
         guarantee that hides what is *in* the batch. ``adjacency="add_remove"`` compares the batch with no batch
         (Opacus's convention; the client would send pure noise with the same metadata): sensitivity ``rho``,
-        noise multiplier ``sigma / rho``, a guarantee for the batch's presence only
-        (:func:`~leakage_core.defenses.accounting.noise_multiplier`). ``updates`` releases compose with sample
-        rate 1 (no subsampling amplification), accounted by Opacus's ``accountant`` (``"rdp"`` or ``"prv"``): the
-        guarantee for a unit that enters all ``updates`` updates (for ``updates`` = all of a client's batches, the
-        contents of all its batches). It protects the last layer's update only: the layers below it are sent
-        unprotected.
+        noise multiplier ``sigma / rho``, a guarantee for the batch's presence; for its contents it gives only,
+        by group privacy over two steps (a batch, no batch, another batch), ``(2 epsilon, (1 + e^epsilon) delta)``,
+        weaker than the replace guarantee (:func:`~leakage_core.defenses.accounting.noise_multiplier`).
+        ``updates`` releases compose with sample rate 1 (no subsampling amplification), accounted by Opacus's
+        ``accountant`` (``"rdp"`` or ``"prv"``): the guarantee for a unit that enters all ``updates`` updates (for
+        ``updates`` = all of a client's batches, the contents of all its batches). It protects the last layer's
+        update only: the layers below it are sent unprotected.
         """
         from ..defenses.accounting import check_adjacency, gaussian_epsilon, noise_multiplier
 
