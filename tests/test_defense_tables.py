@@ -224,3 +224,12 @@ def test_privacy_utility_chart(table):
         plot_privacy_utility(table, metric="le_recall")
     with pytest.raises(ValueError, match="no rows"):
         plot_privacy_utility(table, samplers=["sequential"])
+
+
+def test_precomputed_scores_give_the_same_table(table):
+    results = _results()
+    named = results.assign(defense=defense_names(results))
+    per = score(named, by=["defense", "model", "state", "sampler", "attack"], per_client=True)
+    pd.testing.assert_frame_equal(defense_table(results, _record(), scores=per), table)
+    with pytest.raises(ValueError, match="scores lacks"):
+        defense_table(results, _record(), scores=per.drop(columns="adv_ln_acc"))

@@ -195,6 +195,7 @@ def defense_table(
     by: Sequence[str] = ("model", "state", "sampler"),
     attacks: Sequence[str] | None = None,
     grid: str = "defenses",
+    scores: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Per defence and setting: the strongest attack's advantage over the blind guess, the model's cost, epsilon.
 
@@ -220,6 +221,9 @@ def defense_table(
         The candidates for the strongest attack (default: every attack that reads the gradient).
     grid : str
         The grid's name, to find its record in a provenance record.
+    scores : pandas.DataFrame or None
+        The per-client scores of ``results`` when already computed, ``score(results.assign(defense=
+        defense_names(results)), by=["defense", *by, "attack"], per_client=True)`` (saves scoring twice).
 
     Returns
     -------
@@ -252,7 +256,13 @@ def defense_table(
     rec = _grid_record(record, grid, results)
     named = results.assign(defense=defense_names(results))
     keys = ["defense", *by]
-    per = score(named, by=[*keys, "attack"], per_client=True)
+    if scores is None:
+        per = score(named, by=[*keys, "attack"], per_client=True)
+    else:
+        missing = sorted({*keys, "attack", "subject", *(f"adv_{m}" for m in metrics)} - set(scores.columns))
+        if missing:
+            raise ValueError(f"scores lacks the columns {missing}: pass score(..., per_client=True) of these results.")
+        per = scores
     candidates = per[~per["attack"].map(is_blind)]
     if attacks is not None:
         candidates = candidates[candidates["attack"].isin(list(attacks))]
