@@ -233,3 +233,12 @@ def test_precomputed_scores_give_the_same_table(table):
     pd.testing.assert_frame_equal(defense_table(results, _record(), scores=per), table)
     with pytest.raises(ValueError, match="scores lacks"):
         defense_table(results, _record(), scores=per.drop(columns="adv_ln_acc"))
+
+
+def test_the_change_of_macro_f1_is_paired_by_fold(table):
+    top = table.loc[(TOPK, "deepconvlstm", "trained", "shuffle")]
+    # folds 1 and 2: 0.52 - 0.81 and 0.54 - 0.82
+    assert top["change"] == pytest.approx(-0.285) and top["change_min"] == pytest.approx(-0.29)
+    assert top["change_max"] == pytest.approx(-0.28)
+    assert table.loc[("none", "tinyhar", "trained", "shuffle"), "change"] == 0.0
+    assert table.xs("untrained", level="state")["change"].isna().all()

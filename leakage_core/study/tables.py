@@ -233,8 +233,9 @@ def defense_table(
         ``adv_<m>`` (its mean advantage over clients), ``adv_<m>_min`` and ``adv_<m>_max`` (over clients);
         ``clients``; ``macro_f1``, ``macro_f1_min``, ``macro_f1_max`` (the held-out macro-F1 of the trained models
         over folds: the attacked model's, but for a defence of stage ``"update"`` the model trained with the defence
-        at every step, provenance records with ``attacked: False``), ``folds``, ``train_s`` (mean training seconds per
-        fold of those models); ``epsilon_update`` (the defence's epsilon of one update at the record's delta, from
+        at every step, provenance records with ``attacked: False``), ``change``, ``change_min``, ``change_max`` (its
+        difference to the undefended model's macro-F1 on the same fold: mean, min and max over folds), ``folds``,
+        ``train_s`` (mean training seconds per fold of those models); ``epsilon_update`` (the defence's epsilon of one update at the record's delta, from
         its ``defenses`` entry; label DP: per label) and ``epsilon_training`` (the largest epsilon a fold's training
         recorded, DP-SGD). NaN where not defined (macro-F1 and training of untrained rows; epsilon of a defence
         without a guarantee).
@@ -305,7 +306,8 @@ def defense_table(
 
     # the trained models' cost: macro-F1 over folds, training seconds, the training's epsilon
     folds = pd.DataFrame(rec.get("trained_folds", []))
-    cost_cols = ["macro_f1", "macro_f1_min", "macro_f1_max", "folds", "train_s", "epsilon_training"]
+    cost_cols = ["macro_f1", "macro_f1_min", "macro_f1_max", "change", "change_min", "change_max", "folds", "train_s"]
+    cost_cols.append("epsilon_training")
     for c in cost_cols:
         table[c] = np.nan
     if not folds.empty:
@@ -316,11 +318,18 @@ def defense_table(
             folds["epsilon"] = np.nan
         folds["epsilon"] = pd.to_numeric(folds["epsilon"], errors="coerce")
         match = ["defense"] + (["model"] if "model" in by else [])
-        folds = folds.drop_duplicates(list(dict.fromkeys(["defense", "model", "held_out"])), keep="last")
+        folds = folds.drop_duplicates(["defense", "model", "held_out"], keep="last")
+        base = folds[folds["defense"] == "none"].set_index(["model", "held_out"])["macro_f1"]
+        folds["change"] = folds["macro_f1"].to_numpy() - folds.join(base.rename("_base"), on=["model", "held_out"])[
+            "_base"
+        ].to_numpy()
         cost = folds.groupby(match).agg(
             macro_f1=("macro_f1", "mean"),
             macro_f1_min=("macro_f1", "min"),
             macro_f1_max=("macro_f1", "max"),
+            change=("change", "mean"),
+            change_min=("change", "min"),
+            change_max=("change", "max"),
             folds=("held_out", "size"),
             train_s=("wall_time_s", "mean"),
             epsilon_training=("epsilon", "max"),
