@@ -206,10 +206,11 @@ def test_privacy_utility_chart(table):
     # one marker with error bars per defence (4 trained defences) and a line at 0
     assert len(ax.containers) == 4
     assert any(np.allclose(line.get_ydata(), 0) for line in ax.get_lines())
-    texts = {t.get_text() for t in ax.texts}
-    assert {"none", DPSGD, NO_BIAS, TOPK} <= texts
+    assert not ax.texts  # no labels by default: the legend names the defences
     legend = fig.legends[0]
-    assert {t.get_text() for t in legend.get_texts()} == {"none", "dp_sgd", "no_bias", "topk"}
+    assert [t.get_text() for t in legend.get_texts()] == ["none", DPSGD, NO_BIAS, TOPK]
+    markers = {h.get_label(): (h.get_marker(), h.get_color()) for h in legend.legend_handles}
+    assert markers["none"][1] == "black" and markers[TOPK][1] != markers[DPSGD][1]
     # the point of top-k: x = macro-F1, y = the strongest attack's mean advantage
     row = table.loc[(TOPK, "deepconvlstm", "trained", "shuffle")]
     container = ax.containers[3]
@@ -217,8 +218,17 @@ def test_privacy_utility_chart(table):
     assert x[0] == pytest.approx(row["macro_f1"]) and y[0] == pytest.approx(row["adv_ln_acc"])
     plt.close(fig)
 
-    fig, axes = plot_privacy_utility(table, metric="class_acc", samplers=["balanced"], models=["tinyhar"], labels=False)
-    assert axes.shape == (1, 1) and not axes[0, 0].texts and "ClassAcc" in axes[0, 0].get_ylabel()
+    fig, axes = plot_privacy_utility(table, metric="class_acc", samplers=["balanced"], models=["tinyhar"], labels=True)
+    ax = axes[0, 0]
+    assert axes.shape == (1, 1) and "ClassAcc" in ax.get_ylabel()
+    assert {t.get_text() for t in ax.texts} == {"none", DPSGD, NO_BIAS, TOPK}
+    plt.close(fig)
+    # below the y range: a downward triangle at the lower limit, with its value written
+    low = table.xs("trained", level="state")["adv_ln_acc"].min()
+    fig, axes = plot_privacy_utility(table, ylim=(low + 0.01, 1.05), samplers=["shuffle", "balanced"], labels=True)
+    marked = [t.get_text() for ax in axes.ravel() for t in ax.texts]
+    assert any(t.endswith(f" ({low:.1f})") for t in marked) and axes[0, 0].get_ylim()[1] == 1.05
+    assert any(c.lines[0].get_marker() == "v" for ax in axes.ravel() for c in ax.containers)
     plt.close(fig)
     with pytest.raises(ValueError, match="metric"):
         plot_privacy_utility(table, metric="le_recall")

@@ -351,7 +351,8 @@ def plot_privacy_utility(
     state: str = "trained",
     samplers: Sequence[str] | None = None,
     models: Sequence[str] | None = None,
-    labels: bool = True,
+    ylim: tuple[float, float] | None = None,
+    labels: bool = False,
     colors: dict | None = None,
     axes=None,
 ):
@@ -359,10 +360,10 @@ def plot_privacy_utility(
 
     Introduced in Chapter 17. One panel per model (rows) and sampler (columns); one marker per defence and strength
     at x = the mean macro-F1 of its trained models on their held-out clients (error bar: lowest to highest fold)
-    and y = the mean advantage over the blind guess of the strongest attack (error bar: lowest to highest client),
-    coloured by defence family (legend), labelled with the defence's name (``labels=True``). A dashed line at 0
-    marks the blind guess: a marker on or below it leaks nothing beyond what the server could guess. Up and to the
-    right leaks more and predicts better; a deployment wants the lowest marker that is still far enough right.
+    and y = the mean advantage over the blind guess of the strongest attack (error bar: lowest to highest client).
+    Colour: the defence's family; marker shape: its strength within the family (legend: one entry per defence). A
+    dashed line at 0 marks the blind guess: a marker whose bar stays on or below it leaks nothing beyond what the
+    server could guess on any client. Up and to the right leaks more and predicts better.
 
     Parameters
     ----------
@@ -375,8 +376,11 @@ def plot_privacy_utility(
         The rows drawn (``"trained"``: the models whose macro-F1 is measured).
     samplers, models : sequence of str, optional
         Columns and rows of panels, in this order (default: all in the table, in its order).
+    ylim : (low, high), optional
+        The y range of every panel. A marker below ``low`` is drawn at ``low`` as a downward triangle (without its
+        vertical bar; with ``labels`` its mean advantage is written next to its name).
     labels : bool
-        Write each defence's name next to its marker.
+        Also write each defence's name next to its marker.
     colors : dict, optional
         Defence family -> colour (default: ``"none"`` black, the others ``tab10``).
     axes : array of matplotlib Axes, optional
@@ -408,9 +412,14 @@ def plot_privacy_utility(
         palette = [plt.get_cmap("tab10")(k) for k in range(10)]
         others = [f for f in families if f != "none"]
         colors = {"none": "black", **{f: palette[k % 10] for k, f in enumerate(others)}}
+    shapes = ("o", "s", "^", "D", "P", "X")
+    style = {}
+    for name, family in dict.fromkeys(zip(frame["defense"], frame["family"])):
+        rank = sum(1 for f in style.values() if f[1] == family)
+        style[name] = (shapes[rank % len(shapes)], family)
     if axes is None:
         fig, axes = plt.subplots(
-            len(models), len(samplers), figsize=(4.6 * len(samplers), 3.8 * len(models)), squeeze=False, sharex=True
+            len(models), len(samplers), figsize=(4.3 * len(samplers), 3.6 * len(models)), squeeze=False, sharex=True
         )
     else:
         axes = np.asarray(axes).reshape(len(models), len(samplers))
@@ -422,28 +431,34 @@ def plot_privacy_utility(
             rows = frame[(frame["model"] == model) & (frame["sampler"] == sampler)]
             for _, row in rows.iterrows():
                 x, y = float(row["macro_f1"]), float(row[adv])
+                marker, family = style[row["defense"]]
+                below = ylim is not None and y < ylim[0]
                 ax.errorbar(
                     [x],
-                    [y],
+                    [ylim[0] if below else y],
                     xerr=[[x - row["macro_f1_min"]], [row["macro_f1_max"] - x]],
-                    yerr=[[y - row[f"{adv}_min"]], [row[f"{adv}_max"] - y]],
-                    marker="o",
+                    yerr=None if below else [[y - row[f"{adv}_min"]], [row[f"{adv}_max"] - y]],
+                    marker="v" if below else marker,
                     ms=5,
                     lw=0.9,
                     capsize=2,
-                    color=colors.get(row["family"], "grey"),
+                    color=colors.get(family, "grey"),
                 )
                 if labels:
-                    ax.annotate(
-                        str(row["defense"]), (x, y), xytext=(4, 3), textcoords="offset points", fontsize=6.5
-                    )
+                    text = f"{row['defense']}" + (f" ({y:.1f})" if below else "")
+                    ax.annotate(text, (x, ylim[0] if below else y), xytext=(4, 3), textcoords="offset points", fontsize=6.5)
             ax.axhline(0.0, color="k", lw=0.8, ls="--")
+            if ylim is not None:
+                ax.set_ylim(ylim[0] - 0.04 * (ylim[1] - ylim[0]), ylim[1])
             ax.set_title(", ".join(v for v in (model, sampler) if v))
             if r == len(models) - 1:
                 ax.set_xlabel("macro-F1 (held-out client)")
             if c == 0:
                 ax.set_ylabel(f"advantage of the strongest attack\n({name}, over the blind guess)")
-    handles = [Line2D([], [], color=colors.get(f, "grey"), marker="o", ls="", label=f) for f in families]
-    fig.legend(handles=handles, loc="center right", title="defence family", fontsize=8)
-    fig.subplots_adjust(right=0.85)
+    handles = [
+        Line2D([], [], color=colors.get(family, "grey"), marker=marker, ls="", label=str(d))
+        for d, (marker, family) in style.items()
+    ]
+    fig.legend(handles=handles, loc="center right", title="defence", fontsize=7.5)
+    fig.subplots_adjust(right=0.8)
     return fig, axes
