@@ -92,10 +92,20 @@ def _record() -> dict:
     settings += [{"model": "deepconvlstm", "state": "trained", "sampler": "shuffle", "bias": False}]
     settings += [{"model": "deepconvlstm", "state": "trained", "sampler": "shuffle", "bias": True, "defense": TOPK}]
     defenses = [
-        {"defense": DPSGD, "stage": "training", "key": {"defense": "dp_sgd", "noise_multiplier": 1.0},
-         "epsilon_per_update": 3.5, "delta": 1e-5},
-        {"defense": TOPK, "stage": "update", "key": {"defense": "topk", "fraction": 0.1},
-         "epsilon_per_update": None, "delta": 1e-5},
+        {
+            "defense": DPSGD,
+            "stage": "training",
+            "key": {"defense": "dp_sgd", "noise_multiplier": 1.0},
+            "epsilon_per_update": 3.5,
+            "delta": 1e-5,
+        },
+        {
+            "defense": TOPK,
+            "stage": "update",
+            "key": {"defense": "topk", "fraction": 0.1},
+            "epsilon_per_update": None,
+            "delta": 1e-5,
+        },
     ]
     return {"trained_folds": folds, "settings": settings, "defenses": defenses}
 

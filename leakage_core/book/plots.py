@@ -446,7 +446,9 @@ def plot_privacy_utility(
                 )
                 if labels:
                     text = f"{row['defense']}" + (f" ({y:.1f})" if below else "")
-                    ax.annotate(text, (x, ylim[0] if below else y), xytext=(4, 3), textcoords="offset points", fontsize=6.5)
+                    ax.annotate(
+                        text, (x, ylim[0] if below else y), xytext=(4, 3), textcoords="offset points", fontsize=6.5
+                    )
             ax.axhline(0.0, color="k", lw=0.8, ls="--")
             if ylim is not None:
                 ax.set_ylim(ylim[0] - 0.04 * (ylim[1] - ylim[0]), ylim[1])

@@ -235,10 +235,10 @@ def defense_table(
         over folds: the attacked model's, but for a defence of stage ``"update"`` the model trained with the defence
         at every step, provenance records with ``attacked: False``), ``change``, ``change_min``, ``change_max`` (its
         difference to the undefended model's macro-F1 on the same fold: mean, min and max over folds), ``folds``,
-        ``train_s`` (mean training seconds per fold of those models); ``epsilon_update`` (the defence's epsilon of one update at the record's delta, from
-        its ``defenses`` entry; label DP: per label) and ``epsilon_training`` (the largest epsilon a fold's training
-        recorded, DP-SGD). NaN where not defined (macro-F1 and training of untrained rows; epsilon of a defence
-        without a guarantee).
+        ``train_s`` (mean training seconds per fold of those models); ``epsilon_update`` (the defence's epsilon of
+        one update at the record's delta, from its ``defenses`` entry; label DP: per label) and ``epsilon_training``
+        (the largest epsilon a fold's training recorded, e.g. DP-SGD's). NaN where not defined (macro-F1 and
+        training of untrained rows; epsilon of a defence without a guarantee).
     """
     from ..attacks import is_blind
     from ..metrics import ADVANTAGE_METRICS
@@ -293,7 +293,9 @@ def defense_table(
     # the defences' provenance: stage, family, epsilon per update
     entries = {d["defense"]: d for d in rec.get("defenses", [])}
     names = table.index.get_level_values("defense")
-    table.insert(0, "stage", [entries[n]["stage"] if n in entries else ("model" if n == NO_BIAS else "") for n in names])
+    table.insert(
+        0, "stage", [entries[n]["stage"] if n in entries else ("model" if n == NO_BIAS else "") for n in names]
+    )
     table.insert(
         0,
         "family",
@@ -320,9 +322,10 @@ def defense_table(
         match = ["defense"] + (["model"] if "model" in by else [])
         folds = folds.drop_duplicates(["defense", "model", "held_out"], keep="last")
         base = folds[folds["defense"] == "none"].set_index(["model", "held_out"])["macro_f1"]
-        folds["change"] = folds["macro_f1"].to_numpy() - folds.join(base.rename("_base"), on=["model", "held_out"])[
-            "_base"
-        ].to_numpy()
+        folds["change"] = (
+            folds["macro_f1"].to_numpy()
+            - folds.join(base.rename("_base"), on=["model", "held_out"])["_base"].to_numpy()
+        )
         cost = folds.groupby(match).agg(
             macro_f1=("macro_f1", "mean"),
             macro_f1_min=("macro_f1", "min"),
@@ -335,9 +338,7 @@ def defense_table(
             epsilon_training=("epsilon", "max"),
         )
         trained = (
-            table.index.get_level_values("state") == "trained"
-            if "state" in by
-            else np.ones(len(table), dtype=bool)
+            table.index.get_level_values("state") == "trained" if "state" in by else np.ones(len(table), dtype=bool)
         )
         look = table.reset_index()[match]
         found = look.join(cost, on=match)
