@@ -70,3 +70,18 @@ def test_bad_input():
         ln_acc(np.array([1, 2]), np.array([1, 1]))
     with pytest.raises(ValueError, match="batches, C"):
         class_acc(TRUE, PRED)
+
+
+def test_summarize_equals_the_per_batch_metrics_exactly():
+    """summarize computes LnAcc, LeAcc and LeRecall of all batches at once: the same floats as batch by batch."""
+    rng = np.random.default_rng(3)
+    true = np.stack([rng.multinomial(100, rng.dirichlet(np.full(9, 0.3))) for _ in range(40)])
+    pred = np.stack([rng.multinomial(100, rng.dirichlet(np.ones(9))) for _ in range(40)])
+    s = summarize(true, pred)
+    assert s["ln_acc"] == float(np.mean([ln_acc(t, p) for t, p in zip(true, pred)]))
+    assert s["le_acc"] == float(np.mean([le_acc(t, p) for t, p in zip(true, pred)]))
+    assert s["le_recall"] == float(np.mean([le_recall(t, p) for t, p in zip(true, pred)]))
+    with pytest.raises(ValueError, match="sum to 99"):
+        summarize(true, np.vstack([pred[:-1], pred[-1] - np.eye(9, dtype=int)[np.argmax(pred[-1])]]))
+    with pytest.raises(ValueError, match="empty"):
+        summarize(np.vstack([true, np.zeros(9, int)]), np.vstack([pred, np.zeros(9, int)]))

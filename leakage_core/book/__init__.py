@@ -32,6 +32,7 @@ from .plots import (
     plot_count_estimate,
     plot_label_timelines,
     plot_metric_bars,
+    plot_privacy_utility,
     plot_training_length,
     plot_value_histograms,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "plot_count_estimate",
     "plot_label_timelines",
     "plot_metric_bars",
+    "plot_privacy_utility",
     "plot_training_length",
     "plot_value_histograms",
 ]

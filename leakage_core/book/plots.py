@@ -339,3 +339,128 @@ def plot_training_length(
         fig.legend(handles, labels, loc="center right", title="attack", fontsize=8)
         fig.subplots_adjust(right=0.82)
     return fig, axes
+
+
+#: how :func:`plot_privacy_utility` names the metrics on its y axis
+_METRIC_NAMES = {"ln_acc": "LnAcc", "le_acc": "LeAcc", "class_acc": "ClassAcc", "count_f1": "count-F1"}
+
+
+def plot_privacy_utility(
+    table,
+    metric: str = "ln_acc",
+    state: str = "trained",
+    samplers: Sequence[str] | None = None,
+    models: Sequence[str] | None = None,
+    ylim: tuple[float, float] | None = None,
+    labels: bool = False,
+    colors: dict | None = None,
+    axes=None,
+):
+    """The privacy-utility chart: per defence, the model's macro-F1 against the strongest attack's advantage.
+
+    Introduced in Chapter 17. One panel per model (rows) and sampler (columns); one marker per defence and strength
+    at x = the mean macro-F1 of its trained models on their held-out clients (error bar: lowest to highest fold)
+    and y = the mean advantage over the blind guess of the strongest attack (error bar: lowest to highest client).
+    Colour: the defence's family; marker shape: its strength within the family (legend: one entry per defence). A
+    dashed line at 0 marks the blind guess: a marker whose bar stays on or below it leaks nothing beyond what the
+    server could guess on any client. Up and to the right leaks more and predicts better.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        From :func:`leakage_core.study.defense_table` (index ``defense`` and ``model``, ``state``, ``sampler`` where
+        present; columns ``family``, ``macro_f1`` (``_min``, ``_max``), ``adv_<metric>`` (``_min``, ``_max``)).
+    metric : str
+        The metric whose advantage is drawn (the table must have ``adv_<metric>``).
+    state : str
+        The rows drawn (``"trained"``: the models whose macro-F1 is measured).
+    samplers, models : sequence of str, optional
+        Columns and rows of panels, in this order (default: all in the table, in its order).
+    ylim : (low, high), optional
+        The y range of every panel. A marker below ``low`` is drawn at ``low`` as a downward triangle (without its
+        vertical bar; with ``labels`` its mean advantage is written next to its name).
+    labels : bool
+        Also write each defence's name next to its marker.
+    colors : dict, optional
+        Defence family -> colour (default: ``"none"`` black, the others ``tab10``).
+    axes : array of matplotlib Axes, optional
+        ``(len(models), len(samplers))`` axes to draw into.
+
+    Returns
+    -------
+    (matplotlib.figure.Figure, numpy.ndarray of Axes) of shape ``(len(models), len(samplers))``.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    if f"adv_{metric}" not in getattr(table, "columns", ()):
+        raise ValueError(f"the table has no advantage for metric {metric!r}; build it with metrics=[{metric!r}, ...].")
+    frame = table.reset_index()
+    if "state" in frame.columns:
+        frame = frame[frame["state"] == state]
+    if "model" not in frame.columns:
+        frame = frame.assign(model="")
+    if "sampler" not in frame.columns:
+        frame = frame.assign(sampler="")
+    samplers = list(dict.fromkeys(frame["sampler"])) if samplers is None else list(samplers)
+    models = list(dict.fromkeys(frame["model"])) if models is None else list(models)
+    frame = frame[frame["sampler"].isin(samplers) & frame["model"].isin(models) & frame["macro_f1"].notna()]
+    if frame.empty:
+        raise ValueError(f"the table has no rows with a macro-F1 for state {state!r}, {samplers} and {models}.")
+    families = list(dict.fromkeys(frame["family"]))
+    if colors is None:
+        palette = [plt.get_cmap("tab10")(k) for k in range(10)]
+        others = [f for f in families if f != "none"]
+        colors = {"none": "black", **{f: palette[k % 10] for k, f in enumerate(others)}}
+    shapes = ("o", "s", "^", "D", "P", "X")
+    style = {}
+    for name, family in dict.fromkeys(zip(frame["defense"], frame["family"])):
+        rank = sum(1 for f in style.values() if f[1] == family)
+        style[name] = (shapes[rank % len(shapes)], family)
+    if axes is None:
+        fig, axes = plt.subplots(
+            len(models), len(samplers), figsize=(4.3 * len(samplers), 3.6 * len(models)), squeeze=False, sharex=True
+        )
+    else:
+        axes = np.asarray(axes).reshape(len(models), len(samplers))
+        fig = axes[0, 0].figure
+    adv, name = f"adv_{metric}", _METRIC_NAMES.get(metric, metric)
+    for r, model in enumerate(models):
+        for c, sampler in enumerate(samplers):
+            ax = axes[r, c]
+            rows = frame[(frame["model"] == model) & (frame["sampler"] == sampler)]
+            for _, row in rows.iterrows():
+                x, y = float(row["macro_f1"]), float(row[adv])
+                marker, family = style[row["defense"]]
+                below = ylim is not None and y < ylim[0]
+                ax.errorbar(
+                    [x],
+                    [ylim[0] if below else y],
+                    xerr=[[x - row["macro_f1_min"]], [row["macro_f1_max"] - x]],
+                    yerr=None if below else [[y - row[f"{adv}_min"]], [row[f"{adv}_max"] - y]],
+                    marker="v" if below else marker,
+                    ms=5,
+                    lw=0.9,
+                    capsize=2,
+                    color=colors.get(family, "grey"),
+                )
+                if labels:
+                    text = f"{row['defense']}" + (f" ({y:.1f})" if below else "")
+                    ax.annotate(
+                        text, (x, ylim[0] if below else y), xytext=(4, 3), textcoords="offset points", fontsize=6.5
+                    )
+            ax.axhline(0.0, color="k", lw=0.8, ls="--")
+            if ylim is not None:
+                ax.set_ylim(ylim[0] - 0.04 * (ylim[1] - ylim[0]), ylim[1])
+            ax.set_title(", ".join(v for v in (model, sampler) if v))
+            if r == len(models) - 1:
+                ax.set_xlabel("macro-F1 (held-out client)")
+            if c == 0:
+                ax.set_ylabel(f"advantage of the strongest attack\n({name}, over the blind guess)")
+    handles = [
+        Line2D([], [], color=colors.get(family, "grey"), marker=marker, ls="", label=str(d))
+        for d, (marker, family) in style.items()
+    ]
+    fig.legend(handles=handles, loc="center right", title="defence", fontsize=7.5)
+    fig.subplots_adjust(right=0.8)
+    return fig, axes

@@ -128,6 +128,8 @@ __all__ = [
 def results_dir(root: str | os.PathLike | None = None) -> Path:
     """Where the committed results are: ``root``, else ``$LEAKAGE_HAR_RESULTS``, else the repository's ``results/``.
 
+    Introduced in Chapter 17.
+
     The repository's folder is found next to the installed package (an
     editable install or a clone) or above the current folder (a chapter runs in ``chapters/``). With
     ``$LEAKAGE_HAR_SOURCE=real`` the default is ``results-real/`` instead: grids computed on the real

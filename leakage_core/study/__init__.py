@@ -71,7 +71,16 @@ from .grids import (
 from .results import from_tidy, load_results, provenance, recompute_slice, to_tidy
 from .run import add_blind_to_results, run_study
 from .session import TRUTHS, cumulative_profiles, profile_tv, session_epsilons, session_summary, session_tv
-from .tables import TRAINING_LENGTH_METRICS, distinct_labels_table, leakage_table, training_length_table
+from .tables import (
+    DEFENSE_TABLE_METRICS,
+    NO_BIAS,
+    TRAINING_LENGTH_METRICS,
+    defense_names,
+    defense_table,
+    distinct_labels_table,
+    leakage_table,
+    training_length_table,
+)
 
 __all__ = [
     "REAL_SIZE",
@@ -107,8 +116,10 @@ __all__ = [
     "DEFENSE_PROFILES",
     "DEFENSE_STRENGTHS",
     "DEFENSE_SUBJECTS",
+    "DEFENSE_TABLE_METRICS",
     "LDP_VARIANTS",
     "MULTI_STEP",
+    "NO_BIAS",
     "N_SUBJECTS",
     "PAPER_CODE_ATTACKS",
     "SHORT_MINUTES",
@@ -127,7 +138,9 @@ __all__ = [
     "add_blind_to_results",
     "cumulative_profiles",
     "defense_instances",
+    "defense_names",
     "defense_settings",
+    "defense_table",
     "distinct_labels_table",
     "from_tidy",
     "leakage_table",

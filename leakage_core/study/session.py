@@ -73,6 +73,8 @@ def _setting_columns(results: pd.DataFrame) -> list[str]:
 def session_tv(results: pd.DataFrame, truth: str = "session") -> pd.DataFrame:
     """The TV distance between the server's running estimate of each client's profile and the truth, per k.
 
+    Introduced in Chapter 17.
+
     Parameters
     ----------
     results : pandas.DataFrame
@@ -114,6 +116,8 @@ def session_tv(results: pd.DataFrame, truth: str = "session") -> pd.DataFrame:
 def session_summary(tv: pd.DataFrame, by: Iterable[str] | None = None) -> pd.DataFrame:
     """Mean, std (``ddof=1``), min and max over clients of :func:`session_tv`'s TV, per setting, attack and k.
 
+    Introduced in Chapter 17.
+
     When the rows hold blind references (:func:`leakage_core.attacks.is_blind`), every client's ``blind_tv`` is the
     better (smaller) of their TVs at the same setting and k, and ``adv_tv = blind_tv - tv`` how much closer the
     attack gets to the profile than the blind guess (positive: it leaks beyond it); both are summarised the same way.
@@ -148,6 +152,8 @@ def session_summary(tv: pd.DataFrame, by: Iterable[str] | None = None) -> pd.Dat
 
 def session_epsilons(tv: pd.DataFrame, defenses: Iterable["Defense"], delta: float = 1e-5) -> pd.DataFrame:
     """The (epsilon, delta) guarantee of one update and of each client's whole session under each defence.
+
+    Introduced in Chapter 17.
 
     ``tv`` is :func:`session_tv`'s table (its ``defense`` column holds the defences' labels, ``n_updates`` the
     number of a client's updates ``B``); ``defenses`` the defence objects the labels name (e.g. the settings'

@@ -146,3 +146,216 @@ def training_length_table(
     table["_m"] = table["metric"].map(TRAINING_LENGTH_METRICS.index)
     table["_a"] = table["attack"].map(attack_order)
     return table.sort_values(keys + ["_m", "_a"], ignore_index=True).drop(columns=["_m", "_a"])
+
+
+#: the metrics :func:`defense_table` reports the strongest attack's advantage for, by default
+DEFENSE_TABLE_METRICS: tuple[str, ...] = ("ln_acc", "class_acc")
+#: the name :func:`defense_names` gives an undefended classifier without a bias (the ``no_bias`` defence's label)
+NO_BIAS: str = "no bias"
+
+
+def defense_names(results: pd.DataFrame) -> pd.Series:
+    """The defence of every row as the book names it: the ``defense`` column, and ``"no bias"`` (:data:`NO_BIAS`)
+    where the classifier has no bias and no other defence (the grid stores the ``no_bias`` defence as ``bias=False,
+    defense="none"``, see :class:`~leakage_core.study.Setting`).
+
+    Introduced in Chapter 17. Rows without a ``defense`` column count as ``"none"``, without a ``bias`` column as
+    having a bias.
+    """
+    defense = results["defense"] if "defense" in results.columns else pd.Series("none", index=results.index)
+    bias = results["bias"].astype(bool) if "bias" in results.columns else pd.Series(True, index=results.index)
+    return defense.where(bias | (defense != "none"), NO_BIAS).rename("defense")
+
+
+def _grid_record(record: Mapping[str, Any], grid: str, results: pd.DataFrame) -> Mapping[str, Any]:
+    """One grid's record: ``record`` itself when it has ``trained_folds``, else its entry in a provenance record."""
+    if "trained_folds" in record:
+        return record
+    datasets = sorted(set(results["dataset"])) if "dataset" in results.columns else []
+    if len(datasets) != 1:
+        raise ValueError("pass one grid's record (with trained_folds), or results of one dataset with provenance().")
+    name = f"{grid}-{datasets[0]}.csv.gz"
+    grids = record.get("grids", {})
+    if name not in grids:
+        raise ValueError(f"the provenance record has no grid {name!r}; it has {sorted(grids)}.")
+    return grids[name]
+
+
+def _fold_name(fold: Mapping[str, Any]) -> str:
+    """The defence a trained-fold record was trained under, named as :func:`defense_names` names rows."""
+    if fold.get("defense") is not None:
+        return str(fold["defense"])
+    return "none" if fold.get("bias", True) else NO_BIAS
+
+
+def defense_table(
+    results: pd.DataFrame,
+    record: Mapping[str, Any],
+    metrics: Sequence[str] = DEFENSE_TABLE_METRICS,
+    by: Sequence[str] = ("model", "state", "sampler"),
+    attacks: Sequence[str] | None = None,
+    grid: str = "defenses",
+    scores: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Per defence and setting: the strongest attack's advantage over the blind guess, the model's cost, epsilon.
+
+    Introduced in Chapter 17. The rows are scored with :func:`leakage_core.study.score` per client (grouped by the
+    defence, ``by`` and the attack); the advantage of an attack is over the better blind reference on the same
+    batches (:func:`leakage_core.study.add_advantage`), so ``results`` must hold the blind references. Per group and
+    metric the strongest attack is the one of largest mean advantage over clients (ties: the first in the results'
+    order).
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Rows of the defences grid (:func:`~leakage_core.study.load_results` ``("defenses", ...)`` or
+        :func:`~leakage_core.study.run_grid`), one dataset; the defence of a row is :func:`defense_names`'.
+    record : mapping
+        The grid's record (``results/<grid>-<dataset>.json``: ``trained_folds``, ``defenses``), or
+        :func:`~leakage_core.study.provenance` (the record of ``<grid>-<dataset>.csv.gz`` is used).
+    metrics : sequence of str
+        Metrics of :data:`~leakage_core.metrics.ADVANTAGE_METRICS` (default: LnAcc and ClassAcc).
+    by : sequence of str
+        Setting columns besides the defence (default: model, state, sampler).
+    attacks : sequence of str or None
+        The candidates for the strongest attack (default: every attack that reads the gradient).
+    grid : str
+        The grid's name, to find its record in a provenance record.
+    scores : pandas.DataFrame or None
+        The per-client scores of ``results`` when already computed, ``score(results.assign(defense=
+        defense_names(results)), by=["defense", *by, "attack"], per_client=True)`` (saves scoring twice).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``defense`` and ``by`` (defences in the order of the record's settings). Columns: ``family`` (the
+        defence's registry name; ``"none"``), ``stage``; per metric ``m``: ``attack_<m>`` (the strongest attack),
+        ``adv_<m>`` (its mean advantage over clients), ``adv_<m>_min`` and ``adv_<m>_max`` (over clients);
+        ``clients``; ``macro_f1``, ``macro_f1_min``, ``macro_f1_max`` (the held-out macro-F1 of the trained models
+        over folds: the attacked model's, but for a defence of stage ``"update"`` the model trained with the defence
+        at every step, provenance records with ``attacked: False``), ``change``, ``change_min``, ``change_max`` (its
+        difference to the undefended model's macro-F1 on the same fold: mean, min and max over folds), ``folds``,
+        ``train_s`` (mean training seconds per fold of those models); ``epsilon_update`` (the defence's epsilon of
+        one update at the record's delta, from its ``defenses`` entry; label DP: per label) and ``epsilon_training``
+        (the largest epsilon a fold's training recorded, e.g. DP-SGD's). NaN where not defined (macro-F1 and
+        training of untrained rows; epsilon of a defence without a guarantee).
+    """
+    from ..attacks import is_blind
+    from ..metrics import ADVANTAGE_METRICS
+    from .grid import score
+
+    by = [c for c in by if c != "defense"]
+    unknown = sorted(set(metrics) - set(ADVANTAGE_METRICS))
+    if not metrics or unknown:
+        raise ValueError(f"metrics must be among {list(ADVANTAGE_METRICS)}, got {list(metrics)}.")
+    if results.empty or "attack" not in results.columns:
+        raise ValueError("results must be a non-empty table of attack rows (load_results('defenses', ...)).")
+    if not results["attack"].map(is_blind).any():
+        raise ValueError("the results hold no blind reference: run blind_uniform and blind_prior with the attacks.")
+    if "dataset" in results.columns and results["dataset"].nunique() > 1:
+        raise ValueError("the results hold several datasets; pass the rows of one.")
+    rec = _grid_record(record, grid, results)
+    named = results.assign(defense=defense_names(results))
+    keys = ["defense", *by]
+    if scores is None:
+        per = score(named, by=[*keys, "attack"], per_client=True)
+    else:
+        missing = sorted({*keys, "attack", "subject", *(f"adv_{m}" for m in metrics)} - set(scores.columns))
+        if missing:
+            raise ValueError(f"scores lacks the columns {missing}: pass score(..., per_client=True) of these results.")
+        per = scores
+    candidates = per[~per["attack"].map(is_blind)]
+    if attacks is not None:
+        candidates = candidates[candidates["attack"].isin(list(attacks))]
+        if candidates.empty:
+            raise ValueError(f"none of the attacks {list(attacks)} is in the results.")
+    order = {a: i for i, a in enumerate(dict.fromkeys(results["attack"]))}
+    spread = candidates.groupby([*keys, "attack"], sort=False)[[f"adv_{m}" for m in metrics]].agg(
+        ["mean", "min", "max"]
+    )
+    table = None
+    for m in metrics:
+        stats = spread[f"adv_{m}"].reset_index()
+        stats["_order"] = stats["attack"].map(order)
+        best = stats.sort_values([*keys, "mean", "_order"], ascending=[True] * len(keys) + [False, True])
+        best = best.drop_duplicates(keys).set_index(keys)
+        part = pd.DataFrame(
+            {
+                f"attack_{m}": best["attack"],
+                f"adv_{m}": best["mean"],
+                f"adv_{m}_min": best["min"],
+                f"adv_{m}_max": best["max"],
+            }
+        )
+        table = part if table is None else table.join(part)
+    table["clients"] = candidates.groupby(keys)["subject"].nunique()
+
+    # the defences' provenance: stage, family, epsilon per update
+    entries = {d["defense"]: d for d in rec.get("defenses", [])}
+    names = table.index.get_level_values("defense")
+    table.insert(
+        0, "stage", [entries[n]["stage"] if n in entries else ("model" if n == NO_BIAS else "") for n in names]
+    )
+    table.insert(
+        0,
+        "family",
+        [entries[n]["key"]["defense"] if n in entries else ("no_bias" if n == NO_BIAS else "none") for n in names],
+    )
+    table["epsilon_update"] = [
+        np.nan if n not in entries or entries[n].get("epsilon_per_update") is None else entries[n]["epsilon_per_update"]
+        for n in names
+    ]
+
+    # the trained models' cost: macro-F1 over folds, training seconds, the training's epsilon
+    folds = pd.DataFrame(rec.get("trained_folds", []))
+    cost_cols = ["macro_f1", "macro_f1_min", "macro_f1_max", "change", "change_min", "change_max", "folds", "train_s"]
+    cost_cols.append("epsilon_training")
+    for c in cost_cols:
+        table[c] = np.nan
+    if not folds.empty:
+        folds = folds.assign(defense=[_fold_name(f) for f in rec["trained_folds"]])
+        if "subject" in results.columns:
+            folds = folds[folds["held_out"].isin(set(results["subject"]))]
+        if "epsilon" not in folds.columns:
+            folds["epsilon"] = np.nan
+        folds["epsilon"] = pd.to_numeric(folds["epsilon"], errors="coerce")
+        match = ["defense"] + (["model"] if "model" in by else [])
+        folds = folds.drop_duplicates(["defense", "model", "held_out"], keep="last")
+        base = folds[folds["defense"] == "none"].set_index(["model", "held_out"])["macro_f1"]
+        folds["change"] = (
+            folds["macro_f1"].to_numpy()
+            - folds.join(base.rename("_base"), on=["model", "held_out"])["_base"].to_numpy()
+        )
+        cost = folds.groupby(match).agg(
+            macro_f1=("macro_f1", "mean"),
+            macro_f1_min=("macro_f1", "min"),
+            macro_f1_max=("macro_f1", "max"),
+            change=("change", "mean"),
+            change_min=("change", "min"),
+            change_max=("change", "max"),
+            folds=("held_out", "size"),
+            train_s=("wall_time_s", "mean"),
+            epsilon_training=("epsilon", "max"),
+        )
+        trained = (
+            table.index.get_level_values("state") == "trained" if "state" in by else np.ones(len(table), dtype=bool)
+        )
+        look = table.reset_index()[match]
+        found = look.join(cost, on=match)
+        for c in cost_cols:
+            table[c] = np.where(trained, found[c].to_numpy(dtype=float), np.nan)
+
+    # defences in the order of the record's settings (the baseline first), then the rest
+    # and every other key in the order of its first appearance in the results
+    settings = pd.DataFrame(rec.get("settings", []))
+    if not settings.empty:
+        settings["defense"] = settings.get("defense", pd.Series("none", index=settings.index)).fillna("none")
+    first = list(dict.fromkeys(defense_names(settings))) if not settings.empty else []
+    ranks = {"defense": {n: i for i, n in enumerate(first + [n for n in dict.fromkeys(names) if n not in first])}}
+    ranks.update({c: {v: i for i, v in enumerate(dict.fromkeys(named[c]))} for c in by})
+    table = table.reset_index()
+    rank_cols = [f"_rank_{c}" for c in keys]
+    for c, r in zip(keys, rank_cols):
+        table[r] = table[c].map(ranks[c])
+    table = table.sort_values(rank_cols, kind="stable").drop(columns=rank_cols)
+    return table.set_index(keys)
