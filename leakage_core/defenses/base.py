@@ -187,7 +187,10 @@ def make_defense(name: str, **options: Any) -> Defense:
 
 
 def defense_from_key(key: dict[str, Any]) -> Defense:
-    """The defence a :meth:`Defense.key` (or :meth:`Defense.public`) describes."""
+    """The defence a :meth:`Defense.key` (or :meth:`Defense.public`) describes.
+
+    Introduced in Chapter 17.
+    """
     options = {k: tuple(v) if isinstance(v, list) else v for k, v in key.items() if k != "defense"}
     return make_defense(key["defense"], **options)
 
