@@ -256,3 +256,31 @@ def _short_repr(value: Any, limit: int = 80) -> str:
     if len(text) > limit:
         text = f"{type(value).__name__} {text[: limit - 20]}..."
     return text
+
+
+# ---------------------------------------------------------------- shared by the contract suites
+#: the value a string option is given to check that it is refused (attack and defence contracts)
+BAD_STRING = "<not an option>"
+
+
+def bad_option_value(default: Any) -> Any | None:
+    """A value an option with this default must refuse: :data:`BAD_STRING` for a string, ``-1`` for a number (not a
+    bool), ``None`` (nothing to check) for anything else. Used by the attack and defence contract suites."""
+    if isinstance(default, str):
+        return BAD_STRING
+    if isinstance(default, numbers.Real) and not isinstance(default, bool):
+        return -1
+    return None
+
+
+def raises_value_error(fn: Any, *must_mention: str) -> str | None:
+    """None if ``fn()`` raises a ``ValueError`` whose message names every word of ``must_mention``; else why not
+    (it raised nothing, another exception, or a message that misses a word). Used by the contract suites."""
+    try:
+        fn()
+    except ValueError as err:
+        missing = [w for w in must_mention if w not in str(err)]
+        return f"its ValueError ({err}) does not name {missing}" if missing else None
+    except Exception as err:  # noqa: BLE001 - any other exception is what the contracts forbid
+        return f"it raised {type(err).__name__}: {err} instead of a ValueError"
+    return "it raised nothing"

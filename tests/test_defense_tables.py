@@ -262,3 +262,34 @@ def test_the_change_of_macro_f1_is_paired_by_fold(table):
     assert top["change_max"] == pytest.approx(-0.28)
     assert table.loc[("none", "tinyhar", "trained", "shuffle"), "change"] == 0.0
     assert table.xs("untrained", level="state")["change"].isna().all()
+
+
+def test_merged_records_of_two_grids_give_the_table_of_one():
+    # the DP-SGD rows and folds in a grid of their own (as defenses_dpsgd): merged, the same table as one grid's
+    from leakage_core.study import merge_records
+
+    whole, results = _record(), _results()
+    is_dp = lambda entry: entry.get("defense") == DPSGD  # noqa: E731
+    main = {key: [e for e in whole[key] if not is_dp(e)] for key in whole}
+    dp = {key: [e for e in whole[key] if is_dp(e)] for key in whole}
+    main["grid"], dp["grid"] = "defenses", "defenses_dpsgd"
+    merged = merge_records(main, dp)
+    assert merged["grids"] == ["defenses", "defenses_dpsgd"]
+    assert len(merged["trained_folds"]) == len(whole["trained_folds"])
+    # the undefended folds live in the main grid only: without them DP-SGD's change of macro-F1 is not defined
+    alone = defense_table(results[results.defense == DPSGD], dp)
+    assert alone["change"].isna().all() and alone["macro_f1"].notna().all()
+    got = defense_table(results, merged)
+    dp_rows = got.xs(DPSGD, level="defense")
+    assert dp_rows["change"].notna().all()
+    assert dp_rows["change"].to_numpy() == pytest.approx(
+        defense_table(results, whole).xs(DPSGD, level="defense")["change"].to_numpy()
+    )
+    # an entry in both records is kept once
+    assert merge_records(main, main)["trained_folds"] == main["trained_folds"]
+    with pytest.raises(ValueError, match="trained_folds"):
+        merge_records({"grids": {}})
+    with pytest.raises(ValueError, match="different datasets"):
+        merge_records({**main, "dataset_fingerprint": "a"}, {**dp, "dataset_fingerprint": "b"})
+    with pytest.raises(ValueError, match="at least one"):
+        merge_records()

@@ -86,3 +86,21 @@ def test_a_combination_explains_the_part_that_failed():
     assert str(err.value) == "subjects must be subject ids from [1, 2], got [3] ([3] not among them)."
     with pytest.raises(ValueError, match=r"n_jobs must be a positive integer or -1, got 0\."):
         check_params({"n_jobs": 0}, {"n_jobs": AnyOf((Integer(low=1), OneOf((-1,))))})
+
+
+def test_the_contract_suites_shared_helpers():
+    from leakage_core.validation import BAD_STRING, bad_option_value, raises_value_error
+
+    assert bad_option_value("mean") == BAD_STRING and bad_option_value(3) == -1 and bad_option_value(0.5) == -1
+    assert bad_option_value(True) is None and bad_option_value(None) is None and bad_option_value((1, 2)) is None
+
+    def refuse(message):
+        def fn():
+            raise ValueError(message)
+
+        return fn
+
+    assert raises_value_error(refuse("eps must be positive"), "eps") is None
+    assert "does not name ['eps']" in raises_value_error(refuse("bad value"), "eps")
+    assert raises_value_error(lambda: None) == "it raised nothing"
+    assert "KeyError" in raises_value_error(lambda: {}["x"], "x")

@@ -33,9 +33,8 @@ import numpy as np
 
 from ..federated.update import LastLayerUpdate
 from .base import Attack, Needs, NoBiasError
+from ..validation import bad_option_value, raises_value_error
 from .registry import ATTACKS
-
-BAD_STRING = "<not an option>"
 
 
 def _toy_model(n_classes: int, d: int = 6, window_size: int = 4, n_channels: int = 2, seed: int = 0):
@@ -108,33 +107,18 @@ def _fail(cls: type[Attack], options: Mapping[str, Any], check: str, detail: str
     raise AssertionError(f"{cls.__name__}({args}) fails the attack contract ({check}): {detail}")
 
 
-def _raises_value_error(fn, *must_mention: str) -> str | None:
-    """None if ``fn()`` raises a ValueError whose message names every word of ``must_mention``; else why not."""
-    try:
-        fn()
-    except ValueError as err:
-        missing = [w for w in must_mention if w not in str(err)]
-        return f"its ValueError ({err}) does not name {missing}" if missing else None
-    except Exception as err:  # noqa: BLE001 - any other exception is what the contract forbids
-        return f"it raised {type(err).__name__}: {err} instead of a ValueError"
-    return "it raised nothing"
-
-
 def _check_options(cls: type[Attack]) -> None:
     for name, default in cls.option_defaults().items():
-        if isinstance(default, str):
-            bad = BAD_STRING
-        elif isinstance(default, int) and not isinstance(default, bool):
-            bad = -1
-        else:
+        bad = bad_option_value(default)
+        if bad is None:
             continue
-        why = _raises_value_error(partial(cls, **{name: bad}), name)
+        why = raises_value_error(partial(cls, **{name: bad}), name)
         if why:
             _fail(cls, {name: bad}, "a bad option value raises a ValueError naming it", why)
     if cls.name in ATTACKS and cls in ATTACKS[cls.name].variants.values():
         entry = ATTACKS[cls.name]
         variant = {"variant": cls.variant} if len(entry.variants) > 1 else {}
-        why = _raises_value_error(lambda: entry.build(**variant, no_such_option=1), "no_such_option")
+        why = raises_value_error(lambda: entry.build(**variant, no_such_option=1), "no_such_option")
         if why:
             _fail(cls, {"no_such_option": 1}, "the registry rejects an unknown option", why)
         if type(entry.build(**variant)) is not cls:
@@ -155,16 +139,16 @@ def _check_one(cls: type[Attack], options: Mapping[str, Any], fixtures: list[_Fi
     needs = attack.needs
     if not isinstance(needs, Needs):
         _fail(cls, options, "needs is a Needs", f"got {needs!r}")
-    why = _raises_value_error(lambda: cls(**options).count(fixtures[0].updates[0]))
+    why = raises_value_error(lambda: cls(**options).count(fixtures[0].updates[0]))
     if why:
         _fail(cls, options, "count before prepare raises", why)
     for fx in fixtures:
         if needs.model:
-            why = _raises_value_error(partial(cls(**options).prepare, None, fx.aux), "model")
+            why = raises_value_error(partial(cls(**options).prepare, None, fx.aux), "model")
             if why:
                 _fail(cls, options, "it needs a model and fails clearly without one", why)
         if needs.aux:
-            why = _raises_value_error(partial(cls(**options).prepare, fx.model, None), "aux")
+            why = raises_value_error(partial(cls(**options).prepare, fx.model, None), "aux")
             if why:
                 _fail(cls, options, "it needs aux and fails clearly without it", why)
         given = (fx.model if needs.model else None, fx.aux if needs.aux else None)

@@ -32,7 +32,7 @@ import dataclasses
 import json
 from functools import partial
 from numbers import Real
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
@@ -45,9 +45,8 @@ from .no_bias import NoBias
 from .quantize import Quantize
 from .sign import SignCompression
 from .topk import TopK
+from ..validation import bad_option_value, raises_value_error
 from .weighted_loss import WeightedLoss
-
-BAD_STRING = "<not an option>"
 
 #: a typical instance of every registered defence, by name (the contract test requires one per name)
 EXAMPLES: dict[str, Callable[[], Defense]] = {
@@ -64,18 +63,6 @@ EXAMPLES: dict[str, Callable[[], Defense]] = {
 
 def _fail(defense: Defense, check: str, detail: str) -> None:
     raise AssertionError(f"{defense!r} fails the defence contract ({check}): {detail}")
-
-
-def _raises_value_error(fn: Callable[[], Any], *must_mention: str) -> str | None:
-    """None if ``fn()`` raises a ValueError whose message names every word of ``must_mention``; else why not."""
-    try:
-        fn()
-    except ValueError as err:
-        missing = [w for w in must_mention if w not in str(err)]
-        return f"its ValueError ({err}) does not name {missing}" if missing else None
-    except Exception as err:  # noqa: BLE001 - any other exception is what the contract forbids
-        return f"it raised {type(err).__name__}: {err} instead of a ValueError"
-    return "it raised nothing"
 
 
 def _updates(n_classes: int = 5, d: int = 6, seed: int = 0) -> list[LastLayerUpdate]:
@@ -102,17 +89,13 @@ def _check_class(defense: Defense) -> None:
 
 def _check_options(defense: Defense) -> None:
     for f in dataclasses.fields(defense):
-        value = getattr(defense, f.name)
-        if isinstance(value, str):
-            bad: Any = BAD_STRING
-        elif isinstance(value, Real) and not isinstance(value, bool):
-            bad = -1
-        else:
+        bad = bad_option_value(getattr(defense, f.name))
+        if bad is None:
             continue
-        why = _raises_value_error(lambda f=f, bad=bad: dataclasses.replace(defense, **{f.name: bad}), f.name)
+        why = raises_value_error(lambda f=f, bad=bad: dataclasses.replace(defense, **{f.name: bad}), f.name)
         if why:
             _fail(defense, f"a bad option value ({f.name}={bad!r}) raises a ValueError naming it", why)
-    why = _raises_value_error(lambda: make_defense(defense.name, no_such_option=1), "no_such_option")
+    why = raises_value_error(lambda: make_defense(defense.name, no_such_option=1), "no_such_option")
     if why:
         _fail(defense, "the registry rejects an unknown option", why)
 

@@ -79,6 +79,7 @@ from .tables import (
     defense_table,
     distinct_labels_table,
     leakage_table,
+    merge_records,
     training_length_table,
 )
 
@@ -145,6 +146,7 @@ __all__ = [
     "from_tidy",
     "leakage_table",
     "load_results",
+    "merge_records",
     "profile_tv",
     "provenance",
     "recompute_slice",

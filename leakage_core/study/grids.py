@@ -155,10 +155,10 @@ DEFENSE_STRENGTHS: tuple[tuple[str, dict[str, Any]], ...] = (
 #: the models a defence is measured on where not both, in the ``defenses`` grid: DP-SGD (per-window gradients through
 #: Opacus's DP LSTM, a Python loop over time steps) has grids of its own
 DEFENSE_MODELS: dict[str, tuple[str, ...]] = {"dp_sgd": ()}
-#: the DP-SGD grid on two cores (``defenses_dpsgd``): TinyHAR (one epoch of one fold ~30 s on two cores, against
-#: ~250 s for DeepConvLSTM's); ``defenses_dpsgd_full`` adds DeepConvLSTM, for a bigger machine
-DPSGD_MODELS: tuple[str, ...] = ("tinyhar",)
-DPSGD_SUBJECTS: tuple[int, ...] = ATTACKED
+#: the DP-SGD grid (``defenses_dpsgd``): both models (one DP-SGD epoch of one fold takes ~30 s for TinyHAR and
+#: ~250 s for DeepConvLSTM on two cores), the defences grid's clients
+DPSGD_MODELS: tuple[str, ...] = MODELS
+DPSGD_SUBJECTS: tuple[int, ...] = DEFENSE_SUBJECTS
 #: the stages of the defences that are measured on untrained models too (they need no training to act)
 UNTRAINED_STAGES: tuple[str, ...] = ("update", "labels")
 
@@ -310,9 +310,8 @@ def study_grids(attacks: Sequence[str] | Mapping[str, Mapping[str, Any]] = BOOK_
       :data:`DEFENSE_ATTACKS`, clients :data:`DEFENSE_SUBJECTS`, on the profiles of :data:`DEFENSE_PROFILES`; its
       settings are built when first used (:class:`DeferredSettings`), so the defences are needed only then;
       a defence is measured on the models :data:`DEFENSE_MODELS` names for it (DP-SGD: none, it has its own grids);
-    - ``defenses_dpsgd``: DP-SGD's settings on :data:`DPSGD_MODELS` and clients :data:`DPSGD_SUBJECTS` (what two
-      cores afford); ``defenses_dpsgd_full``: both models, every attacked client, for a bigger machine
-      (``python -m leakage_core.study --only defenses_dpsgd_full-wetlab``; not in the committed results).
+    - ``defenses_dpsgd``: DP-SGD's settings on :data:`DPSGD_MODELS` and clients :data:`DPSGD_SUBJECTS` (its
+      per-window gradients of every layer make it the slowest defence; a grid of its own keeps it apart).
     """
     grids = []
     for profile in PROFILES:
@@ -367,6 +366,4 @@ def study_grids(attacks: Sequence[str] | Mapping[str, Mapping[str, Any]] = BOOK_
         grids.append(StudyGrid("defenses", profile, deferred, DEFENSE_ATTACKS, subjects=DEFENSE_SUBJECTS))
         dpsgd = DeferredSettings(lambda: _dpsgd_settings(DPSGD_MODELS))
         grids.append(StudyGrid("defenses_dpsgd", profile, dpsgd, DEFENSE_ATTACKS, subjects=DPSGD_SUBJECTS))
-        full = DeferredSettings(lambda: _dpsgd_settings(MODELS))
-        grids.append(StudyGrid("defenses_dpsgd_full", profile, full, DEFENSE_ATTACKS, subjects=DEFENSE_SUBJECTS))
     return grids

@@ -353,10 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="parallel grid tasks (default 1; -1 = all cores)")
     parser.add_argument("--cache", default=None, help="cache folder (default: $LEAKAGE_HAR_CACHE or the user cache)")
     parser.add_argument(
-        "--only",
-        nargs="*",
-        default=None,
-        help="grid files to compute, e.g. single_step-wear (default: all but the *_full grids, for bigger machines)",
+        "--only", nargs="*", default=None, help="grid files to compute, e.g. single_step-wear (default: all)"
     )
     parser.add_argument(
         "--add-blind",
@@ -376,8 +373,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"unknown grid(s) {sorted(unknown)}; choose from {[g.file.removesuffix('.csv.gz') for g in grids]}"
             )
         grids = [g for g in grids if g.file.removesuffix(".csv.gz") in wanted]
-    else:
-        grids = [g for g in grids if not g.name.endswith("_full")]
     try:
         run_study(args.out, grids, cache_dir=args.cache, n_jobs=args.jobs)
     except KeyboardInterrupt:

@@ -181,6 +181,37 @@ def _grid_record(record: Mapping[str, Any], grid: str, results: pd.DataFrame) ->
     return grids[name]
 
 
+def merge_records(*records: Mapping[str, Any]) -> dict[str, Any]:
+    """One record for the rows of several grids of one dataset (e.g. ``defenses`` and ``defenses_dpsgd``).
+
+    Introduced in Chapter 17. ``trained_folds``, ``defenses`` and ``settings`` are concatenated in the order of
+    ``records`` (an entry equal to an earlier one is kept once; a fold trained again keeps its last record, as
+    :func:`defense_table` reads folds); ``grids`` names the merged grids. Pass each grid's own record
+    (``provenance()["grids"][file]``). Raises ``ValueError`` for no record, a record without ``trained_folds``
+    (a whole provenance record) or records of different datasets.
+    """
+    if not records:
+        raise ValueError("merge_records needs at least one grid record.")
+    missing = [i for i, r in enumerate(records) if "trained_folds" not in r]
+    if missing:
+        raise ValueError(
+            f"record(s) {missing} have no trained_folds: pass each grid's record, provenance()['grids'][file], "
+            "not the whole provenance record."
+        )
+    fingerprints = {r.get("dataset_fingerprint") for r in records} - {None}
+    if len(fingerprints) > 1:
+        raise ValueError("the records are of different datasets (dataset_fingerprint differs); merge one dataset's.")
+    merged: dict[str, Any] = {"grids": [r.get("grid") for r in records]}
+    if fingerprints:
+        merged["dataset_fingerprint"] = fingerprints.pop()
+    for key in ("trained_folds", "defenses", "settings"):
+        entries: list[Any] = []
+        for record in records:
+            entries += [e for e in record.get(key, []) if e not in entries]
+        merged[key] = entries
+    return merged
+
+
 def _fold_name(fold: Mapping[str, Any]) -> str:
     """The defence a trained-fold record was trained under, named as :func:`defense_names` names rows."""
     if fold.get("defense") is not None:
