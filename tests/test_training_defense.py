@@ -17,7 +17,7 @@ from leakage_core.defenses import DEFENSES, DPSGD, Defense, NoBias, WeightedLoss
 from leakage_core.federated import fedsgd_update
 from leakage_core.models import TrainConfig, build_model, checkpoint_path, class_weights, fold_model, train_model
 from leakage_core.models import training
-from leakage_core.models.training import TRAINING_DELTA, step_seed
+from leakage_core.models.training import TRAINING_DELTA, RunControl, step_seed
 
 
 @pytest.fixture(scope="module")
@@ -110,13 +110,17 @@ def test_a_defence_with_its_own_loop_replaces_the_standard_one():
         name = "test_own_loop"
         stage = "training"
 
-        def fit(self, model, windows, labels, config, **options):
-            assert set(options) == {"progress", "device", "state_path", "signature", "on_epoch"}
+        def fit(self, model, windows, labels, config, control):
+            seen.append(control)
             return [42.0]
 
+    seen = []
     model = tiny()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     assert train_model(model, *windows(), TrainConfig(epochs=1, defense=OwnLoop()), progress=False) == [42.0]
+    (control,) = seen
+    assert isinstance(control, RunControl) and control.progress is False and control.state_file is None
+    assert control.device == torch.device("cpu") and control.on_epoch is None
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 

@@ -41,7 +41,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
 
     from ..federated.update import LastLayerUpdate
-    from ..models.training import TrainConfig
+    from ..models.training import RunControl, TrainConfig
 
 #: where a defence acts, in pipeline order
 STAGES: tuple[str, ...] = ("model", "training", "labels", "update")
@@ -94,9 +94,10 @@ class Defense:
         return labels
 
     def fit(
-        self, model: "nn.Module", windows: np.ndarray, labels: np.ndarray, config: "TrainConfig", **options: Any
+        self, model: "nn.Module", windows: np.ndarray, labels: np.ndarray, config: "TrainConfig", control: "RunControl"
     ) -> list[float] | None:
-        """Train ``model`` with the defence's own loop and return the loss per epoch; ``None``: the standard loop."""
+        """Train ``model`` with the defence's own loop and return the loss per epoch; ``None``: the standard loop.
+        ``control`` (:class:`~leakage_core.models.training.RunControl`): device, state file, progress, callback."""
         return None
 
     def on_step(self, model: "nn.Module", seed: int) -> None:

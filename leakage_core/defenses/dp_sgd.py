@@ -19,9 +19,8 @@ from __future__ import annotations
 import math
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
@@ -32,7 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
 
     from ..federated.update import LastLayerUpdate
-    from ..models.training import TrainConfig
+    from ..models.training import RunControl, TrainConfig
 
 
 @register_defense
@@ -84,12 +83,7 @@ class DPSGD(Defense):
         windows: np.ndarray,
         labels: np.ndarray,
         config: "TrainConfig",
-        *,
-        progress: bool = True,
-        device: Any = None,
-        state_path: str | Path | None = None,
-        signature: dict | None = None,
-        on_epoch: Callable[[int, float], None] | None = None,
+        control: "RunControl | None" = None,
     ) -> list[float]:
         """Train ``model`` (on ``device``) with DP-SGD; the mean loss per epoch. Called by ``train_model``.
 
@@ -101,7 +95,9 @@ class DPSGD(Defense):
         accountant counts every step (Opacus's standard: Poisson sampling, one window added or removed);
         ``model.dp_epsilon`` is its epsilon at ``self.delta`` (``model.dp_delta``).
 
-        Resumable like the standard loop (:func:`leakage_core.models.training.run_epochs`): the state file keeps
+        ``control`` (:class:`~leakage_core.models.training.RunControl`, default: on the default device, no state
+        file) drives the run. Resumable like the standard loop (:func:`leakage_core.models.training.run_epochs`):
+        the state file keeps
         the weights, Adam, StepLR, the sampler's generator, the torch RNG (noise, dropout) and the accountant's
         history, so a resumed run equals an uninterrupted one (tested). A class-weighted configuration is refused.
         """
@@ -110,7 +106,7 @@ class DPSGD(Defense):
         from opacus.accountants import RDPAccountant
 
         from ..data.scaling import scale_batch
-        from ..models.training import resolve_device, run_epochs
+        from ..models.training import EpochLoop, RunControl, resolve_device, run_epochs
 
         _check_dp_model(model)
         if config.class_weighted:
@@ -119,7 +115,9 @@ class DPSGD(Defense):
         n = x.shape[0]
         q = min(1.0, config.batch_size / n)
         steps = math.ceil(n / config.batch_size)
-        dev = resolve_device(device)
+        control = RunControl() if control is None else control
+        dev = resolve_device(control.device)
+        control = replace(control, device=dev)
         rng = np.random.default_rng(config.seed)
         base = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         opt = self.dp_optimizer(base, expected_batch_size=max(1, round(q * n)))
@@ -151,11 +149,8 @@ class DPSGD(Defense):
                 lambda saved: setattr(accountant, "history", [tuple(h) for h in saved]),
             )
         }
-        state_file = None if state_path is None else Path(state_path)
         try:
-            history, _ = run_epochs(
-                model, config, dev, state_file, signature, progress, on_epoch, opt, sched, rng, epoch, extra
-            )
+            history, _ = run_epochs(EpochLoop(model, opt, sched, rng, epoch, extra), config, control)
         finally:
             gsm._close()  # removes Opacus's hooks and per-window gradients from the model
             for p in model.parameters():

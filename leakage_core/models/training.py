@@ -23,10 +23,10 @@ import math
 import re
 import time
 import warnings
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -302,8 +302,8 @@ def train_model(
     config : TrainConfig
         The hyperparameters; anything else raises ``TypeError``. Under ``config.defense`` the labels are the
         defence's ``training_labels`` (drawn once, seeded by ``config.seed``), the configuration its
-        ``train_config``; its ``fit`` trains if it has its own loop (DP-SGD: called with ``progress``,
-        ``device``, ``state_path``, ``signature`` and ``on_epoch``), else the standard loop calls its
+        ``train_config``; its ``fit`` trains if it has its own loop (DP-SGD; called with a :class:`RunControl`
+        of the arguments below), else the standard loop calls its
         ``on_step(model, step_seed(config.seed, step))`` after every backward pass. A class-weighted loss
         records its weights as ``model.class_weights`` (tuple of float).
     progress : bool
@@ -338,12 +338,10 @@ def train_model(
         model.class_weights = tuple(float(w) for w in _loss_weights(cfg, y, n_classes))
     try:
         model.to(dev)
-        history = None
-        if cfg.defense is not None:
-            options = {"progress": progress, "device": dev, "state_path": state_file, "signature": signature}
-            history = cfg.defense.fit(model, x, y, cfg, on_epoch=on_epoch, **options)
+        control = RunControl(dev, state_file, signature, progress, on_epoch)
+        history = None if cfg.defense is None else cfg.defense.fit(model, x, y, cfg, control)
         if history is None:
-            history, _ = _fit(model, x, y, cfg, dev, state_file, signature, progress, on_epoch)
+            history, _ = _fit(model, x, y, cfg, control)
     finally:
         model.to(home)
         model.eval()
@@ -376,6 +374,33 @@ def _loss_weights(cfg: TrainConfig, y: np.ndarray, n_classes: int) -> np.ndarray
     return weights
 
 
+@dataclass(frozen=True)
+class RunControl:
+    """How a training run is driven, whatever its loop: the device, the state file it saves after every epoch and
+    resumes from (``None``: no saving), the run's signature (a state of another run is refused), the progress bar,
+    the per-epoch callback ``on_epoch(epoch, loss)``. :func:`train_model` builds it; a defence's ``fit`` gets it."""
+
+    device: Any = None
+    state_file: Path | None = None
+    signature: dict | None = None
+    progress: bool = True
+    on_epoch: Callable[[int, float], None] | None = None
+
+
+@dataclass(frozen=True)
+class EpochLoop:
+    """What :func:`run_epochs` trains and saves: the model, its optimizer and scheduler, the numpy generator of the
+    batches, ``epoch(e)`` (trains epoch ``e``, returns its mean loss) and ``extra`` state to save with them, a
+    ``(get, set)`` pair of plain values per name (e.g. a privacy accountant's history)."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    rng: np.random.Generator
+    epoch: Callable[[int], float]
+    extra: Mapping[str, tuple[Callable[[], Any], Callable[[Any], None]]] = field(default_factory=dict)
+
+
 def step_seed(seed: int, step: int) -> int:
     """The seed of training step ``step`` (counted from 0 over all epochs) of a run seeded by ``seed``.
 
@@ -386,17 +411,11 @@ def step_seed(seed: int, step: int) -> int:
 
 
 def _fit(
-    model: nn.Module,
-    x: np.ndarray,
-    y: np.ndarray,
-    cfg: TrainConfig,
-    dev: torch.device,
-    state_file: Path | None,
-    signature: dict | None,
-    progress: bool,
-    on_epoch: Callable[[int, float], None] | None,
+    model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: TrainConfig, control: RunControl
 ) -> tuple[list[float], list[float]]:
-    """The training loop of :func:`train_model` (model already on ``dev``): losses and seconds per epoch."""
+    """The training loop of :func:`train_model` (model already on ``control.device``): losses and seconds per
+    epoch."""
+    dev = control.device
     weight = None
     if cfg.class_weighted:  # computed by train_model from the labels trained on
         weight = torch.as_tensor(model.class_weights, dtype=torch.float32, device=dev)
@@ -410,32 +429,21 @@ def _fit(
     def epoch(e: int) -> float:
         return _one_epoch(model, x, y_t, cfg, rng, opt, loss_fn, dev, first_step=e * steps)
 
-    return run_epochs(model, cfg, dev, state_file, signature, progress, on_epoch, opt, sched, rng, epoch)
+    return run_epochs(EpochLoop(model, opt, sched, rng, epoch), cfg, control)
 
 
-def run_epochs(
-    model: nn.Module,
-    cfg: TrainConfig,
-    dev: torch.device,
-    state_file: Path | None,
-    signature: dict | None,
-    progress: bool,
-    on_epoch: Callable[[int, float], None] | None,
-    opt: torch.optim.Optimizer,
-    sched: torch.optim.lr_scheduler.LRScheduler,
-    rng: np.random.Generator,
-    epoch: Callable[[int], float],
-    extra: dict[str, tuple[Callable[[], Any], Callable[[Any], None]]] | None = None,
-) -> tuple[list[float], list[float]]:
-    """Run ``epoch(e)`` (it returns the epoch's mean loss) for the epochs ``cfg.epochs`` still needs; resumable.
+def run_epochs(loop: EpochLoop, cfg: TrainConfig, control: RunControl) -> tuple[list[float], list[float]]:
+    """Run ``loop.epoch(e)`` for the epochs ``cfg.epochs`` still needs; resumable. The losses and seconds of all
+    epochs, including those before a resume.
 
     The epoch driver of :func:`train_model`, shared by defences with their own loop (DP-SGD): seeds a forked torch
-    RNG with ``cfg.seed``, resumes from ``state_file`` if it holds a state of this run (``signature``), steps
-    ``sched`` after every epoch and saves the full state there (model, ``opt``, ``sched``, ``rng``, the torch RNG,
-    losses, seconds, and every ``extra[name]``: a ``(get, set)`` pair of plain values, e.g. an accountant's
-    history). Returns the losses and seconds of all epochs, including those before a resume.
+    RNG with ``cfg.seed``, resumes from ``control.state_file`` if it holds a state of this run
+    (``control.signature``), steps the scheduler after every epoch and saves the full state there (model,
+    optimizer, scheduler, the batches' generator, the torch RNG, losses, seconds, and ``loop.extra``), then calls
+    ``control.on_epoch``.
     """
-    extra = extra or {}
+    model, opt, sched, rng, extra = loop.model, loop.optimizer, loop.scheduler, loop.rng, loop.extra
+    dev, state_file, signature = control.device, control.state_file, control.signature
     history: list[float] = []
     epoch_seconds: list[float] = []
     saved = _load_state(state_file, signature, dev) if state_file is not None and state_file.exists() else None
@@ -453,10 +461,12 @@ def run_epochs(
                 put(saved["extra"][name])
             start, history, epoch_seconds = saved["epoch"], list(saved["history"]), list(saved["epoch_seconds"])
         model.train()
-        bar = tqdm(range(start, cfg.epochs), desc="training", disable=not progress, initial=start, total=cfg.epochs)
+        bar = tqdm(
+            range(start, cfg.epochs), desc="training", disable=not control.progress, initial=start, total=cfg.epochs
+        )
         for e in bar:
             t0 = time.perf_counter()
-            history.append(epoch(e))
+            history.append(loop.epoch(e))
             sched.step()
             epoch_seconds.append(time.perf_counter() - t0)
             if state_file is not None:
@@ -477,8 +487,8 @@ def run_epochs(
                         **({"extra": {name: get() for name, (get, _) in extra.items()}} if extra else {}),
                     },
                 )
-            if on_epoch is not None:
-                on_epoch(e + 1, history[-1])
+            if control.on_epoch is not None:
+                control.on_epoch(e + 1, history[-1])
     return history, epoch_seconds
 
 
