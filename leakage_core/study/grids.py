@@ -116,19 +116,13 @@ DEFENSE_SUBJECTS: tuple[int, ...] = ATTACKED
 #: the two that read different rows (it de-biases their counts for the defence the update records), the blind
 #: references
 DEFENSE_ATTACKS: dict[str, dict[str, Any]] = {
-    "llg": {},
-    "llg_star": {},
-    "llbg": {},
-    "ebi": {},
-    "ilrg": {},
-    "llbg:aux": {"confidence": "aux"},
-    "lmmse": {},
-    "geng:bias": {"stats": "aux", "row": "bias"},
-    "dimitrov:bias": {"stats": "aux", "row": "bias"},
+    **{
+        name: dict(STRONGER_ATTACKS[name])
+        for name in ("llg", "llg_star", "llbg", "ebi", "ilrg", "llbg:aux", "lmmse", "geng:bias", "dimitrov:bias")
+    },
     "aware:lmmse": {"base": "lmmse"},
     "aware:llbg": {"base": "llbg"},
-    "blind_uniform": {},
-    "blind_prior": {},
+    **{name: dict(STRONGER_ATTACKS[name]) for name in ("blind_uniform", "blind_prior")},
 }
 #: the defences of the defences grid and their strengths, by registry name and options (made into
 #: :class:`~leakage_core.defenses.Defense` objects only when the grid is built, :func:`defense_instances`): the
