@@ -153,6 +153,12 @@ DEFENSE_MODELS: dict[str, tuple[str, ...]] = {"dp_sgd": ()}
 #: ~250 s for DeepConvLSTM on two cores), the defences grid's clients
 DPSGD_MODELS: tuple[str, ...] = MODELS
 DPSGD_SUBJECTS: tuple[int, ...] = DEFENSE_SUBJECTS
+#: DP-SGD trained longer (``defenses_dpsgd_long``): after one epoch its models are close to answering NULL, so
+#: TinyHAR is trained for DPSGD_LONG_EPOCHS epochs at the noise multipliers DPSGD_LONG_NOISE (the undefended models
+#: of as many epochs are the ``training_length`` grid's)
+DPSGD_LONG_MODELS: tuple[str, ...] = ("tinyhar",)
+DPSGD_LONG_NOISE: tuple[float, ...] = (1.0,)
+DPSGD_LONG_EPOCHS: int = 10
 #: the stages of the defences that are measured on untrained models too (they need no training to act)
 UNTRAINED_STAGES: tuple[str, ...] = ("update", "labels")
 
@@ -243,6 +249,15 @@ def _dpsgd_settings(models: Sequence[str]) -> list[Setting]:
     return defense_settings(defenses, {"dp_sgd": tuple(models)}, baseline=False)
 
 
+def _dpsgd_long_settings() -> list[Setting]:
+    """DP-SGD trained for :data:`DPSGD_LONG_EPOCHS` epochs: :data:`DPSGD_LONG_MODELS` x :data:`DPSGD_LONG_NOISE`."""
+    return [
+        replace(s, epochs=DPSGD_LONG_EPOCHS)
+        for s in _dpsgd_settings(DPSGD_LONG_MODELS)
+        if s.defense.noise_multiplier in DPSGD_LONG_NOISE
+    ]
+
+
 @dataclass(frozen=True)
 class StudyGrid:
     """One precomputed grid: a name, the settings, the attacks and the attacked clients of one profile.
@@ -305,7 +320,8 @@ def study_grids(attacks: Sequence[str] | Mapping[str, Mapping[str, Any]] = BOOK_
       settings are built when first used (:class:`DeferredSettings`), so the defences are needed only then;
       a defence is measured on the models :data:`DEFENSE_MODELS` names for it (DP-SGD: none, it has its own grids);
     - ``defenses_dpsgd``: DP-SGD's settings on :data:`DPSGD_MODELS` and clients :data:`DPSGD_SUBJECTS` (its
-      per-window gradients of every layer make it the slowest defence; a grid of its own keeps it apart).
+      per-window gradients of every layer make it the slowest defence; a grid of its own keeps it apart);
+      ``defenses_dpsgd_long``: DP-SGD trained for :data:`DPSGD_LONG_EPOCHS` epochs (:func:`_dpsgd_long_settings`).
     """
     grids = []
     for profile in PROFILES:
@@ -360,4 +376,6 @@ def study_grids(attacks: Sequence[str] | Mapping[str, Mapping[str, Any]] = BOOK_
         grids.append(StudyGrid("defenses", profile, deferred, DEFENSE_ATTACKS, subjects=DEFENSE_SUBJECTS))
         dpsgd = DeferredSettings(lambda: _dpsgd_settings(DPSGD_MODELS))
         grids.append(StudyGrid("defenses_dpsgd", profile, dpsgd, DEFENSE_ATTACKS, subjects=DPSGD_SUBJECTS))
+        long = DeferredSettings(_dpsgd_long_settings)
+        grids.append(StudyGrid("defenses_dpsgd_long", profile, long, DEFENSE_ATTACKS, subjects=DPSGD_SUBJECTS))
     return grids
