@@ -146,6 +146,22 @@ def test_client_update_is_the_clipped_mean_plus_gaussian_noise_of_std_z_times_c(
     np.testing.assert_array_equal(again.weight_grad, defense.client_update(model, x, y, setting, 3).weight_grad)
 
 
+def test_the_noise_has_a_stream_of_its_own_not_the_samplers_nor_the_next_seeds():
+    # regression: the noise was drawn from default_rng(seed + batch), the stream that also draws the batches (batch 0)
+    # and that seed + 1 draws at batch b - 1
+    defense = DPSGD(noise_multiplier=1e4, max_grad_norm=1e-4)  # noise std 1 against a clipped sum of <= 6e-4
+    model, (x, y) = tiny("tinyhar"), batch()
+    a, b = ClientSetting(batch_size=6, seed=0), ClientSetting(batch_size=6, seed=1)
+    noise = lambda s, k: defense.client_update(model, x, y, s, k).weight_grad.ravel() * 6  # noqa: E731
+    first = np.random.default_rng(a.seed).normal(0.0, defense.noise_std, size=noise(a, 0).shape)
+    assert np.allclose(noise(a, 0), noise(a, 0)) and noise(a, 0).std() == pytest.approx(1.0, rel=0.5)
+    assert not np.allclose(noise(a, 0), first, atol=0.01)
+    assert not np.allclose(noise(a, 1), noise(b, 0), atol=0.01)
+    assert a.stream_seed("dp_noise", 0) != a.stream_seed("other", 0) != a.stream_seed("other", 1)
+    with pytest.raises(ValueError, match="purpose"):
+        a.stream_seed("", 0)
+
+
 def test_client_update_refuses_fedavg_and_a_standard_model():
     x, y = batch()
     with pytest.raises(ValueError, match="n_steps=1"):

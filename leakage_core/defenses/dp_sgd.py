@@ -180,7 +180,8 @@ class DPSGD(Defense):
         Per-window gradients of every layer (:func:`per_window_gradients`), each clipped to ``max_grad_norm`` in
         the norm over all layers (:func:`clip_per_window`), summed, plus Gaussian noise of std ``noise_std``
         per element, divided by ``N``; the classifier's part is returned (``bias_grad`` None without a bias).
-        Dropout masks and noise are seeded by ``setting.batch_seed(batch)``; ``setting`` gives the mode, input
+        Dropout masks are seeded by ``setting.batch_seed(batch)``, the noise by ``setting.stream_seed("dp_noise",
+        batch)`` (a stream of its own: not the sampler's); ``setting`` gives the mode, input
         scaling and sampler (recorded). FedSGD only (``setting.n_steps == 1``). Only the classifier's noise is
         drawn (the other layers' would be independent of it and is not sent here).
         """
@@ -196,7 +197,7 @@ class DPSGD(Defense):
         grads = per_window_gradients(model, windows, labels, mode=setting.mode, seed=seed, scaling=setting.scaling)
         clipped, _ = clip_per_window(grads, self.max_grad_norm)
         n = len(labels)
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(setting.stream_seed("dp_noise", batch))  # independent of the batches' draw
 
         def noised(name: str) -> np.ndarray:
             total = clipped[name].sum(dim=0).double().cpu().numpy()

@@ -18,6 +18,7 @@ on the model the caller passes (the study grid builds and trains it, :class:`lea
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -102,6 +103,15 @@ class ClientSetting:
     def batch_seed(self, batch: int) -> int:
         """The seed of batch ``batch``'s dropout masks and LDP noise: ``seed + batch``."""
         return self.seed + int(batch)
+
+    def stream_seed(self, purpose: str, batch: int) -> int:
+        """A seed for ``purpose``'s draws at batch ``batch`` (e.g. ``"dp_noise"``), from numpy's ``SeedSequence``
+        of the setting's seed, a tag of ``purpose`` and ``batch``: its stream is unrelated to the sampler's
+        (``default_rng(seed)``), to :meth:`batch_seed`'s and to another purpose's or batch's."""
+        if not isinstance(purpose, str) or not purpose:
+            raise ValueError(f"purpose must be a non-empty string naming what the seed is for, got {purpose!r}.")
+        tag = zlib.crc32(purpose.encode("utf-8"))
+        return int(np.random.SeedSequence([int(self.seed), tag, int(batch)]).generate_state(1)[0])
 
     def client_labels(self, labels: np.ndarray, n_classes: int) -> np.ndarray:
         """The labels the client draws its batches from and computes its updates on.
