@@ -347,6 +347,7 @@ def plot_training_length(
 
 def plot_privacy_utility(
     table,
+    *,
     metric: str = "ln_acc",
     state: str = "trained",
     samplers: Sequence[str] | None = None,
@@ -363,7 +364,8 @@ def plot_privacy_utility(
     and y = the mean advantage over the blind guess of the strongest attack (error bar: lowest to highest client).
     Colour: the defence's family; marker shape: its strength within the family (legend: one entry per defence). A
     dashed line at 0 marks the blind guess: a marker whose bar stays on or below it leaks nothing beyond what the
-    server could guess on any client. Up and to the right leaks more and predicts better.
+    server could guess on any client. Up and to the right leaks more and predicts better. The options after
+    ``table`` are keyword-only.
 
     Parameters
     ----------

@@ -113,13 +113,14 @@ class LDP(Defense):
         ``updates`` = all of a client's batches, the contents of all its batches). It protects the last layer's
         update only: the layers below it are sent unprotected.
         """
-        from ..defenses.accounting import check_adjacency, gaussian_epsilon, noise_multiplier
+        from ..defenses.accounting import check_adjacency, check_delta, check_steps, gaussian_epsilon, noise_multiplier
 
         check_adjacency(adjacency)
+        d, steps = check_delta(delta), check_steps(updates, "updates")
         if self.sigma is None or self.rho is None:
             return None
         z = noise_multiplier(self.sigma, self.rho, adjacency)
-        return gaussian_epsilon(z, delta, steps=updates, sample_rate=1.0, accountant=accountant)
+        return gaussian_epsilon(z, d, steps=steps, sample_rate=1.0, accountant=accountant)
 
 
 def ldp_label(ldp: LDP | None) -> str:
