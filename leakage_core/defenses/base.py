@@ -3,7 +3,8 @@
 Contract:
 
 - A defence is a frozen dataclass subclass of :class:`Defense` with a registry ``name``, the ``stage`` at which
-  the client applies it and its options as fields (checked in ``__post_init__``: one clear ``ValueError``).
+  the client applies it and its options as fields (checked in ``__post_init__``: one clear ``ValueError``; a float
+  option is stored as a ``float``, so that ``2`` and ``2.0`` give one key).
 - ``stage`` says where it acts, and which hooks it overrides (every hook defaults to "no change"):
 
   * ``"model"``: the architecture (``model_kwargs``, e.g. a classifier without bias);
@@ -23,7 +24,10 @@ Contract:
   default), the unit's contents changed with everything else (the batch size, the batches) fixed — what hides a
   batch's labels —, or ``"add_remove"``, the unit added or removed (Opacus's convention, what its accountants report
   for training). A defence without a guarantee accepts it and returns ``None``.
-- ``key()`` identifies the defence in every cache key (grid results, checkpoints); ``label`` is its readable name.
+- ``key()`` identifies the defence in every cache key (grid results, checkpoints); ``label`` is its readable name,
+  which results and records use as its identifier: different defences get different labels.
+- ``check_as_defense()`` refuses, when a setting or training configuration is built, an object that cannot act as
+  a defence there (``LDP(scope="all")`` with clipping).
 
 Registration by decorator follows the attack registry (:mod:`leakage_core.attacks.registry`).
 """

@@ -757,7 +757,7 @@ def read_checkpoint_info(path: str | Path) -> dict[str, Any]:
     guarantee for the training, ``None`` where the defence defines none); a class-weighted one ``class_weights``
     (the weights of its loss). Raises :class:`~leakage_core.cache.CorruptCacheError` for an unreadable file.
 
-    The training ``epsilon`` is not for one neighbouring relation across defences: DP-SGD's is Opacus's own
+    The training ``epsilon`` does not use one neighbouring relation for every defence: DP-SGD's is Opacus's own
     (its RDP accountant over the steps done, Poisson sampling, one window *added or removed*), label DP's is per
     label (one label's value *replaced*, :meth:`~leakage_core.defenses.RandomizedResponse.epsilon`). The epsilon
     per update a defence reports by default (``epsilon(delta, 1)``, ``adjacency="replace"``) is for a *replaced*
