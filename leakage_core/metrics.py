@@ -16,6 +16,8 @@ import pandas as pd
 METRICS: tuple[str, ...] = ("ln_acc", "le_acc", "le_recall", "class_acc", "count_f1")
 #: the metrics whose advantage over the blind guess is reported (``adv_<metric>``, :func:`advantage`)
 ADVANTAGE_METRICS: tuple[str, ...] = ("ln_acc", "le_acc", "class_acc", "count_f1")
+#: how figures, tables and the explorer name the metrics of :data:`ADVANTAGE_METRICS`
+METRIC_LABELS: dict[str, str] = {"ln_acc": "LnAcc", "le_acc": "LeAcc", "class_acc": "ClassAcc", "count_f1": "count-F1"}
 
 
 def _pair(true_counts, pred_counts) -> tuple[np.ndarray, np.ndarray]:
@@ -38,11 +40,7 @@ def ln_acc(true_counts, pred_counts) -> float:
     t, p = _pair(true_counts, pred_counts)
     if t.ndim != 1:
         raise ValueError("ln_acc takes one batch: two (C,) count vectors.")
-    if t.sum() <= 0:
-        raise ValueError("the true batch is empty (N = 0).")
-    if t.sum() != p.sum():
-        raise ValueError(f"predicted counts sum to {p.sum():g} but the batch has N = {t.sum():g} windows.")
-    return float(np.minimum(t, p).sum() / t.sum())
+    return float(_ln_acc_rows(t[None], p[None])[0])
 
 
 def le_acc(true_counts, pred_counts) -> float:
@@ -54,7 +52,7 @@ def le_acc(true_counts, pred_counts) -> float:
     t, p = _pair(true_counts, pred_counts)
     if t.ndim != 1:
         raise ValueError("le_acc takes one batch: two (C,) count vectors.")
-    return float(np.mean((t > 0) == (p > 0)))
+    return float(_le_acc_rows(t[None], p[None])[0])
 
 
 def le_recall(true_counts, pred_counts) -> float:
@@ -65,10 +63,7 @@ def le_recall(true_counts, pred_counts) -> float:
     t, p = _pair(true_counts, pred_counts)
     if t.ndim != 1:
         raise ValueError("le_recall takes one batch: two (C,) count vectors.")
-    present = t > 0
-    if not present.any():
-        raise ValueError("the true batch has no class present.")
-    return float(np.sum(present & (p > 0)) / present.sum())
+    return float(_le_recall_rows(t[None], p[None])[0])
 
 
 def class_acc_per_class(true_counts_per_batch, pred_counts_per_batch) -> np.ndarray:
@@ -239,7 +234,13 @@ def summarize(true_counts_per_batch, pred_counts_per_batch) -> dict[str, float]:
 
 def _per_batch(t: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`ln_acc`, :func:`le_acc` and :func:`le_recall` of every batch of checked ``(batches, C)`` float arrays
-    of counts, with their errors, in one pass (the same values: the counts are integers, so every sum is exact)."""
+    of counts, with their errors: the formulas those functions apply to their one batch."""
+    return _ln_acc_rows(t, p), _le_acc_rows(t, p), _le_recall_rows(t, p)
+
+
+def _ln_acc_rows(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """LnAcc (paper eq. 5) of every row of checked ``(batches, C)`` counts; each batch non-empty, each prediction
+    summing to its batch (else ``ValueError``)."""
     n = t.sum(axis=1)
     if np.any(n <= 0):
         raise ValueError("the true batch is empty (N = 0).")
@@ -247,11 +248,22 @@ def _per_batch(t: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
     if wrong.size:
         b = wrong[0]
         raise ValueError(f"predicted counts sum to {p[b].sum():g} but the batch has N = {n[b]:g} windows.")
+    return np.minimum(t, p).sum(axis=1) / n
+
+
+def _le_acc_rows(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """LeAcc (paper eq. 4) of every row of checked ``(batches, C)`` counts."""
+    return np.mean((t > 0) == (p > 0), axis=1)
+
+
+def _le_recall_rows(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """LeRecall of every row of checked ``(batches, C)`` counts; each batch with a class present (else
+    ``ValueError``)."""
     present = t > 0
-    ln = np.minimum(t, p).sum(axis=1) / n
-    le = np.mean(present == (p > 0), axis=1)
-    recall = np.sum(present & (p > 0), axis=1) / present.sum(axis=1)
-    return ln, le, recall
+    n_present = present.sum(axis=1)
+    if np.any(n_present == 0):
+        raise ValueError("the true batch has no class present.")
+    return np.sum(present & (p > 0), axis=1) / n_present
 
 
 def metrics_table(true_counts_per_batch, preds: dict[str, np.ndarray]) -> pd.DataFrame:

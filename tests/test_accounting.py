@@ -232,7 +232,7 @@ def test_randomized_response_epsilon_and_its_inverse():
         (lambda: randomized_response_epsilon(0.5, 1), "n_classes"),
         (lambda: randomized_response_keep_probability(0.0, 5), "epsilon"),
         (lambda: LDP(sigma=0.1, rho=0.1).epsilon(0.0), "delta"),
-        (lambda: LDP(sigma=0.1, rho=0.1).epsilon(DELTA, updates=0), "steps"),
+        (lambda: LDP(sigma=0.1, rho=0.1).epsilon(DELTA, updates=0), "updates"),
         (lambda: LDP(sigma=0.1, rho=0.1).epsilon(DELTA, adjacency="bounded"), "adjacency"),
         (lambda: LDP(sigma=0.1).epsilon(DELTA, adjacency="bounded"), "adjacency"),
     ],
@@ -280,3 +280,30 @@ def stats_normal_pvalue(x: np.ndarray, sigma: float) -> float:
     from scipy import stats
 
     return float(stats.kstest(x, "norm", args=(0.0, sigma)).pvalue)
+
+
+def test_one_default_delta_for_the_package():
+    import inspect
+
+    from leakage_core.defenses import DPSGD
+    from leakage_core.defenses.accounting import DEFAULT_DELTA
+    from leakage_core.models import training
+    from leakage_core.study import run, session_epsilons
+
+    assert DEFAULT_DELTA == 1e-5  # the chapters' captions say "delta 1e-5"
+    assert DPSGD(1.0).delta == DEFAULT_DELTA
+    assert inspect.signature(session_epsilons).parameters["delta"].default == DEFAULT_DELTA
+    assert not hasattr(training, "TRAINING_DELTA") and not hasattr(run, "PROVENANCE_DELTA")
+    assert training.DEFAULT_DELTA is DEFAULT_DELTA
+
+
+def test_the_shared_checks_of_delta_and_the_number_of_releases():
+    from leakage_core.defenses.accounting import check_delta, check_steps
+
+    assert check_delta(1e-5) == 1e-5 and check_steps(np.int64(3)) == 3 and type(check_steps(np.int64(3))) is int
+    for bad in (0, 1, 5.0, -1e-5, True, "1e-5", float("nan")):
+        with pytest.raises(ValueError, match="delta must lie in"):
+            check_delta(bad)
+    for bad in (0, -3, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="updates .* must be an integer >= 1"):
+            check_steps(bad, "updates")

@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from leakage_core.attacks import ATTACKS, class_impacts, ebi, existence, idlg, ilrg, llbg, llg
-from leakage_core.attacks._common import greedy_counts, round_to_total
+from leakage_core.attacks._common import greedy_counts
+from leakage_core.counts import round_to_total
 from leakage_core.federated import LastLayerUpdate, last_layer_gradients
 
 from attack_helpers import LinearHead, summed_update

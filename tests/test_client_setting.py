@@ -75,6 +75,27 @@ def test_study_setting_extends_it_with_one_check_per_field():
         Setting("tinyhar", class_weighted="yes")
 
 
+def test_ldp_clipping_all_layers_is_refused_as_a_defence_when_built():
+    from leakage_core.models import TrainConfig
+
+    all_layers = LDP(sigma=0.1, rho=0.1, scope="all")
+    builds = (
+        lambda: ClientSetting(defense=all_layers),
+        lambda: Setting("tinyhar", defense=all_layers),
+        lambda: Setting("tinyhar", state="trained", defense=LDP(rho=0.1, scope="all")),
+        lambda: TrainConfig(defense=all_layers),
+    )
+    for build in builds:
+        with pytest.raises(ValueError, match=r"scope='all'.*Use the setting's ldp=.*scope='last_layer'") as err:
+            build()
+        assert "\n" not in str(err.value) and "rest_norm" not in str(err.value)
+    # where it belongs, as the setting's ldp, it is accepted; so are the last layer's clipping and noise alone
+    assert ClientSetting(ldp=all_layers).ldp == all_layers
+    assert Setting("tinyhar", ldp=all_layers).ldp == all_layers
+    assert ClientSetting(defense=LDP(sigma=0.1, rho=0.1)).defense == LDP(sigma=0.1, rho=0.1)
+    assert TrainConfig(defense=LDP(sigma=0.1, scope="all")).defense.scope == "all"  # no clipping: nothing missing
+
+
 def test_batches_and_seeds_follow_the_sampler(data):
     labels = data.subjects[1].labels
     for sampler in SAMPLERS:

@@ -293,3 +293,63 @@ def test_merged_records_of_two_grids_give_the_table_of_one():
         merge_records({**main, "dataset_fingerprint": "a"}, {**dp, "dataset_fingerprint": "b"})
     with pytest.raises(ValueError, match="at least one"):
         merge_records()
+
+
+def _with_lengths(record: dict, long_f1: float = 0.6, long_base: float | None = 0.9) -> dict:
+    """``record`` with every fold trained for 1 epoch, plus DP-SGD folds of 10 epochs (macro-F1 ``long_f1``) and,
+    unless ``long_base`` is None, undefended folds of 10 epochs (as merge_records of grids of two lengths gives)."""
+    folds = [{**f, "epochs": 1} for f in record["trained_folds"]]
+    for model in ("deepconvlstm", "tinyhar"):
+        folds += [_fold(model, s, long_f1, 3000.0, defense=DPSGD, epsilon=9.0, delta=1e-5, epochs=10) for s in (1, 2)]
+        if long_base is not None:
+            folds += [_fold(model, s, long_base, 100.0, epochs=10) for s in (1, 2)]
+    return {**record, "trained_folds": folds}
+
+
+def test_a_defence_with_several_training_lengths_in_the_results_is_refused():
+    results = _results()
+    long = results[results.defense == DPSGD].assign(epochs=10)
+    with pytest.raises(ValueError, match=r"'DP-SGD z=1, C=1' trained for several numbers of epochs \[1, 10\]") as err:
+        defense_table(pd.concat([results, long], ignore_index=True), _with_lengths(_record()))
+    assert "pass one training length at a time" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_the_folds_are_those_of_the_results_training_length(table):
+    record = _with_lengths(_record())
+    cols = ["macro_f1", "change", "folds", "train_s", "epsilon_training"]
+    short = defense_table(_results(), record)  # every row trained for 1 epoch: the 1-epoch folds, as without epochs
+    pd.testing.assert_frame_equal(short[cols], table[cols])
+    results = _results()
+    results.loc[results.defense == DPSGD, "epochs"] = 10  # the DP-SGD rows of a longer grid, with the 1-epoch rest
+    long = defense_table(results, record).xs(("trained", "shuffle"), level=("state", "sampler"))
+    dp = long.xs(DPSGD, level="defense")
+    assert (dp["macro_f1"] == 0.6).all() and (dp["epsilon_training"] == 9.0).all() and (dp["train_s"] == 3000).all()
+    # its change is against the undefended folds of the same length (0.9), not the 1-epoch ones
+    assert dp["change"].to_numpy() == pytest.approx([0.6 - 0.9] * 2)
+    assert long.xs("none", level="defense")["macro_f1"].to_numpy() == pytest.approx([0.815, 0.915])  # 1 epoch
+    # no undefended fold of that length: no change, rather than one against another training length
+    alone = defense_table(results, _with_lengths(_record(), long_base=None)).xs(DPSGD, level="defense")
+    assert alone["change"].isna().all() and (alone["macro_f1"] == 0.6).all()
+
+
+def test_folds_of_several_lengths_that_the_results_do_not_tell_apart_are_refused():
+    results = _results().drop(columns="epochs")
+    with pytest.raises(ValueError, match=r"trained folds of the defence '.*' .* for several numbers of epochs") as err:
+        defense_table(results, _with_lengths(_record()))
+    assert "pass one training length at a time" in str(err.value)
+    table = defense_table(
+        results, {**_record(), "trained_folds": [{**f, "epochs": 1} for f in _record()["trained_folds"]]}
+    )
+    assert table["macro_f1"].notna().any()
+
+
+def test_the_options_are_keyword_only():
+    import inspect
+
+    from leakage_core.book import plot_privacy_utility
+
+    for fn, positional in ((defense_table, ["results", "record"]), (plot_privacy_utility, ["table"])):
+        params = inspect.signature(fn).parameters.values()
+        assert [p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD] == positional
+    with pytest.raises(TypeError):
+        defense_table(_results(), _record(), ["ln_acc"])

@@ -223,6 +223,26 @@ def test_options_are_checked(options, match):
         DPSGD(**options)
 
 
+def test_the_label_names_a_delta_other_than_the_default():
+    from leakage_core.defenses.accounting import DEFAULT_DELTA
+
+    assert DPSGD(1).delta == DEFAULT_DELTA == 1e-5
+    assert DPSGD(1).label == DPSGD(1, delta=1e-5).label == "DP-SGD z=1, C=1"  # the study's labels: unchanged
+    assert DPSGD(1, delta=1e-6).label == "DP-SGD z=1, C=1, delta=1e-06"
+    assert len({DPSGD(1, delta=d).label for d in (1e-5, 1e-6, 1e-7, 1e-3)}) == 4
+
+
+@pytest.mark.parametrize("delta, updates, word", [(5.0, 1, "delta"), (0, 1, "delta"), (1e-5, -3, "updates"),
+                                                  (1e-5, 1.5, "updates"), (True, 1, "delta")])  # fmt: skip
+def test_epsilon_checks_delta_and_updates_as_every_defence_does(delta, updates, word):
+    from leakage_core.defenses import RandomizedResponse
+    from leakage_core.federated import LDP
+
+    for defense in (DPSGD(1.0), RandomizedResponse(2.0), LDP(sigma=0.1, rho=0.1)):
+        with pytest.raises(ValueError, match=word):
+            defense.epsilon(delta, updates)
+
+
 def test_the_key_round_trips_and_asks_for_the_dp_model():
     defense = make_defense("dp_sgd", noise_multiplier=2, max_grad_norm=0.5)
     assert defense.key() == {"defense": "dp_sgd", "noise_multiplier": 2.0, "max_grad_norm": 0.5, "delta": 1e-5}

@@ -80,12 +80,22 @@ def test_infinite_epsilon_keeps_every_label():
     assert RandomizedResponse(math.inf).label == "label RR eps=inf"
 
 
+def test_an_int_eps_is_the_float_eps():
+    assert RandomizedResponse(2).eps == 2.0 and type(RandomizedResponse(2).eps) is float
+    assert RandomizedResponse(2).key() == {"defense": "label_dp", "eps": 2.0}
+
+
 def test_epsilon_is_the_option_for_any_delta_and_number_of_updates():
     rr = RandomizedResponse(1.5)
     assert rr.epsilon(1e-5) == rr.epsilon(1e-3, updates=1000) == 1.5
     assert rr.epsilon(1e-5, adjacency="add_remove") == rr.epsilon(1e-5, 3, adjacency="replace") == 1.5
     with pytest.raises(ValueError, match="adjacency"):
         rr.epsilon(1e-5, adjacency="bounded")
+    # delta and updates are checked as LDP.epsilon and DPSGD.epsilon check them (accounting.check_delta, check_steps)
+    for delta, updates, word in ((5.0, 1, "delta"), (0.0, 1, "delta"), (1e-5, -3, "updates"), (1e-5, 2.0, "updates")):
+        with pytest.raises(ValueError, match=word):
+            rr.epsilon(delta, updates)
+    assert rr.epsilon(0.5, np.int64(7)) == 1.5
 
 
 def test_debiasing_the_expected_noisy_histogram_returns_the_truth():

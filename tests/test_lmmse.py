@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from leakage_core.attacks import ATTACKS, LMMSE, NoBiasError, blind_prior, label_shares, lmmse
-from leakage_core.attacks._common import round_to_total
+from leakage_core.counts import round_to_total
 from leakage_core.federated import LastLayerUpdate, fedsgd_update, last_layer_gradients, make_batches
 from leakage_core.models import build_model
 

@@ -85,3 +85,33 @@ def test_summarize_equals_the_per_batch_metrics_exactly():
         summarize(true, np.vstack([pred[:-1], pred[-1] - np.eye(9, dtype=int)[np.argmax(pred[-1])]]))
     with pytest.raises(ValueError, match="empty"):
         summarize(np.vstack([true, np.zeros(9, int)]), np.vstack([pred, np.zeros(9, int)]))
+
+
+def test_the_per_batch_functions_are_summarizes_formulas_with_their_own_errors():
+    """ln_acc, le_acc and le_recall apply the formulas summarize applies to every batch (one definition each): the
+    same floats as the closed forms they replaced, and each keeps its own errors."""
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        t = rng.multinomial(50, rng.dirichlet(np.full(6, 0.4))).astype(float)
+        p = rng.multinomial(50, rng.dirichlet(np.ones(6))).astype(float)
+        assert ln_acc(t, p) == float(np.minimum(t, p).sum() / t.sum())
+        assert le_acc(t, p) == float(np.mean((t > 0) == (p > 0)))
+        assert le_recall(t, p) == float(np.sum((t > 0) & (p > 0)) / (t > 0).sum())
+    # LeAcc needs neither a non-empty batch nor equal totals; LeRecall needs a class present, not equal totals
+    assert le_acc([0, 0, 3], [1, 0, 0]) == pytest.approx(1 / 3) and le_acc([0, 0], [0, 0]) == 1.0
+    assert le_recall([2, 0, 1], [5, 5, 0]) == 0.5
+    with pytest.raises(ValueError, match="no class present"):
+        le_recall([0, 0], [1, 0])
+    with pytest.raises(ValueError, match="empty"):
+        ln_acc([0, 0], [0, 0])
+    with pytest.raises(ValueError, match="one batch"):
+        le_recall(np.stack([TRUE, TRUE]), np.stack([PRED, PRED]))
+
+
+def test_one_mapping_names_the_metrics_for_figures_and_the_explorer():
+    from leakage_core.book import explorer, plots
+    from leakage_core.metrics import ADVANTAGE_METRICS, METRIC_LABELS
+
+    assert tuple(METRIC_LABELS) == ADVANTAGE_METRICS
+    assert METRIC_LABELS["ln_acc"] == "LnAcc" and METRIC_LABELS["count_f1"] == "count-F1"
+    assert plots.METRIC_LABELS is METRIC_LABELS and explorer.METRIC_LABELS is METRIC_LABELS

@@ -146,3 +146,12 @@ def test_on_a_committed_grid():
     last = tv[tv.k == tv.n_updates]
     prior = last[last.attack == "blind_prior"].tv  # the population's shares are not any one client's profile
     assert (prior > 0).all()
+
+
+def test_session_epsilons_are_floats_nan_without_a_guarantee():
+    true = np.array([[2, 2], [1, 3]])
+    tv = session_tv(_rows(1, true, {"a": true}, defense=Nothing().label))
+    eps = session_epsilons(tv, [Nothing()])
+    assert eps["epsilon_update"].dtype == np.float64 and eps["epsilon_session"].dtype == np.float64
+    assert eps["epsilon_update"].isna().all() and eps["epsilon_session"].isna().all()
+    assert (eps.delta == 1e-5).all()  # the default, DEFAULT_DELTA

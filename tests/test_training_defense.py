@@ -17,7 +17,8 @@ from leakage_core.defenses import DEFENSES, DPSGD, Defense, NoBias, WeightedLoss
 from leakage_core.federated import fedsgd_update
 from leakage_core.models import TrainConfig, build_model, checkpoint_path, class_weights, fold_model, train_model
 from leakage_core.models import training
-from leakage_core.models.training import TRAINING_DELTA, RunControl, step_seed
+from leakage_core.defenses.accounting import DEFAULT_DELTA
+from leakage_core.models.training import RunControl, step_seed
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +191,7 @@ def test_a_labels_stage_defence_records_its_epsilon_for_the_training(data, tmp_p
     cfg = TrainConfig(epochs=1, lr=1e-3, defense=shift_labels)
     model = fold_model(data, "tinyhar", 1, cfg, cache_dir=tmp_path, progress=False, committed=False)
     info = model.checkpoint_info
-    assert info["epsilon"] == shift_labels.epsilon(TRAINING_DELTA) and info["delta"] == TRAINING_DELTA
+    assert info["epsilon"] == shift_labels.epsilon(DEFAULT_DELTA) and info["delta"] == DEFAULT_DELTA
 
 
 def test_committed_class_weighted_checkpoints_load_with_their_class_weights():

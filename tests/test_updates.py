@@ -71,6 +71,28 @@ def test_builders_leave_the_server_model_untouched():
     assert all(torch.equal(a, b) for a, b in zip(buffers, model.buffers()))
 
 
+def test_client_mode_is_public_and_puts_the_model_and_the_rng_back():
+    import leakage_core.federated.client as client
+    from leakage_core.federated import client_mode
+
+    assert client_mode is client.client_mode and not hasattr(client, "_client_mode")
+    model = build_model("tinyhar", 3, 9, seed=0).eval()
+    buffers = [b.clone() for b in model.buffers()]
+    state = torch.get_rng_state()
+    x, _ = batch(8)
+    with client_mode(model, "train", seed=3):
+        assert model.training
+        first = model(torch.as_tensor(x))
+    with client_mode(model, "train", seed=3):
+        again = model(torch.as_tensor(x))
+    torch.testing.assert_close(first, again)  # dropout seeded
+    assert not model.training and torch.equal(torch.get_rng_state(), state)
+    assert all(torch.equal(a, b) for a, b in zip(buffers, model.buffers()))
+    with pytest.raises(ValueError, match="mode"):
+        with client_mode(model, "test", seed=0):
+            pass
+
+
 def test_train_mode_dropout_is_seeded_and_differs_from_eval():
     model = build_model("deepconvlstm", 3, 9, seed=0)
     x, y = batch(20)

@@ -132,6 +132,14 @@ def test_options_training_configuration_and_key():
     assert defense.key() == {"defense": "weighted_loss", "weights": [1.0, 2.0]} and defense.stage == "training"
 
 
+def test_the_label_tells_given_weights_apart():
+    assert WeightedLoss().label == "weighted loss"  # the study's label: unchanged
+    one, other = WeightedLoss(weights=(1.0, 2.0, 3.0)), WeightedLoss(weights=(1.0, 2.0, 3.000001))
+    assert one.label.startswith("weighted loss (given weights ") and one.label != other.label
+    assert WeightedLoss(weights=[1, 2, 3]).label == one.label  # equal weights, equal label
+    assert len({WeightedLoss(weights=(1.0, w)).label for w in np.linspace(0.5, 5, 50)}) == 50
+
+
 def test_training_under_the_weighted_loss_records_and_uses_its_weights():
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(40, 12, 2)).astype(np.float32), rng.integers(0, 4, 40)

@@ -28,7 +28,8 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from ._common import class_mean_probabilities, empirical_impact, greedy_counts, round_to_total
+from ..counts import round_to_total
+from ._common import class_mean_probabilities, empirical_impact, greedy_counts
 from .base import Attack, Needs, NoBiasError, NoPreparation, NotPreparedError
 from .registry import (
     ATTACKS,

@@ -34,6 +34,7 @@ from typing import Any, Mapping, NamedTuple
 import numpy as np
 
 from ..federated import LDP, ClientSetting
+from ..metrics import METRIC_LABELS
 from ..study.grid import STATES
 from ..validation import Integer, OneOf, Optional, Real, check_params
 
@@ -181,7 +182,7 @@ class ExplorerView:
         table = pd.DataFrame(
             [[np.nan if v is None else v for v in r] for r in rows.values()],
             index=list(rows),
-            columns=[_METRIC_LABELS[m] for m in Scores._fields],
+            columns=[METRIC_LABELS[m] for m in Scores._fields],
         )
         return table.rename_axis(f"client {self.client}, batch {self.batch}")
 
@@ -442,7 +443,6 @@ def explore(
 
 
 _MODEL_NAMES = {"deepconvlstm": "DeepConvLSTM", "tinyhar": "TinyHAR"}
-_METRIC_LABELS = {"ln_acc": "LnAcc", "le_acc": "LeAcc", "class_acc": "ClassAcc", "count_f1": "count-F1"}
 
 
 def describe(view: ExplorerView) -> str:
@@ -459,7 +459,7 @@ def describe(view: ExplorerView) -> str:
 
 def _score_line(label: str, scores: Scores) -> str:
     values = ", ".join(
-        f"{_METRIC_LABELS[m]} {'n/a' if v is None else f'{v:.2f}'}" for m, v in zip(Scores._fields, scores)
+        f"{METRIC_LABELS[m]} {'n/a' if v is None else f'{v:.2f}'}" for m, v in zip(Scores._fields, scores)
     )
     return f"{label}: {values}"
 
@@ -486,9 +486,9 @@ def views_table(views: Mapping[str, ExplorerView], metrics=("ln_acc", "class_acc
         row = {}
         for m in metrics:
             adv = getattr(view.advantage, m)
-            row[_METRIC_LABELS[m], "score"] = getattr(view.scores, m)
-            row[_METRIC_LABELS[m], "blind"] = getattr(view.blind_scores, m)
-            row[_METRIC_LABELS[m], "advantage"] = np.nan if adv is None else adv
+            row[METRIC_LABELS[m], "score"] = getattr(view.scores, m)
+            row[METRIC_LABELS[m], "blind"] = getattr(view.blind_scores, m)
+            row[METRIC_LABELS[m], "advantage"] = np.nan if adv is None else adv
         rows[name] = row
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.columns = pd.MultiIndex.from_tuples(table.columns)

@@ -12,6 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..metrics import METRIC_LABELS
 
 #: the colour of the NULL class in every figure
 NULL_COLOR: tuple[float, float, float, float] = (0.85, 0.85, 0.85, 1.0)
@@ -252,7 +253,10 @@ def plot_metric_bars(
 
 
 #: row titles of :func:`plot_training_length`
-_TRAINING_LENGTH_LABELS = {"macro_f1": "macro-F1 (held-out client)", "ln_acc": "LnAcc", "class_acc": "ClassAcc"}
+_TRAINING_LENGTH_LABELS = {
+    "macro_f1": "macro-F1 (held-out client)",
+    **{m: METRIC_LABELS[m] for m in ("ln_acc", "class_acc")},
+}
 
 
 def plot_training_length(
@@ -341,12 +345,9 @@ def plot_training_length(
     return fig, axes
 
 
-#: how :func:`plot_privacy_utility` names the metrics on its y axis
-_METRIC_NAMES = {"ln_acc": "LnAcc", "le_acc": "LeAcc", "class_acc": "ClassAcc", "count_f1": "count-F1"}
-
-
 def plot_privacy_utility(
     table,
+    *,
     metric: str = "ln_acc",
     state: str = "trained",
     samplers: Sequence[str] | None = None,
@@ -363,7 +364,8 @@ def plot_privacy_utility(
     and y = the mean advantage over the blind guess of the strongest attack (error bar: lowest to highest client).
     Colour: the defence's family; marker shape: its strength within the family (legend: one entry per defence). A
     dashed line at 0 marks the blind guess: a marker whose bar stays on or below it leaks nothing beyond what the
-    server could guess on any client. Up and to the right leaks more and predicts better.
+    server could guess on any client. Up and to the right leaks more and predicts better. The options after
+    ``table`` are keyword-only.
 
     Parameters
     ----------
@@ -424,7 +426,7 @@ def plot_privacy_utility(
     else:
         axes = np.asarray(axes).reshape(len(models), len(samplers))
         fig = axes[0, 0].figure
-    adv, name = f"adv_{metric}", _METRIC_NAMES.get(metric, metric)
+    adv, name = f"adv_{metric}", METRIC_LABELS.get(metric, metric)
     for r, model in enumerate(models):
         for c, sampler in enumerate(samplers):
             ax = axes[r, c]

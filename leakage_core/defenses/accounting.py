@@ -21,6 +21,10 @@ from typing import Iterator
 ACCOUNTANTS: tuple[str, ...] = ("rdp", "prv")
 #: the neighbouring relations :func:`noise_multiplier` accepts
 ADJACENCIES: tuple[str, ...] = ("add_remove", "replace")
+#: the delta at which the package reports epsilons unless told otherwise: DP-SGD's default, the training epsilon a
+#: fold records for a labels-stage defence, the grid's provenance (epsilon per update) and
+#: :func:`~leakage_core.study.session_epsilons`
+DEFAULT_DELTA: float = 1e-5
 
 
 def _check_noise(z: float) -> float:
@@ -29,7 +33,12 @@ def _check_noise(z: float) -> float:
     return float(z)
 
 
-def _check_delta(delta: float) -> float:
+def check_delta(delta: float) -> float:
+    """``delta`` as a float if it lies in (0, 1), else one clear ``ValueError``; what every accountant and every
+    defence's ``epsilon(delta, ...)`` checks.
+
+    Not used in a chapter yet.
+    """
     if isinstance(delta, bool) or not isinstance(delta, Real) or not 0 < delta < 1:
         raise ValueError(f"delta must lie in (0, 1), e.g. 1e-5, got {delta!r}.")
     return float(delta)
@@ -41,9 +50,14 @@ def _check_sample_rate(q: float) -> float:
     return float(q)
 
 
-def _check_steps(steps: int) -> int:
+def check_steps(steps: int, name: str = "steps") -> int:
+    """``steps`` as an int if it is an integer >= 1, else one clear ``ValueError`` naming it ``name``: the number of
+    releases composed (an accountant's ``steps``, a defence's ``epsilon(delta, updates)``).
+
+    Not used in a chapter yet.
+    """
     if isinstance(steps, bool) or not isinstance(steps, Integral) or steps < 1:
-        raise ValueError(f"steps (the number of releases composed) must be an integer >= 1, got {steps!r}.")
+        raise ValueError(f"{name} (the number of releases composed) must be an integer >= 1, got {steps!r}.")
     return int(steps)
 
 
@@ -81,8 +95,8 @@ def gaussian_epsilon(
     still valid bound) is silenced. Raises ``ValueError`` for ``z <= 0``, ``delta`` outside (0, 1), ``q`` outside (0, 1]
     or ``steps < 1``.
     """
-    z, d, q = _check_noise(noise_multiplier), _check_delta(delta), _check_sample_rate(sample_rate)
-    s = _check_steps(steps)
+    z, d, q = _check_noise(noise_multiplier), check_delta(delta), _check_sample_rate(sample_rate)
+    s = check_steps(steps)
     acc = _accountant(accountant)
     acc.history = [(z, q, s)]
     with _quiet(), warnings.catch_warnings():
@@ -134,7 +148,7 @@ def noise_for_epsilon(
     """
     if isinstance(epsilon, bool) or not isinstance(epsilon, Real) or not (math.isfinite(epsilon) and epsilon > 0):
         raise ValueError(f"epsilon must be a positive finite number, got {epsilon!r}.")
-    d, q, s = _check_delta(delta), _check_sample_rate(sample_rate), _check_steps(steps)
+    d, q, s = check_delta(delta), _check_sample_rate(sample_rate), check_steps(steps)
     _accountant(accountant)  # checks the name
     from opacus.accountants.utils import get_noise_multiplier
 
@@ -183,8 +197,8 @@ def analytic_gaussian_epsilon(noise_multiplier: float, delta: float, steps: int 
     accountants (:func:`gaussian_epsilon`: RDP an upper bound, PRV an upper estimate) are checked against.
     Returns 0 when even ``epsilon = 0`` meets ``delta``.
     """
-    z = _check_noise(noise_multiplier) / math.sqrt(_check_steps(steps))
-    d = _check_delta(delta)
+    z = _check_noise(noise_multiplier) / math.sqrt(check_steps(steps))
+    d = check_delta(delta)
     if analytic_gaussian_delta(0.0, z) <= d:
         return 0.0
     lo, hi = 0.0, 1.0

@@ -3,7 +3,8 @@
 Contract:
 
 - A defence is a frozen dataclass subclass of :class:`Defense` with a registry ``name``, the ``stage`` at which
-  the client applies it and its options as fields (checked in ``__post_init__``: one clear ``ValueError``).
+  the client applies it and its options as fields (checked in ``__post_init__``: one clear ``ValueError``; a float
+  option is stored as a ``float``, so that ``2`` and ``2.0`` give one key).
 - ``stage`` says where it acts, and which hooks it overrides (every hook defaults to "no change"):
 
   * ``"model"``: the architecture (``model_kwargs``, e.g. a classifier without bias);
@@ -23,7 +24,10 @@ Contract:
   default), the unit's contents changed with everything else (the batch size, the batches) fixed — what hides a
   batch's labels —, or ``"add_remove"``, the unit added or removed (Opacus's convention, what its accountants report
   for training). A defence without a guarantee accepts it and returns ``None``.
-- ``key()`` identifies the defence in every cache key (grid results, checkpoints); ``label`` is its readable name.
+- ``key()`` identifies the defence in every cache key (grid results, checkpoints); ``label`` is its readable name,
+  which results and records use as its identifier: different defences get different labels.
+- ``check_as_defense()`` refuses, when a setting or training configuration is built, an object that cannot act as
+  a defence there (``LDP(scope="all")`` with clipping).
 
 Registration by decorator follows the attack registry (:mod:`leakage_core.attacks.registry`).
 """
@@ -79,6 +83,12 @@ class Defense:
         """What the server knows of the defence (default: its key; the protocol sets its parameters)."""
         return self.key()
 
+    def check_as_defense(self) -> None:
+        """Raise one clear ``ValueError`` if this object cannot act as a client's defence (``defense=`` of a
+        :class:`~leakage_core.federated.ClientSetting` or a :class:`~leakage_core.models.TrainConfig`, which call
+        it when built); default: it can."""
+        return None
+
     # ------------------------------------------------------------------ model
     def model_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for :func:`~leakage_core.models.build_model` (e.g. ``{"bias": False}``)."""
@@ -101,7 +111,11 @@ class Defense:
         return None
 
     def on_step(self, model: "nn.Module", seed: int) -> None:
-        """Change the classifier's gradients in place after each backward pass of training (update stage)."""
+        """Change the classifier's gradients in place after each backward pass of training (update stage).
+
+        Only the classifier's (last layer's) weight and bias gradients go through :meth:`transform_update`; the
+        other layers' gradients are left as they are, so a model trained this way shows the cost of the defence on
+        the last layer only (a client compressing its whole update would compress every layer)."""
         if self.stage != "update":
             return
         import torch
@@ -174,17 +188,30 @@ def register_defense(cls: type[Defense]) -> type[Defense]:
 
 
 def make_defense(name: str, **options: Any) -> Defense:
-    """The defence ``name`` of :data:`DEFENSES` with ``options`` (one clear error for an unknown name).
+    """The defence ``name`` of :data:`DEFENSES` with ``options`` (one clear ``ValueError`` for an unknown name, an
+    unknown or missing option, or an option value the defence refuses).
 
     Introduced in Chapter 16.
     """
     if name not in DEFENSES:
         raise ValueError(f"unknown defence {name!r}; registered: {sorted(DEFENSES)}.")
+    cls = DEFENSES[name]
+    fields = [f.name for f in dataclasses.fields(cls) if f.init]
+    unknown = sorted(set(options) - set(fields))
+    if unknown:
+        raise ValueError(f"defence {name!r} takes the options {fields}, got the unknown option(s) {unknown}.")
+    required = [
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.init and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    missing = [f for f in required if f not in options]
+    if missing:
+        raise ValueError(f"defence {name!r} needs the option(s) {missing} (its options: {fields}).")
     try:
-        return DEFENSES[name](**options)
-    except TypeError as err:
-        fields = [f.name for f in dataclasses.fields(DEFENSES[name])]
-        raise ValueError(f"defence {name!r} takes the options {fields}, got {sorted(options)} ({err}).") from None
+        return cls(**options)
+    except TypeError as err:  # a value of a type the defence's checks did not foresee
+        raise ValueError(f"defence {name!r} got an option value of a wrong type: {err} (options {options}).") from None
 
 
 def defense_from_key(key: dict[str, Any]) -> Defense:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
+from .accounting import DEFAULT_DELTA
 from .base import Defense, register_defense
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -51,7 +52,7 @@ class DPSGD(Defense):
 
     noise_multiplier: float
     max_grad_norm: float = 1.0
-    delta: float = 1e-5
+    delta: float = DEFAULT_DELTA
 
     def __post_init__(self) -> None:
         for field, value in (("noise_multiplier", self.noise_multiplier), ("max_grad_norm", self.max_grad_norm)):
@@ -64,8 +65,11 @@ class DPSGD(Defense):
 
     @property
     def label(self) -> str:
-        """E.g. ``"DP-SGD z=1, C=1"``."""
-        return f"DP-SGD z={self.noise_multiplier:g}, C={self.max_grad_norm:g}"
+        """E.g. ``"DP-SGD z=1, C=1"``; a ``delta`` other than the default
+        (:data:`~leakage_core.defenses.accounting.DEFAULT_DELTA`) is named too, e.g. ``"DP-SGD z=1, C=1, delta=1e-06"``
+        (labels name the defence in results and records)."""
+        label = f"DP-SGD z={self.noise_multiplier:g}, C={self.max_grad_norm:g}"
+        return label if self.delta == DEFAULT_DELTA else f"{label}, delta={self.delta:g}"
 
     @property
     def noise_std(self) -> float:
@@ -229,13 +233,12 @@ class DPSGD(Defense):
         The *training* guarantee (:meth:`fit`, ``model.dp_epsilon``) is Opacus's own: Poisson sampling, add/remove
         of one window, division by the expected batch size.
         """
-        from .accounting import check_adjacency, noise_multiplier
+        from .accounting import check_adjacency, check_delta, check_steps, noise_multiplier
 
         check_adjacency(adjacency)
-        if isinstance(updates, bool) or not isinstance(updates, (int, np.integer)) or updates < 1:
-            raise ValueError(f"updates must be a positive integer, got {updates!r}.")
+        d, steps = check_delta(delta), check_steps(updates, "updates")
         z = noise_multiplier(self.noise_std, self.max_grad_norm, adjacency)
-        return _rdp_epsilon(z, delta, steps=int(updates), sample_rate=1.0)
+        return _rdp_epsilon(z, d, steps=steps, sample_rate=1.0)
 
 
 # ------------------------------------------------------------------ per-window gradients
@@ -260,13 +263,13 @@ def per_window_gradients(
     from opacus import GradSampleModule
 
     from ..data.scaling import scale_batch
-    from ..federated.client import _client_mode, as_batch
+    from ..federated.client import as_batch, client_mode
 
     _check_dp_model(model)
     x, y = as_batch(scale_batch(windows, scaling), labels)
     params = dict(model.named_parameters())
     saved = {name: p.grad for name, p in params.items()}
-    with _client_mode(model, mode, seed):
+    with client_mode(model, mode, seed):
         model.train()  # Opacus records a layer's input in train mode only; dropout is set apart
         for module in model.modules():
             if isinstance(module, torch.nn.Dropout):

@@ -46,6 +46,7 @@ class RandomizedResponse(Defense):
         e = self.eps
         if isinstance(e, bool) or not isinstance(e, Real) or not e > 0:
             raise ValueError(f"RandomizedResponse eps must be a positive number (math.inf: no noise), got {e!r}.")
+        object.__setattr__(self, "eps", float(e))  # 2 and 2.0 are one defence: one key (cache keys hash its JSON)
 
     @property
     def label(self) -> str:
@@ -88,16 +89,21 @@ class RandomizedResponse(Defense):
 
     # ------------------------------------------------------------------ guarantee and the server's side
     def epsilon(self, delta: float, updates: int = 1, *, adjacency: str = "replace") -> float | None:
-        """``eps`` (pure label-DP, any ``delta`` and any number of updates).
+        """``eps`` (pure label-DP, for every valid ``delta`` and number of updates).
 
         Each label is randomized once; training and every update read only the randomized labels (and the
         windows, which label-DP does not protect), so they are post-processing and the guarantee does not grow
         with ``updates``. The unit is one label, and its neighbours differ in that label's value (a replacement):
         ``adjacency`` is checked and accepted for the common interface, but does not change the value (the
-        windows, whose presence add/remove would concern, are not protected either way).
+        windows, whose presence add/remove would concern, are not protected either way). ``delta`` (in (0, 1)) and
+        ``updates`` (an integer >= 1) are checked as every defence checks them
+        (:func:`~leakage_core.defenses.accounting.check_delta`, :func:`~leakage_core.defenses.accounting.check_steps`):
+        a bad value raises ``ValueError``.
         """
-        from .accounting import check_adjacency
+        from .accounting import check_adjacency, check_delta, check_steps
 
+        check_delta(delta)
+        check_steps(updates, "updates")
         check_adjacency(adjacency)
         return float(self.eps)
 
@@ -120,9 +126,9 @@ class RandomizedResponse(Defense):
         """:meth:`unbiased_counts`, projected onto non-negative integers summing to ``N = update.n_windows``.
 
         Clipped at 0, rescaled to sum to N, then rounded by largest remainder
-        (:func:`leakage_core.attacks._common.round_to_total`).
+        (:func:`leakage_core.counts.round_to_total`).
         """
-        from ..attacks._common import round_to_total
+        from ..counts import round_to_total
 
         m = np.asarray(counts)
         if m.shape != (update.n_classes,):

@@ -47,6 +47,7 @@ class TopK(Defense):
         f = self.fraction
         if isinstance(f, bool) or not isinstance(f, Real) or not 0 < f <= 1:
             raise ValueError(f"TopK fraction must lie in (0, 1] (the share of entries kept), got {f!r}.")
+        object.__setattr__(self, "fraction", float(f))  # 1 and 1.0 are one defence: one key
 
     @property
     def label(self) -> str:

@@ -58,8 +58,14 @@ class WeightedLoss(Defense):
 
     @property
     def label(self) -> str:
-        """``"weighted loss"`` (inverse frequencies) or ``"weighted loss (given weights)"``."""
-        return "weighted loss" if self.weights is None else "weighted loss (given weights)"
+        """``"weighted loss"`` (inverse frequencies), or for given weights ``"weighted loss (given weights <h>)"``
+        with ``<h>`` the first 8 hex digits of the weights' :func:`~leakage_core.cache.stable_hash`: labels name the
+        defence in results and records, so different weights get different labels."""
+        if self.weights is None:
+            return "weighted loss"
+        from ..cache import stable_hash
+
+        return f"weighted loss (given weights {stable_hash(list(self.weights), length=8)})"
 
     # ------------------------------------------------------------------ training
     def train_config(self, config: "TrainConfig") -> "TrainConfig":
@@ -143,13 +149,13 @@ class WeightedLoss(Defense):
         ``n_c N / W``, proportional to ``n_c`` with a factor common to all classes; renormalising to ``N`` removes
         it: ``n_c = N (r_c / w_c) / sum_k (r_k / w_k)``. Exact where ``r`` is exact, e.g. for a zero last layer
         (``p_ic = 1/C``: ``-N g_c + N/C = w_c n_c N / W``). Classes of weight 0 carry no count signal: they get 0.
-        Largest-remainder rounding (:func:`leakage_core.attacks._common.round_to_total`) makes integers summing
+        Largest-remainder rounding (:func:`leakage_core.counts.round_to_total`) makes integers summing
         to ``N``.
 
         The weights are the update's (``update.defense["weights"]``), else this defence's; without either:
         ``ValueError``.
         """
-        from ..attacks._common import round_to_total
+        from ..counts import round_to_total
 
         recorded = getattr(update, "defense", None) or {}
         weights = recorded.get("weights") if recorded.get("defense") == self.name else None

@@ -10,7 +10,7 @@ from Decentralized Data", AISTATS 2017. Chapter 3 introduces it.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import fields, replace
+from dataclasses import replace
 
 import numpy as np
 
@@ -55,12 +55,15 @@ def _check_mode(mode: str) -> None:
 
 
 @contextmanager
-def _client_mode(model, mode: str, seed: int):
-    """Run the server's model as a client would, then put everything back.
+def client_mode(model, mode: str, seed: int):
+    """Run the server's model as a client would, then put everything back (a context manager).
 
-    Sets train/eval mode, seeds dropout on a forked RNG (the global torch RNG is untouched) and
-    restores the model's mode and its buffers afterwards: a train-mode forward pass would otherwise
-    move the server's BatchNorm running statistics.
+    Not used in a chapter yet.
+
+    Sets train/eval mode (``mode``: ``"train"`` or ``"eval"``), seeds dropout with ``seed`` on a forked RNG (the
+    global torch RNG is untouched) and restores the model's mode and its buffers afterwards: a train-mode forward
+    pass would otherwise move the server's BatchNorm running statistics. Every client computation of the package
+    (the update builders here, DP-SGD's per-window gradients) runs inside it.
     """
     import torch
 
@@ -174,12 +177,7 @@ def weighted_last_layer_gradients(
 
 
 def record_defense(update: LastLayerUpdate, public: dict | None) -> LastLayerUpdate:
-    """``update`` recording the defence it was computed under (``LastLayerUpdate.defense``, its ``public()``).
-
-    Unchanged while :class:`~leakage_core.federated.update.LastLayerUpdate` has no ``defense`` field.
-    """
-    if "defense" not in {f.name for f in fields(LastLayerUpdate)}:
-        return update
+    """``update`` recording the defence it was computed under (``LastLayerUpdate.defense``, its ``public()``)."""
     return replace(update, defense=public)
 
 
@@ -194,7 +192,7 @@ def client_features(model, windows: np.ndarray, mode: str = "eval", batch_size: 
 
     x = torch.as_tensor(np.asarray(windows, dtype=np.float32))
     out = []
-    with _client_mode(model, mode, seed), torch.no_grad():
+    with client_mode(model, mode, seed), torch.no_grad():
         for i in range(0, x.shape[0], batch_size):
             out.append(model.features(x[i : i + batch_size]).double())
     return torch.cat(out).numpy() if out else np.zeros((0, model.classifier.in_features))
@@ -260,9 +258,13 @@ def client_update(
     if n_steps > 1:
         if lr is None:
             raise ValueError("a multi-step (FedAvg) update needs the local learning rate lr.")
-        return _fedavg(model, windows, labels, int(n_steps), lr, mode, seed, scaling, class_weights)
+        return _fedavg(
+            model, windows, labels, int(n_steps), lr, mode=mode, seed=seed, scaling=scaling, class_weights=class_weights
+        )
     autograd = method == "autograd" or rest_norm
-    return _fedsgd(model, windows, labels, mode, seed, scaling, autograd, class_weights)
+    return _fedsgd(
+        model, windows, labels, mode=mode, seed=seed, scaling=scaling, autograd=autograd, class_weights=class_weights
+    )
 
 
 def _loss_weight(model, class_weights):
@@ -276,14 +278,14 @@ def _loss_weight(model, class_weights):
 
 
 def _fedsgd(
-    model, windows, labels, mode: str, seed: int, scaling: str, autograd: bool, class_weights=None
+    model, windows, labels, *, mode: str, seed: int, scaling: str, autograd: bool, class_weights=None
 ) -> tuple[LastLayerUpdate, float | None]:
     import torch
 
     _check_mode(mode)
     x, y = as_batch(scale_batch(windows, scaling), labels)
     weight = _loss_weight(model, class_weights)
-    with _client_mode(model, mode, seed):
+    with client_mode(model, mode, seed):
         if not autograd:
             with torch.no_grad():
                 h = model.features(x).double().numpy()
@@ -300,7 +302,7 @@ def _fedsgd(
 
 
 def _fedavg(
-    model, windows, labels, n_steps: int, lr: float, mode: str, seed: int, scaling: str, class_weights=None
+    model, windows, labels, n_steps: int, lr: float, *, mode: str, seed: int, scaling: str, class_weights=None
 ) -> tuple[LastLayerUpdate, float]:
     import copy
 
@@ -399,5 +401,7 @@ def fedavg_update(
     """
     if int(n_steps) != n_steps or n_steps < 1:
         raise ValueError(f"n_steps={n_steps!r} must be a positive integer dividing N (equal local batches).")
-    update, rest_sq = _fedavg(model, windows, labels, int(n_steps), lr, mode, seed, check_scaling(scaling))
+    update, rest_sq = _fedavg(
+        model, windows, labels, int(n_steps), lr, mode=mode, seed=seed, scaling=check_scaling(scaling)
+    )
     return update if ldp is None else privatize(update, ldp, seed=seed, rest_sq_norm=rest_sq)

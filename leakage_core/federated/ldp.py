@@ -13,7 +13,9 @@ the client's batch (replace adjacency by default; :mod:`leakage_core.defenses.ac
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
+from numbers import Real
 
 import numpy as np
 
@@ -55,8 +57,11 @@ class LDP(Defense):
     def __post_init__(self) -> None:
         for name in ("sigma", "rho"):
             v = getattr(self, name)
-            if v is not None and not (np.isfinite(v) and v > 0):
+            if v is None:
+                continue
+            if isinstance(v, bool) or not isinstance(v, Real) or not (math.isfinite(v) and v > 0):
                 raise ValueError(f"LDP {name} must be a positive number or None, got {v!r}.")
+            object.__setattr__(self, name, float(v))  # 1 and 1.0 are one defence: one key (cache keys hash its JSON)
         if self.scope not in ("last_layer", "all"):
             raise ValueError(f"LDP scope must be 'last_layer' or 'all', got {self.scope!r}.")
         if self.sigma is None and self.rho is None:
@@ -71,9 +76,21 @@ class LDP(Defense):
         scope = " (all layers)" if self.scope == "all" and self.rho is not None else ""
         return " + ".join(parts) + scope
 
+    def check_as_defense(self) -> None:
+        """Refuse ``scope="all"`` with clipping as a defence (``ClientSetting``/``Setting(defense=...)``,
+        ``TrainConfig(defense=...)``): clipping on all layers' norm needs the other layers' gradient norm, which a
+        defence's hooks do not receive. The setting's ``ldp=`` computes it (or clip on the last layer)."""
+        if self.scope == "all" and self.rho is not None:
+            raise ValueError(
+                f"LDP(scope='all') with clipping cannot be a defence ({self.label}): clipping on all layers' norm "
+                "needs the other layers' gradient norm, which a defence does not receive. Use the setting's ldp= "
+                "(Setting(..., ldp=LDP(..., scope='all'))), which computes it, or LDP(..., scope='last_layer')."
+            )
+
     def transform_update(self, update: LastLayerUpdate, seed: int) -> LastLayerUpdate:
         """:func:`privatize` (clip, then noise; seeded). ``scope="all"`` with clipping needs the other layers'
-        norm, which an update does not carry: that raises :func:`privatize`'s error (call :func:`privatize`)."""
+        norm, which an update does not carry: that raises :func:`privatize`'s error (call :func:`privatize`); a
+        setting or training configuration refuses it as a defence when built (:meth:`check_as_defense`)."""
         return privatize(update, self, seed)
 
     def epsilon(
@@ -96,13 +113,14 @@ class LDP(Defense):
         ``updates`` = all of a client's batches, the contents of all its batches). It protects the last layer's
         update only: the layers below it are sent unprotected.
         """
-        from ..defenses.accounting import check_adjacency, gaussian_epsilon, noise_multiplier
+        from ..defenses.accounting import check_adjacency, check_delta, check_steps, gaussian_epsilon, noise_multiplier
 
         check_adjacency(adjacency)
+        d, steps = check_delta(delta), check_steps(updates, "updates")
         if self.sigma is None or self.rho is None:
             return None
         z = noise_multiplier(self.sigma, self.rho, adjacency)
-        return gaussian_epsilon(z, delta, steps=updates, sample_rate=1.0, accountant=accountant)
+        return gaussian_epsilon(z, d, steps=steps, sample_rate=1.0, accountant=accountant)
 
 
 def ldp_label(ldp: LDP | None) -> str:

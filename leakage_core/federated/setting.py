@@ -73,7 +73,9 @@ class ClientSetting:
         Model mode of the client's passes (train: dropout on, as in local training).
     defense : Defense or None
         A client-side defence (:mod:`leakage_core.defenses`; None: none), applied to the client's labels and
-        updates by :meth:`client_labels` and :func:`defended_update` (see the module docstring).
+        updates by :meth:`client_labels` and :func:`defended_update` (see the module docstring). One the defence
+        refuses to be (its ``check_as_defense``: e.g. ``LDP(scope="all")`` with clipping, which belongs in ``ldp``)
+        raises ``ValueError``.
 
     Raises
     ------
@@ -95,6 +97,8 @@ class ClientSetting:
         check_params({name: getattr(self, name) for name in CLIENT_CONSTRAINTS}, CLIENT_CONSTRAINTS)
         if self.batch_size % self.n_steps:
             raise ValueError(f"n_steps={self.n_steps} must divide batch_size={self.batch_size} (equal local batches).")
+        if self.defense is not None:
+            self.defense.check_as_defense()  # e.g. LDP(scope="all") with clipping belongs in ldp=
 
     def batches(self, labels: np.ndarray) -> list[np.ndarray]:
         """The client's batches (index arrays into its windows) under this sampler, ``N`` and seed."""

@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 
 from ..cache import CorruptCacheError, atomic_write, cache_root, stable_hash
 from ..data.scaling import check_scaling, scale_batch
+from ..defenses.accounting import DEFAULT_DELTA
 from ..defenses.base import Defense, defense_from_key
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -92,6 +93,8 @@ class TrainConfig:
     defense : Defense or None
         A client-side defence applied in training (:mod:`leakage_core.defenses`; ``None``: none). It enters
         ``as_dict()`` (as its ``key()``) only when given, so configurations without one keep their cache keys.
+        One that cannot act in training (its ``check_as_defense``: e.g. ``LDP(scope="all")`` with clipping)
+        raises ``ValueError``.
     """
 
     epochs: int = 100
@@ -121,6 +124,8 @@ class TrainConfig:
                 f"defense must be a leakage_core.defenses.Defense or None, got {type(self.defense).__name__}; "
                 "build one with leakage_core.defenses.make_defense(name, **options)."
             )
+        if self.defense is not None:
+            self.defense.check_as_defense()  # e.g. LDP(scope="all") with clipping: refused here, not mid-training
 
     def as_dict(self) -> dict[str, Any]:
         """The fields as plain Python values (JSON-serialisable; the cache key's view of the config).
@@ -139,9 +144,14 @@ class TrainConfig:
 
 
 def class_weights(labels: np.ndarray, n_classes: int) -> np.ndarray:
-    """Inverse-frequency class weights (mean 1 over present classes; 0 for absent classes).
+    """Inverse-frequency class weights ``w_c = N / (K n_c)`` (``N`` windows, ``n_c`` of class ``c``, ``K`` classes
+    present; 0 for absent classes).
 
     Introduced in Chapter 16.
+
+    Weighted by the class counts the mean weight is 1 (``sum_c n_c w_c / N = 1``: every window's average weight is
+    1); the plain mean over the present classes is not 1 in general (labels ``[0, 1, 1, 1]``: weights 2 and 2/3,
+    class mean 4/3).
     """
     counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=n_classes).astype(np.float64)
     weights = np.zeros(n_classes)
@@ -427,7 +437,7 @@ def _fit(
     steps = -(-x.shape[0] // cfg.batch_size)  # per epoch, the skipped last batch included (numbering only)
 
     def epoch(e: int) -> float:
-        return _one_epoch(model, x, y_t, cfg, rng, opt, loss_fn, dev, first_step=e * steps)
+        return _one_epoch(model, x, y_t, cfg=cfg, rng=rng, opt=opt, loss_fn=loss_fn, dev=dev, first_step=e * steps)
 
     return run_epochs(EpochLoop(model, opt, sched, rng, epoch), cfg, control)
 
@@ -520,6 +530,7 @@ def _one_epoch(
     model: nn.Module,
     x: np.ndarray,
     y: torch.Tensor,
+    *,
     cfg: TrainConfig,
     rng: np.random.Generator,
     opt: torch.optim.Optimizer,
@@ -745,6 +756,12 @@ def read_checkpoint_info(path: str | Path) -> dict[str, Any]:
     it continued. A model trained under a defence records ``defense`` (its key) and ``epsilon``, ``delta`` (its
     guarantee for the training, ``None`` where the defence defines none); a class-weighted one ``class_weights``
     (the weights of its loss). Raises :class:`~leakage_core.cache.CorruptCacheError` for an unreadable file.
+
+    The training ``epsilon`` does not use one neighbouring relation for every defence: DP-SGD's is Opacus's own
+    (its RDP accountant over the steps done, Poisson sampling, one window *added or removed*), label DP's is per
+    label (one label's value *replaced*, :meth:`~leakage_core.defenses.RandomizedResponse.epsilon`). The epsilon
+    per update a defence reports by default (``epsilon(delta, 1)``, ``adjacency="replace"``) is for a *replaced*
+    window or batch content instead (:meth:`~leakage_core.defenses.base.Defense.epsilon`).
     """
     return dict(_read_checkpoint(Path(path))["info"])
 
@@ -794,24 +811,21 @@ def _fold_net(model: str, dataset: "HARDataset", key: dict[str, Any]) -> nn.Modu
     return build_model(model, dataset.n_channels, dataset.n_classes, seed=key["config"]["seed"], **kwargs)
 
 
-#: the delta at which a fold records the epsilon of a labels-stage defence (label DP) applied to its training
-TRAINING_DELTA = 1e-5
-
-
 def _training_privacy(net: nn.Module, defense: Defense | None) -> dict[str, float | None]:
     """The (epsilon, delta) of a fold's training under its defence, where the defence defines one.
 
     A defence with its own loop records it on the model (``model.dp_epsilon``, ``model.dp_delta``: DP-SGD, from its
     accountant over the steps done); a labels-stage defence (labels randomised once, before training) gives its
-    guarantee per label, ``defense.epsilon(TRAINING_DELTA)``, which training keeps (post-processing). Other
+    guarantee per label, ``defense.epsilon(DEFAULT_DELTA)``
+    (:data:`~leakage_core.defenses.accounting.DEFAULT_DELTA`), which training keeps (post-processing). Other
     defences: None.
     """
     if getattr(net, "dp_epsilon", None) is not None:
         return {"epsilon": float(net.dp_epsilon), "delta": float(net.dp_delta)}
     if defense is not None and defense.stage == "labels":
-        eps = defense.epsilon(TRAINING_DELTA, 1)
+        eps = defense.epsilon(DEFAULT_DELTA, 1)
         if eps is not None:
-            return {"epsilon": float(eps), "delta": TRAINING_DELTA}
+            return {"epsilon": float(eps), "delta": DEFAULT_DELTA}
     return {"epsilon": None, "delta": None}
 
 

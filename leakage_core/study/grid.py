@@ -216,11 +216,6 @@ class Setting(ClientSetting):
         fields_.update(scaling=self.scaling, seed=self.seed)
         defense = self.model_defense()
         if defense is not None:
-            if "defense" not in {f.name for f in fields(TrainConfig)}:
-                raise ValueError(
-                    f"training under the defence {defense_label(defense)!r} needs TrainConfig(defense=...), which this "
-                    "version of leakage_core.models.training lacks (the training-stage defences add it)."
-                )
             fields_["defense"] = defense
         return TrainConfig(**fields_)
 

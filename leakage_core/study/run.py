@@ -117,7 +117,10 @@ def _trained_configs(grid: StudyGrid):
 
     The attacked LOSO model of each trained setting, and for a setting whose defence acts on the update (stage
     ``"update"``: the attacked model is the undefended one, as in the paper) also the model trained with that defence
-    applied to every training step's update (``attacked=False``): its macro-F1 is the defence's cost in accuracy.
+    applied at every training step (``attacked=False``). Training applies it through
+    :meth:`~leakage_core.defenses.base.Defense.on_step`, which transforms the classifier's (last layer's) gradient
+    only, the layers below train unchanged: this model's macro-F1 is the cost in accuracy of the defence on the
+    last layer, not of compressing (top-k, sign, quantisation) or noising every layer of a real client's update.
     """
     from dataclasses import replace
 
@@ -157,29 +160,27 @@ def _training_seconds(folds: Sequence[Mapping[str, Any]]) -> float:
     return round(sum(longest.values()), 1)
 
 
-#: the delta at which the provenance records each defence's epsilon per update
-PROVENANCE_DELTA = 1e-5
-
-
 def _defenses_record(grid: StudyGrid) -> dict[str, Any]:
     """``{"defenses": [...]}``: every defence of the grid's settings with its stage, key and epsilon of one update at
-    :data:`PROVENANCE_DELTA` (None where it gives no guarantee); empty for a grid without defences.
+    :data:`~leakage_core.defenses.accounting.DEFAULT_DELTA` (None where it gives no guarantee); empty for a grid
+    without defences.
 
     The epsilon is ``defense.epsilon(delta, 1)`` under its default adjacency ``"replace"``: the guarantee for the
     contents of the unit the defence protects (a batch, a window, a label), not only for its presence."""
+    from ..defenses.accounting import DEFAULT_DELTA
     from ..defenses.base import defense_label
 
     seen = {}
     for st in grid.settings:
         d = getattr(st, "defense", None)
         if d is not None and defense_label(d) not in seen:
-            eps = d.epsilon(PROVENANCE_DELTA, 1)
+            eps = d.epsilon(DEFAULT_DELTA, 1)
             seen[defense_label(d)] = {
                 "defense": defense_label(d),
                 "stage": d.stage,
                 "key": d.key(),
                 "epsilon_per_update": None if eps is None else float(eps),
-                "delta": PROVENANCE_DELTA,
+                "delta": DEFAULT_DELTA,
             }
     return {"defenses": list(seen.values())} if seen else {}
 

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from ..attacks import is_blind
+from ..defenses.accounting import DEFAULT_DELTA
 from ..validation import AllOf, InstanceOf, NonEmpty, OneOf, SubsetOf, check_params
 from .grid import SETTING_COLUMNS
 
@@ -150,7 +151,7 @@ def session_summary(tv: pd.DataFrame, by: Iterable[str] | None = None) -> pd.Dat
     return table
 
 
-def session_epsilons(tv: pd.DataFrame, defenses: Iterable["Defense"], delta: float = 1e-5) -> pd.DataFrame:
+def session_epsilons(tv: pd.DataFrame, defenses: Iterable["Defense"], delta: float = DEFAULT_DELTA) -> pd.DataFrame:
     """The (epsilon, delta) guarantee of one update and of each client's whole session under each defence.
 
     Introduced in Chapter 17.
@@ -159,7 +160,8 @@ def session_epsilons(tv: pd.DataFrame, defenses: Iterable["Defense"], delta: flo
     number of a client's updates ``B``); ``defenses`` the defence objects the labels name (e.g. the settings'
     ``defense`` of the grid). One row per client and setting under a defence: the setting columns, ``n_updates``,
     ``epsilon_update = defense.epsilon(delta, 1)`` and ``epsilon_session = defense.epsilon(delta, B)`` (the
-    defence's accountant composing the client's B updates; NaN where the defence gives no guarantee).
+    defence's accountant composing the client's B updates; floats, NaN where the defence gives no guarantee).
+    ``delta`` defaults to :data:`~leakage_core.defenses.accounting.DEFAULT_DELTA`.
 
     Both use each defence's default adjacency, ``"replace"``: the guarantee that protects the *contents* of the unit
     (the paper's LDP: a batch's windows and labels; DP-SGD: one window and its label; randomized response: one
@@ -178,10 +180,10 @@ def session_epsilons(tv: pd.DataFrame, defenses: Iterable["Defense"], delta: flo
         raise ValueError(f"no defence given for the labels {unknown}; pass the defence objects the results used.")
     out = cells.reset_index(drop=True)
     out["delta"] = delta
-    out["epsilon_update"] = [by_label[label].epsilon(delta, 1) for label in out["defense"]]
-    out["epsilon_session"] = [
-        by_label[label].epsilon(delta, int(b)) for label, b in zip(out["defense"], out["n_updates"])
-    ]
+    out["epsilon_update"] = np.array([_float(by_label[label].epsilon(delta, 1)) for label in out["defense"]])
+    out["epsilon_session"] = np.array(
+        [_float(by_label[label].epsilon(delta, int(b))) for label, b in zip(out["defense"], out["n_updates"])]
+    )
     return out
 
 

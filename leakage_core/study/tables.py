@@ -219,9 +219,44 @@ def _fold_name(fold: Mapping[str, Any]) -> str:
     return "none" if fold.get("bias", True) else NO_BIAS
 
 
+def _training_lengths(named: pd.DataFrame) -> dict[str, Any]:
+    """The number of epochs of every defence's trained rows (``defense`` already named), ``{}`` without an
+    ``epochs`` column; one clear ``ValueError`` when a defence's rows hold several (they would be pooled)."""
+    if "epochs" not in named.columns:
+        return {}
+    trained = named[named["state"] == "trained"] if "state" in named.columns else named
+    lengths = trained.groupby("defense", sort=False)["epochs"].unique()
+    several = {d: sorted(v.tolist()) for d, v in lengths.items() if len(v) > 1}
+    if several:
+        d, epochs = next(iter(several.items()))
+        raise ValueError(
+            f"the results hold the defence {d!r} trained for several numbers of epochs {epochs}"
+            f"{f' (and {len(several) - 1} more such defence(s))' if len(several) > 1 else ''}, which its rows would "
+            f"pool: pass one training length at a time, e.g. results[results.epochs == {epochs[-1]}] with the "
+            "record of those models."
+        )
+    return {d: v[0] for d, v in lengths.items()}
+
+
+def _check_one_fold_length(folds: pd.DataFrame) -> None:
+    """One clear ``ValueError`` when the folds hold one (defence, model, held-out client) at several numbers of
+    epochs (a merged record of grids of different training lengths, results without an ``epochs`` column)."""
+    per = folds.groupby(["defense", "model", "held_out"], sort=False)["epochs"].unique()
+    several = per[per.map(len) > 1]
+    if len(several):
+        (d, model, held_out), epochs = next(iter(several.items()))
+        raise ValueError(
+            f"the record holds trained folds of the defence {d!r} ({model}, client {held_out}) for several numbers "
+            f"of epochs {sorted(epochs.tolist())}, and the results do not say which one they are of: pass one "
+            "training length at a time (results with their epochs column, e.g. results[results.epochs == "
+            f"{max(epochs.tolist())}], and the record of those models)."
+        )
+
+
 def defense_table(
     results: pd.DataFrame,
     record: Mapping[str, Any],
+    *,
     metrics: Sequence[str] = DEFENSE_TABLE_METRICS,
     by: Sequence[str] = ("model", "state", "sampler"),
     attacks: Sequence[str] | None = None,
@@ -235,6 +270,11 @@ def defense_table(
     batches (:func:`leakage_core.study.add_advantage`), so ``results`` must hold the blind references. Per group and
     metric the strongest attack is the one of largest mean advantage over clients (ties: the first in the results'
     order).
+
+    One training length per defence: the trained rows of a defence must share one ``epochs`` (else ``ValueError``:
+    pass one training length at a time), and its trained folds are those of that length; a record with folds of
+    one defence, model and client at several lengths that the results do not tell apart raises ``ValueError`` too.
+    The options after ``record`` are keyword-only.
 
     Parameters
     ----------
@@ -264,12 +304,16 @@ def defense_table(
         ``adv_<m>`` (its mean advantage over clients), ``adv_<m>_min`` and ``adv_<m>_max`` (over clients);
         ``clients``; ``macro_f1``, ``macro_f1_min``, ``macro_f1_max`` (the held-out macro-F1 of the trained models
         over folds: the attacked model's, but for a defence of stage ``"update"`` the model trained with the defence
-        at every step, provenance records with ``attacked: False``), ``change``, ``change_min``, ``change_max`` (its
-        difference to the undefended model's macro-F1 on the same fold: mean, min and max over folds), ``folds``,
-        ``train_s`` (mean training seconds per fold of those models); ``epsilon_update`` (the defence's epsilon of
-        one update at the record's delta, from its ``defenses`` entry; label DP: per label) and ``epsilon_training``
-        (the largest epsilon a fold's training recorded, e.g. DP-SGD's). NaN where not defined (macro-F1 and
-        training of untrained rows; epsilon of a defence without a guarantee).
+        applied to the classifier's gradient at every step, provenance records with ``attacked: False``: the cost of
+        the defence on the last layer only, :meth:`~leakage_core.defenses.base.Defense.on_step`), ``change``,
+        ``change_min``, ``change_max`` (its difference to the undefended model's macro-F1 on the same fold, of the
+        same training length where the folds record it: mean, min and max over folds), ``folds``, ``train_s`` (mean
+        training seconds per fold of those models); ``epsilon_update`` (the defence's epsilon of one update at the
+        record's delta, from its ``defenses`` entry, for its default adjacency ``"replace"``: one window's or the
+        batch's content replaced; label DP: one label replaced) and ``epsilon_training`` (the largest epsilon a
+        fold's training recorded: DP-SGD's is Opacus's, Poisson sampling with one window *added or removed*, not
+        the replace relation of ``epsilon_update``; label DP's is per label, one label replaced). NaN where not
+        defined (macro-F1 and training of untrained rows; epsilon of a defence without a guarantee).
     """
     from ..attacks import is_blind
     from ..metrics import ADVANTAGE_METRICS
@@ -287,6 +331,7 @@ def defense_table(
         raise ValueError("the results hold several datasets; pass the rows of one.")
     rec = _grid_record(record, grid, results)
     named = results.assign(defense=defense_names(results))
+    lengths = _training_lengths(named)
     keys = ["defense", *by]
     if scores is None:
         per = score(named, by=[*keys, "attack"], per_client=True)
@@ -351,11 +396,17 @@ def defense_table(
             folds["epsilon"] = np.nan
         folds["epsilon"] = pd.to_numeric(folds["epsilon"], errors="coerce")
         match = ["defense"] + (["model"] if "model" in by else [])
+        # one training length per defence: the folds of its rows' length; the baseline of the same length
+        length = ["epochs"] if "epochs" in folds.columns and folds["epochs"].notna().all() else []
+        pool = folds
+        if length:
+            folds = folds[[lengths.get(d, e) == e for d, e in zip(folds["defense"], folds["epochs"])]]
+            _check_one_fold_length(folds[folds["defense"].isin(set(names))])  # the table's defences
         folds = folds.drop_duplicates(["defense", "model", "held_out"], keep="last")
-        base = folds[folds["defense"] == "none"].set_index(["model", "held_out"])["macro_f1"]
-        folds["change"] = (
-            folds["macro_f1"].to_numpy()
-            - folds.join(base.rename("_base"), on=["model", "held_out"])["_base"].to_numpy()
+        same = ["model", "held_out", *length]
+        base = pool[pool["defense"] == "none"].drop_duplicates(same, keep="last").set_index(same)["macro_f1"]
+        folds = folds.assign(
+            change=folds["macro_f1"].to_numpy() - folds.join(base.rename("_base"), on=same)["_base"].to_numpy()
         )
         cost = folds.groupby(match).agg(
             macro_f1=("macro_f1", "mean"),

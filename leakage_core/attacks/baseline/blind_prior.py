@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...federated.update import LastLayerUpdate
-from .._common import check_aux, check_update, round_to_total
+from ...counts import round_to_total
+from .._common import check_aux, check_update
 from ..base import Attack, Needs
 from ..registry import register_attack
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...federated.update import LastLayerUpdate
-from .._common import round_to_total
+from ...counts import round_to_total
 from ..base import Attack, NoPreparation
 from ..registry import register_attack
 

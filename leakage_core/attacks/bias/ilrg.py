@@ -3,7 +3,7 @@
 Contract: needs the server's model with ``probabilities="model"`` (the published method; ``prepare``
 reads its classifier once into :class:`~leakage_core.attacks.bias.ilrg.Classifier`), nothing with
 ``"uniform"`` or a given ``(C, C)`` matrix; ``count`` solves the system by least squares and rounds to
-``N`` (:func:`~leakage_core.attacks._common.round_to_total`). Reference: K. Ma et al., "Instance-wise
+``N`` (:func:`~leakage_core.counts.round_to_total`). Reference: K. Ma et al., "Instance-wise
 Batch Label Restoration via Gradients in Federated Learning", ICLR 2023.
 """
 
@@ -15,7 +15,8 @@ import numpy as np
 
 from ...federated.client import model_classifier
 from ...federated.update import LastLayerUpdate
-from .._common import check_classifier_shape, check_model_fits, check_option, round_to_total, softmax_rows
+from ...counts import round_to_total
+from .._common import check_classifier_shape, check_model_fits, check_option, softmax_rows
 from ..base import Attack, Needs, NoPreparation
 from ..registry import register_attack
 
@@ -104,7 +105,7 @@ def ilrg(update: LastLayerUpdate, model=None, probabilities="model") -> np.ndarr
     of class ``j``, identity I1 reads ``sum_j n_j (P[j][i] - delta_ij) = (N/S) db_i`` for every class
     ``i``; together with ``sum_j n_j = N`` these are ``C + 1`` equations for ``C`` unknowns, solved by
     least squares; negatives are clipped, the result rounded and the total repaired to exactly ``N``
-    (:func:`~leakage_core.attacks._common.round_to_total`; public code's repair has a sign bug).
+    (:func:`~leakage_core.counts.round_to_total`; public code's repair has a sign bug).
 
     ``probabilities="model"`` (the published method) estimates ``P[j]`` from the update and the
     server's ``model`` (:func:`ilrg_probabilities`); exact when all windows of a class share one

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...federated.update import LastLayerUpdate
-from .._common import check_option, round_to_total
+from ...counts import round_to_total
+from .._common import check_option
 from ..registry import register_attack
 from .geng import CountAttack, Probe, gradient_row, raw_counts
 

@@ -3,7 +3,7 @@
 Contract: needs the server's model (and, with ``stats="aux"``, auxiliary windows); ``prepare`` runs the probe
 windows (Gaussian dummies or auxiliary windows) through the model once and keeps their classifier inputs
 (:class:`Probe`); ``count`` is pure: the statistics ``pbar`` (mean softmax) and ``Obar`` (mean feature sum)
-at the server's classifier, the formula (:func:`raw_counts`), then :func:`~leakage_core.attacks._common.round_to_total`.
+at the server's classifier, the formula (:func:`raw_counts`), then :func:`~leakage_core.counts.round_to_total`.
 The model is not modified (features come from :func:`~leakage_core.federated.client.client_features`).
 
 Derivation (mean loss over ``N`` windows, ``S`` local steps of ``N/S`` windows, the update's
@@ -26,7 +26,8 @@ import numpy as np
 
 from ...federated.client import MODES, client_features, model_classifier
 from ...federated.update import LastLayerUpdate
-from .._common import check_aux, check_classifier_shape, check_count, check_option, round_to_total, softmax_rows
+from ...counts import round_to_total
+from .._common import check_aux, check_classifier_shape, check_count, check_option, softmax_rows
 from ..base import Attack, Needs
 from ..registry import register_attack
 from ..weight.llg_star import DUMMIES, dummy_windows

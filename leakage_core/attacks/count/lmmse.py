@@ -61,7 +61,8 @@ import numpy as np
 from ...federated.client import MODES, client_features, model_classifier
 from ...federated.sampling import SAMPLERS, make_batches
 from ...federated.update import LastLayerUpdate
-from .._common import check_aux, check_classifier_shape, check_count, check_option, round_to_total, softmax_rows
+from ...counts import round_to_total
+from .._common import check_aux, check_classifier_shape, check_count, check_option, softmax_rows
 from ..base import Attack, Needs
 from ..registry import register_attack
 
