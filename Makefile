@@ -105,8 +105,8 @@ benchmarks: $(STAMP)
 diagrams: $(STAMP)
 	$(BIN)/python chapters/images/make_diagrams.py
 
-## make results: precompute the study's grids (chapters 8-12, 15 and 17) into results/ (~3.5 h on 2 cores; resumable;
-##               DP-SGD's leakage grids run only when named: --only defenses_dpsgd-wetlab defenses_dpsgd_full-wetlab)
+## make results: precompute the study's grids (chapters 8-12, 15 and 17) into results/ (~4.5 h on 2 cores; resumable;
+##               one grid: python -m leakage_core.study --out results --only defenses_dpsgd-wetlab)
 results: $(STAMP)
 	$(BIN)/python -m leakage_core.study --out results --jobs $(JOBS)
 

@@ -55,7 +55,7 @@ def test_provenance_records_every_results_file():
 
 def test_results_are_small():
     total = sum(p.stat().st_size for p in RESULTS.iterdir())
-    # 18 grids hold ~10 MB (Chapter 17's defences grid alone 3.9 MB); a bound, so that a grid of raw floats or a
+    # 20 grids hold ~11 MB (Chapter 17's defences grid alone 3.9 MB); a bound, so that a grid of raw floats or a
     # forgotten debugging dump does not slip into the repository
     assert total < 12e6, f"results/ holds {total / 1e6:.1f} MB; keep committed results small"
 

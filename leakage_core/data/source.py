@@ -128,7 +128,7 @@ __all__ = [
 def results_dir(root: str | os.PathLike | None = None) -> Path:
     """Where the committed results are: ``root``, else ``$LEAKAGE_HAR_RESULTS``, else the repository's ``results/``.
 
-    Introduced in Chapter 17.
+    Not used in a chapter yet.
 
     The repository's folder is found next to the installed package (an
     editable install or a clone) or above the current folder (a chapter runs in ``chapters/``). With
